@@ -1,0 +1,79 @@
+"""Seller onboarding API (HTTP, OIDC-authenticated).
+
+- ``PUT /sellers/{seller_id}``: create or replace a seller (201 created, 200 replaced).
+- ``PATCH /sellers/{seller_id}``: change KYC status, schedule, hold, bank account or name.
+- ``GET /sellers/{seller_id}``: the seller, bank account masked, with current balances.
+"""
+
+from __future__ import annotations
+
+import flask
+import functions_framework
+from pydantic import TypeAdapter, ValidationError
+
+from shared import deps, log
+from shared.auth import Caller
+from shared.domain.sellers import SellerIn, SellerPatch
+from shared.domain.validation import Identifier
+from shared.http import HttpError, Router, json_response, parse_json, raw_body, serve
+from shared.settings import Settings
+from shared.usecases import sellers
+
+_IDENTIFIER = TypeAdapter[str](Identifier)
+
+
+def _seller_id(value: str) -> str:
+    try:
+        return _IDENTIFIER.validate_python(value)
+    except ValidationError as exc:
+        raise HttpError(
+            404,
+            "seller_not_found",
+            "no such seller",
+            [{"field": "seller_id", "reason": "not a valid seller id"}],
+        ) from exc
+
+
+def _put(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
+    seller_id = _seller_id(seller_id)
+    body = raw_body(request, settings)
+    parse_json(body)
+    data = SellerIn.model_validate_json(body)
+    result = sellers.put_seller(deps.store(), deps.country_rules(), seller_id, data)
+    balances = deps.store().balances(seller_id)
+    return json_response(
+        sellers.seller_view(result.seller, deps.country_rules(), balances), 201 if result.created else 200
+    )
+
+
+def _patch(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
+    seller_id = _seller_id(seller_id)
+    body = raw_body(request, settings)
+    parse_json(body)
+    patch = SellerPatch.model_validate_json(body)
+    seller = sellers.update_seller(deps.store(), deps.country_rules(), seller_id, patch)
+    return json_response(sellers.seller_view(seller, deps.country_rules(), deps.store().balances(seller_id)))
+
+
+def _get(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
+    seller, balances = sellers.get_seller(deps.store(), _seller_id(seller_id))
+    return json_response(sellers.seller_view(seller, deps.country_rules(), balances))
+
+
+_router = Router(
+    [
+        ("/sellers/<seller_id>", ["PUT"], _put),
+        ("/sellers/<seller_id>", ["PATCH"], _patch),
+        ("/sellers/<seller_id>", ["GET"], _get),
+    ]
+)
+
+
+def _handle(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:
+    with log.bind(seller_id=request.path.rsplit("/", 1)[-1]):
+        return _router.dispatch(request, settings=settings)
+
+
+@functions_framework.http
+def sellers_api(request: flask.Request) -> flask.Response:
+    return serve(request, _handle)

@@ -1,0 +1,17 @@
+"""Cloud Functions entry points.
+
+Every function is deployed from the repository root with its own ``--entry-point``, so the
+``shared`` package travels with each of them. The modules in ``functions/`` hold the code;
+this file only names them, as the Python runtime looks for ``main.py``.
+"""
+
+from functions.order_events import order_events_pubsub, order_events_webhook
+from functions.release_funds import release_funds
+from functions.sellers import sellers_api
+
+__all__ = [
+    "order_events_pubsub",
+    "order_events_webhook",
+    "release_funds",
+    "sellers_api",
+]

@@ -1,0 +1,121 @@
+"""Local secrets and a local OIDC issuer, created when the stack starts.
+
+Production gets its secrets from Secret Manager and its tokens from Google. Locally the
+stack writes an RSA key set and webhook secrets under ``.local/`` and hands them to every
+function through the environment; callers (tests, the demo, the ops CLI) mint tokens here.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import jwt
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+if TYPE_CHECKING:
+    from shared.topology import FunctionSpec
+
+LOCAL_ISSUER = "http://127.0.0.1/local-oidc"
+KEY_ID = "local-1"
+
+
+def identity(name: str, project: str = "payouts-local") -> str:
+    """Service-account style email of a local caller: ops, marketplace, tasks-invoker, …"""
+    return f"{name}@{project}.iam.gserviceaccount.com"
+
+
+# Who may call each HTTP function locally. Production sets the same through infra/.
+ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
+    "sellers-api": ("ops", "marketplace"),
+}
+
+
+def _paths(stack_dir: Path) -> tuple[Path, Path, Path]:
+    oidc = stack_dir / "oidc"
+    return oidc / "private.pem", oidc / "jwks.json", stack_dir / "secrets.json"
+
+
+def ensure_material(stack_dir: Path) -> None:
+    """Create the key set and secrets once per stack directory."""
+    private_path, jwks_path, secrets_path = _paths(stack_dir)
+    private_path.parent.mkdir(parents=True, exist_ok=True)
+    if not private_path.exists():
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        private_path.write_bytes(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        private_path.chmod(0o600)
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+        jwk.update({"kid": KEY_ID, "alg": "RS256", "use": "sig"})
+        jwks_path.write_text(json.dumps({"keys": [jwk]}))
+    if not secrets_path.exists():
+        secrets_path.write_text(
+            json.dumps(
+                {
+                    "order_webhook_secrets": [
+                        secrets.token_hex(32),
+                        secrets.token_hex(32),
+                    ],  # current, previous
+                    "provider_webhook_secret": secrets.token_hex(32),
+                    "provider_api_key": secrets.token_hex(24),
+                }
+            )
+        )
+        secrets_path.chmod(0o600)
+
+
+def local_secrets(stack_dir: Path) -> dict[str, object]:
+    data: dict[str, object] = json.loads(_paths(stack_dir)[2].read_text())
+    return data
+
+
+def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) -> dict[str, str]:
+    """Environment of one function process in the local stack."""
+    ensure_material(stack_dir)
+    _, jwks_path, _ = _paths(stack_dir)
+    sec = local_secrets(stack_dir)
+    allowed = ",".join(identity(n, project) for n in ALLOWED_CALLERS.get(spec.name, ()))
+    order_secrets = sec["order_webhook_secrets"]
+    assert isinstance(order_secrets, list)
+    return {
+        "OIDC_ISSUER": LOCAL_ISSUER,
+        "OIDC_JWKS_FILE": str(jwks_path),
+        "OIDC_AUDIENCE": url,
+        "OIDC_ALLOWED_EMAILS": allowed,
+        "ORDER_WEBHOOK_SECRETS": ",".join(order_secrets),
+    }
+
+
+def mint_token(
+    stack_dir: Path,
+    *,
+    email: str,
+    audience: str,
+    ttl: int = 600,
+    issued_at: int | None = None,
+    issuer: str = LOCAL_ISSUER,
+    key_id: str = KEY_ID,
+) -> str:
+    """An ID token shaped like Google's, signed by the local issuer."""
+    private_path, _, _ = _paths(stack_dir)
+    now = int(time.time()) if issued_at is None else issued_at
+    claims = {
+        "iss": issuer,
+        "aud": audience,
+        "sub": str(uuid.uuid5(uuid.NAMESPACE_DNS, email).int)[:21],
+        "email": email,
+        "email_verified": True,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, private_path.read_bytes(), algorithm="RS256", headers={"kid": key_id})

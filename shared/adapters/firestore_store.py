@@ -1,0 +1,321 @@
+"""The one Firestore adapter: documents in, domain objects out.
+
+Collections
+- ``sellers/{seller_id}``: profile, bank account (full numbers, never leave this adapter
+  except towards a provider), KYC, schedule, hold.
+- ``sellers/{seller_id}/bank_account_changes/{id}``: when and to what (masked) an account changed.
+- ``sellers/{seller_id}/balance_shards/{CCY}-{n}``: the seller's balance buckets, split over
+  a few shards so a flood of events for one seller does not queue on one document.
+  Postings add to a shard with server-side increments, in the same transaction as the
+  journal entry, so the sum of the shards always equals the sum of the postings.
+- ``journal/{entry_id}``: append-only journal entries; the id is derived from the cause.
+- ``order_lines/{order_line_id}``: the state of each order line (and events parked on it).
+- ``order_events/{event_id}``: every event received, its fingerprint and outcome.
+- ``dead_letters/{id}``: messages that can never be applied, kept for ops.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, TypeVar
+
+from google.api_core import exceptions as gexc
+from google.cloud import firestore
+from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from shared.domain.bank_accounts import ValidatedBankAccount
+from shared.domain.ledger import Bucket, JournalEntry
+from shared.domain.order_events import OrderLine, ReleaseState
+from shared.domain.schedule import PayoutSchedule
+from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, Seller
+from shared.settings import Settings, get_settings
+
+T = TypeVar("T")
+
+SELLERS = "sellers"
+JOURNAL = "journal"
+ORDER_LINES = "order_lines"
+ORDER_EVENTS = "order_events"
+DEAD_LETTERS = "dead_letters"
+BALANCE_SHARDS = "balance_shards"
+BANK_ACCOUNT_CHANGES = "bank_account_changes"
+
+_clients: dict[str, firestore.Client] = {}
+_clients_lock = threading.Lock()
+
+
+def firestore_client(project: str) -> firestore.Client:
+    """One client per project per process, created lazily (gRPC and fork don't mix)."""
+    with _clients_lock:
+        if project not in _clients:
+            _clients[project] = firestore.Client(project=project)
+        return _clients[project]
+
+
+def _is_transient(exc: BaseException) -> bool:
+    if isinstance(exc, ValueError) and "Failed to commit transaction" in str(exc):
+        return True  # the client's own attempts ran out on contention
+    return isinstance(
+        exc, gexc.Aborted | gexc.ServiceUnavailable | gexc.DeadlineExceeded | gexc.InternalServerError
+    )
+
+
+@dataclass(frozen=True)
+class Balance:
+    currency: str
+    pending: int = 0
+    available: int = 0
+    in_flight: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "currency": self.currency,
+            "pending": self.pending,
+            "available": self.available,
+            "in_flight": self.in_flight,
+        }
+
+
+class Tx:
+    """Reads and writes inside one Firestore transaction. All reads come before any write."""
+
+    def __init__(self, store: FirestoreStore, txn: firestore.Transaction) -> None:
+        self._store = store
+        self._txn = txn
+
+    # reads
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        snap = self._store.doc(collection, doc_id).get(transaction=self._txn)
+        return snap.to_dict() if snap.exists else None
+
+    def get_order_line(self, order_line_id: str) -> OrderLine | None:
+        data = self.get(ORDER_LINES, order_line_id)
+        return order_line_from_doc(data) if data else None
+
+    def get_seller(self, seller_id: str) -> Seller | None:
+        data = self.get(SELLERS, seller_id)
+        return seller_from_doc(data) if data else None
+
+    # writes
+    def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
+        self._txn.create(self._store.doc(collection, doc_id), data)
+
+    def set(self, collection: str, doc_id: str, data: dict[str, Any], merge: bool = False) -> None:
+        self._txn.set(self._store.doc(collection, doc_id), data, merge=merge)
+
+    def set_ref(self, ref: firestore.DocumentReference, data: dict[str, Any], merge: bool = False) -> None:
+        self._txn.set(ref, data, merge=merge)
+
+    def put_seller(self, seller: Seller, bank_account_changed: bool) -> None:
+        self.set(SELLERS, seller.seller_id, seller_to_doc(seller))
+        if bank_account_changed:
+            # A record of every change of bank account, for the cooling-off rule and for ops.
+            change_id = hashlib.sha256(
+                f"{seller.seller_id}|{seller.bank_account.fingerprint}|{seller.bank_account_changed_at}".encode()
+            ).hexdigest()[:32]
+            ref = (
+                self._store.doc(SELLERS, seller.seller_id)
+                .collection(BANK_ACCOUNT_CHANGES)
+                .document(change_id)
+            )
+            self._txn.set(
+                ref,
+                {
+                    "changed_at": seller.bank_account_changed_at,
+                    "masked": seller.bank_account.masked,
+                    "scheme": seller.bank_account.scheme,
+                    "fingerprint": seller.bank_account.fingerprint,
+                },
+            )
+
+    def put_order_line(self, line: OrderLine) -> None:
+        self.set(ORDER_LINES, line.order_line_id, order_line_to_doc(line))
+
+    def post(self, entry: JournalEntry, at: datetime) -> None:
+        """Append a journal entry and add its postings to the seller balances, atomically."""
+        self.create(JOURNAL, entry.entry_id, journal_to_doc(entry, at))
+        for (seller_id, currency), deltas in entry.seller_deltas().items():
+            shard = self._store.balance_shard(seller_id, currency, entry.entry_id)
+            update: dict[str, Any] = {"currency": currency, "seller_id": seller_id}
+            update.update({bucket.value: firestore.Increment(amount) for bucket, amount in deltas.items()})
+            self._txn.set(shard, update, merge=True)
+
+
+class FirestoreStore:
+    def __init__(self, settings: Settings | None = None, project: str | None = None) -> None:
+        self.settings = settings or get_settings()
+        self.project = project or self.settings.project
+
+    @property
+    def client(self) -> firestore.Client:
+        return firestore_client(self.project)
+
+    def doc(self, collection: str, doc_id: str) -> firestore.DocumentReference:
+        return self.client.collection(collection).document(doc_id)
+
+    def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
+        snap = self.doc(collection, doc_id).get()
+        return snap.to_dict() if snap.exists else None
+
+    def run(self, fn: Callable[[Tx], T]) -> T:
+        """Run ``fn`` in a transaction, retried on contention. ``fn`` must have no outside effects."""
+
+        @retry(
+            retry=retry_if_exception(_is_transient),
+            stop=stop_after_attempt(6),
+            wait=wait_random_exponential(multiplier=0.05, max=2),
+            reraise=True,
+        )
+        def attempt() -> T:
+            @firestore.transactional
+            def body(txn: firestore.Transaction) -> T:
+                return fn(Tx(self, txn))
+
+            return body(self.client.transaction(max_attempts=5))  # type: ignore[no-any-return]
+
+        return attempt()
+
+    # --- balances ---------------------------------------------------------------------------
+
+    def balance_shard(self, seller_id: str, currency: str, key: str) -> firestore.DocumentReference:
+        n = int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % self.settings.balance_shards
+        shards = self.doc(SELLERS, seller_id).collection(BALANCE_SHARDS)
+        ref: firestore.DocumentReference = shards.document(f"{currency}-{n}")
+        return ref
+
+    def balances(self, seller_id: str) -> list[Balance]:
+        totals: dict[str, dict[str, int]] = {}
+        shards = self.client.collection(SELLERS).document(seller_id).collection(BALANCE_SHARDS).stream()
+        for snap in shards:
+            data = snap.to_dict() or {}
+            bucket_totals = totals.setdefault(str(data["currency"]), {b.value: 0 for b in Bucket})
+            for bucket in Bucket:
+                bucket_totals[bucket.value] += int(data.get(bucket.value, 0))
+        return [Balance(currency=ccy, **values) for ccy, values in sorted(totals.items())]
+
+    # --- queries ----------------------------------------------------------------------------
+
+    def due_order_lines(self, now: datetime, limit: int) -> list[str]:
+        """Ids of lines whose holding period is over (index: release_state, release_at)."""
+        query = (
+            self.client.collection(ORDER_LINES)
+            .where(filter=firestore.FieldFilter("release_state", "==", ReleaseState.HOLDING.value))
+            .where(filter=firestore.FieldFilter("release_at", "<=", now))
+            .order_by("release_at")
+            .limit(limit)
+        )
+        return [snap.id for snap in query.stream()]
+
+    def journal_entries(self, seller_id: str | None = None) -> Iterator[dict[str, Any]]:
+        query: Any = self.client.collection(JOURNAL)
+        if seller_id is not None:
+            query = query.where(filter=firestore.FieldFilter("seller_id", "==", seller_id))
+        for snap in query.stream():
+            yield snap.to_dict() or {}
+
+    def get_seller(self, seller_id: str) -> Seller | None:
+        data = self.get(SELLERS, seller_id)
+        return seller_from_doc(data) if data else None
+
+    def bank_account_changes(self, seller_id: str) -> list[dict[str, Any]]:
+        ref = self.doc(SELLERS, seller_id).collection(BANK_ACCOUNT_CHANGES)
+        return sorted((s.to_dict() or {} for s in ref.stream()), key=lambda d: d["changed_at"])
+
+    def add_dead_letter(self, doc_id: str, data: dict[str, Any]) -> None:
+        self.doc(DEAD_LETTERS, doc_id).set(data)
+
+
+# --- documents <-> domain ---------------------------------------------------------------------
+
+
+def journal_to_doc(entry: JournalEntry, at: datetime) -> dict[str, Any]:
+    return {
+        "entry_id": entry.entry_id,
+        "kind": entry.kind,
+        "cause": entry.cause,
+        "seller_id": entry.seller_id,
+        "created_at": at,
+        "postings": [
+            {"account": p.account, "amount": p.amount.amount, "currency": p.amount.currency}
+            for p in entry.postings
+        ],
+    }
+
+
+def order_line_to_doc(line: OrderLine) -> dict[str, Any]:
+    return {
+        "order_line_id": line.order_line_id,
+        "seller_id": line.seller_id,
+        "currency": line.currency,
+        "paid": line.paid,
+        "gross": line.gross,
+        "commission": line.commission,
+        "refunded": line.refunded,
+        "commission_returned": line.commission_returned,
+        "refunds": dict(line.refunds),
+        "delivered_at": line.delivered_at,
+        "release_at": line.release_at,
+        "release_state": line.release_state.value,
+        "parked": list(line.parked),
+    }
+
+
+def order_line_from_doc(data: dict[str, Any]) -> OrderLine:
+    return OrderLine(
+        order_line_id=data["order_line_id"],
+        seller_id=data["seller_id"],
+        currency=data.get("currency"),
+        paid=bool(data.get("paid")),
+        gross=int(data.get("gross", 0)),
+        commission=int(data.get("commission", 0)),
+        refunded=int(data.get("refunded", 0)),
+        commission_returned=int(data.get("commission_returned", 0)),
+        refunds={str(k): int(v) for k, v in (data.get("refunds") or {}).items()},
+        delivered_at=data.get("delivered_at"),
+        release_at=data.get("release_at"),
+        release_state=ReleaseState(data.get("release_state", ReleaseState.AWAITING_DELIVERY.value)),
+        parked=tuple(data.get("parked") or ()),
+    )
+
+
+def seller_to_doc(seller: Seller) -> dict[str, Any]:
+    account = seller.bank_account
+    return {
+        "seller_id": seller.seller_id,
+        "country": seller.country,
+        "currency": seller.currency,
+        "display_name": seller.display_name,
+        "bank_account": account.to_storage(),
+        "bank_account_masked": account.masked,
+        "bank_account_fingerprint": account.fingerprint,
+        "bank_account_changed_at": seller.bank_account_changed_at,
+        "bank_account_status": seller.bank_account_status.value,
+        "bank_account_invalid_reason": seller.bank_account_invalid_reason,
+        "kyc_status": seller.kyc_status.value,
+        "payout_schedule": seller.payout_schedule.model_dump(mode="json"),
+        "payout_hold": seller.payout_hold.model_dump(mode="json"),
+        "created_at": seller.created_at,
+        "updated_at": seller.updated_at,
+    }
+
+
+def seller_from_doc(data: dict[str, Any]) -> Seller:
+    return Seller(
+        seller_id=data["seller_id"],
+        country=data["country"],
+        currency=data["currency"],
+        display_name=data["display_name"],
+        bank_account=ValidatedBankAccount.from_storage(data["bank_account"]),
+        bank_account_changed_at=data["bank_account_changed_at"],
+        bank_account_status=BankAccountStatus(data.get("bank_account_status", "valid")),
+        bank_account_invalid_reason=data.get("bank_account_invalid_reason"),
+        kyc_status=KycStatus(data["kyc_status"]),
+        payout_schedule=PayoutSchedule.model_validate(data["payout_schedule"], strict=False),
+        payout_hold=PayoutHold.model_validate(data["payout_hold"], strict=False),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+    )

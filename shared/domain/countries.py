@@ -1,0 +1,167 @@
+"""Per-country payout rules. Countries are data: opening a country means adding an entry to
+``data/countries.json`` (and its cases to ``tests/unit/country_cases.json``), no code change.
+
+Every entry is checked when the file is loaded, so a bad entry fails at start-up, not at the
+first payout: the country code is ISO 3166, the currency is ISO 4217 with a minor unit, the
+holiday calendar exists in ``holidays``, the timezone exists in the IANA database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import holidays
+import pycountry
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from shared.domain.errors import UnsupportedCountry
+from shared.domain.money import INT64_MAX, Money, currency_exponent
+from shared.domain.schedule import PayoutSchedule
+
+BankAccountScheme = Literal["iban", "us_aba", "jp_zengin"]
+
+
+def _iso_country(code: str) -> str:
+    if pycountry.countries.get(alpha_2=code) is None:
+        raise ValueError(f"{code} is not an ISO 3166-1 alpha-2 country code")
+    return code
+
+
+def _known_currency(code: str) -> str:
+    currency_exponent(code)  # UnknownCurrency is a ValueError: pydantic reports it on the field
+    return code
+
+
+def _known_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown IANA timezone {name!r}") from None
+    return name
+
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_country)]
+CurrencyCode = Annotated[str, AfterValidator(_known_currency)]
+MinorUnits = Annotated[int, Field(gt=0, le=INT64_MAX)]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+class BusinessDayCalendar(_Frozen):
+    """A calendar of the ``holidays`` package: a country and optionally one of its subdivisions."""
+
+    country: str
+    subdivision: str | None = None
+
+    @model_validator(mode="after")
+    def _exists(self) -> BusinessDayCalendar:
+        try:
+            holidays.country_holidays(self.country, subdiv=self.subdivision)
+        except NotImplementedError as exc:  # how `holidays` says "no such calendar"
+            raise ValueError(f"unknown holiday calendar: {exc}") from None
+        return self
+
+
+class CountryRules(_Frozen):
+    """How sellers of one country are paid. Amounts are integer minor units of ``currency``."""
+
+    country: CountryCode
+    currency: CurrencyCode
+    bank_account_scheme: BankAccountScheme
+    # Countries whose IBANs are accepted (iban scheme only). Default: the country itself.
+    iban_countries: tuple[CountryCode, ...] = Field(default=(), strict=False)  # a JSON array
+    minimum_payout: MinorUnits
+    max_transaction_amount: MinorUnits  # largest single order line or payout accepted
+    holding_period_days: int = Field(ge=0, le=365)  # calendar days after delivery
+    payout_schedule: PayoutSchedule  # the default for new sellers
+    business_day_calendar: BusinessDayCalendar
+    timezone: Annotated[str, AfterValidator(_known_timezone)]
+    provider_route: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    bank_account_cooling_off_days: int = Field(ge=0, le=365)  # payouts held after an account change
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_iban_countries(cls, data: Any) -> Any:
+        if (
+            isinstance(data, dict)
+            and "iban_countries" not in data
+            and data.get("bank_account_scheme") == "iban"
+        ):
+            return {**data, "iban_countries": (data.get("country"),)}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> CountryRules:
+        if self.bank_account_scheme == "iban" and not self.iban_countries:
+            raise ValueError("iban_countries must not be empty for the iban scheme")
+        if self.bank_account_scheme != "iban" and self.iban_countries:
+            raise ValueError("iban_countries is only for the iban scheme")
+        if self.max_transaction_amount <= self.minimum_payout:
+            raise ValueError("max_transaction_amount must be greater than minimum_payout")
+        return self
+
+    @property
+    def minimum_payout_money(self) -> Money:
+        return Money(self.minimum_payout, self.currency)
+
+    @property
+    def max_transaction_money(self) -> Money:
+        return Money(self.max_transaction_amount, self.currency)
+
+
+class _RulesFile(_Frozen):
+    countries: list[CountryRules]
+
+
+class CountryRegistry:
+    """The countries we pay sellers in, by ISO 3166 alpha-2 code."""
+
+    def __init__(self, rules: Iterable[CountryRules]) -> None:
+        self._rules: dict[str, CountryRules] = {}
+        for entry in rules:
+            if entry.country in self._rules:
+                raise ValueError(f"country {entry.country} is defined twice")
+            self._rules[entry.country] = entry
+
+    def get(self, country: str) -> CountryRules:
+        try:
+            return self._rules[country]
+        except (KeyError, TypeError):
+            raise UnsupportedCountry(f"country {country!r} is not supported", "country") from None
+
+    def countries(self) -> tuple[str, ...]:
+        return tuple(sorted(self._rules))
+
+    def __contains__(self, country: object) -> bool:
+        return country in self._rules
+
+    def __len__(self) -> int:
+        return len(self._rules)
+
+
+def parse_country_rules(text: str | bytes) -> CountryRegistry:
+    """Validate a rules document ``{"countries": [{...}, ...]}``; raises pydantic.ValidationError."""
+    return CountryRegistry(_RulesFile.model_validate_json(text).countries)
+
+
+@lru_cache(maxsize=8)
+def load_country_rules(path: str | None = None) -> CountryRegistry:
+    """Load and validate the rules file at ``path`` (default: the packaged data/countries.json).
+
+    Cached per path: the file is read once per process.
+    """
+    if path is None:
+        text = resources.files("shared.domain").joinpath("data", "countries.json").read_text("utf-8")
+    else:
+        text = Path(path).read_text("utf-8")
+    try:
+        return parse_country_rules(text)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise ValueError(f"invalid country rules in {path or 'data/countries.json'}: {exc}") from exc

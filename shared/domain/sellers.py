@@ -1,0 +1,156 @@
+"""Sellers: who gets paid, where, and whether they may be paid. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, model_validator
+
+from shared.domain.bank_accounts import BankAccountInput, ValidatedBankAccount, validate_bank_account
+from shared.domain.countries import CountryRules
+from shared.domain.errors import DomainError
+from shared.domain.schedule import PayoutSchedule
+from shared.domain.validation import CurrencyCode, StrictModel
+
+CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class KycStatus(StrEnum):
+    PENDING = "pending"
+    VERIFIED = "verified"
+    REJECTED = "rejected"
+
+
+class BankAccountStatus(StrEnum):
+    VALID = "valid"
+    INVALID = "invalid"  # the bank refused it (account closed, no such account): fix it to be paid
+
+
+class PayoutHold(StrictModel):
+    held: bool
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500)] | None = None
+
+    @model_validator(mode="after")
+    def _reason_when_held(self) -> PayoutHold:
+        if self.held and not self.reason:
+            raise ValueError("a reason is required when payouts are held")
+        return self
+
+
+NO_HOLD = PayoutHold(held=False)
+
+
+class SellerIn(StrictModel):
+    """Create or replace a seller (PUT)."""
+
+    country: CountryCode
+    currency: CurrencyCode
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    bank_account: BankAccountInput
+    kyc_status: KycStatus = KycStatus.PENDING
+    payout_schedule: PayoutSchedule | None = None  # omitted: the country's default
+    payout_hold: PayoutHold = Field(default=NO_HOLD)
+
+
+class SellerPatch(StrictModel):
+    """Change some of a seller's fields (PATCH). Country and currency never change."""
+
+    display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    bank_account: BankAccountInput | None = None
+    kyc_status: KycStatus | None = None
+    payout_schedule: PayoutSchedule | None = None
+    payout_hold: PayoutHold | None = None
+
+
+class SellerError(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class Seller:
+    seller_id: str
+    country: str
+    currency: str
+    display_name: str
+    bank_account: ValidatedBankAccount
+    bank_account_changed_at: datetime
+    kyc_status: KycStatus
+    payout_schedule: PayoutSchedule
+    payout_hold: PayoutHold
+    created_at: datetime
+    updated_at: datetime
+    bank_account_status: BankAccountStatus = BankAccountStatus.VALID
+    bank_account_invalid_reason: str | None = None
+
+    def cooling_off_until(self, rules: CountryRules) -> datetime:
+        """Payouts wait this long after a bank-account change, against account takeover."""
+        return self.bank_account_changed_at + timedelta(days=rules.bank_account_cooling_off_days)
+
+
+def onboard_seller(seller_id: str, data: SellerIn, rules: CountryRules, now: datetime) -> Seller:
+    if data.currency != rules.currency:
+        raise SellerError(
+            "currency_mismatch",
+            f"currency {data.currency} does not match {rules.country}'s currency {rules.currency}",
+            "currency",
+        )
+    return Seller(
+        seller_id=seller_id,
+        country=data.country,
+        currency=data.currency,
+        display_name=data.display_name,
+        bank_account=validate_bank_account(data.bank_account, rules),
+        bank_account_changed_at=now,
+        kyc_status=data.kyc_status,
+        payout_schedule=data.payout_schedule or rules.payout_schedule,
+        payout_hold=data.payout_hold,
+        created_at=now,
+        updated_at=now,
+    )
+
+
+def replace_seller(current: Seller, data: SellerIn, rules: CountryRules, now: datetime) -> Seller:
+    if data.country != current.country:
+        raise SellerError("immutable_field", "a seller's country cannot change after onboarding", "country")
+    fresh = onboard_seller(current.seller_id, data, rules, now)
+    return _keep_history(current, fresh, now)
+
+
+def patch_seller(current: Seller, patch: SellerPatch, rules: CountryRules, now: datetime) -> Seller:
+    changes: dict[str, Any] = {"updated_at": now}
+    if patch.display_name is not None:
+        changes["display_name"] = patch.display_name
+    if patch.kyc_status is not None:
+        changes["kyc_status"] = patch.kyc_status
+    if patch.payout_schedule is not None:
+        changes["payout_schedule"] = patch.payout_schedule
+    if patch.payout_hold is not None:
+        changes["payout_hold"] = patch.payout_hold
+    if patch.bank_account is not None:
+        changes["bank_account"] = validate_bank_account(patch.bank_account, rules)
+    return _keep_history(current, replace(current, **changes), now)
+
+
+def _keep_history(current: Seller, updated: Seller, now: datetime) -> Seller:
+    """Creation time stays; a new bank account restarts the cooling-off clock and its status."""
+    updated = replace(updated, created_at=current.created_at, updated_at=now)
+    if bank_account_changed(current, updated):
+        return replace(
+            updated,
+            bank_account_changed_at=now,
+            bank_account_status=BankAccountStatus.VALID,
+            bank_account_invalid_reason=None,
+        )
+    return replace(
+        updated,
+        bank_account_changed_at=current.bank_account_changed_at,
+        bank_account_status=current.bank_account_status,
+        bank_account_invalid_reason=current.bank_account_invalid_reason,
+    )
+
+
+def bank_account_changed(before: Seller, after: Seller) -> bool:
+    return before.bank_account.fingerprint != after.bank_account.fingerprint

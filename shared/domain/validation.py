@@ -1,0 +1,51 @@
+"""Shared boundary validation: strict pydantic models and errors with field paths."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from shared.domain.money import Money, currency_exponent
+
+# Ids we accept from callers: short, URL-safe, no separators that our keys use.
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+
+
+def _known_currency(code: str) -> str:
+    currency_exponent(code)  # raises UnknownCurrency
+    return code
+
+
+CurrencyCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{3}$"), AfterValidator(_known_currency)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(strict=True, extra="forbid", frozen=True, hide_input_in_errors=True)
+
+
+class MoneyIn(StrictModel):
+    """An amount in integer minor units (cents for EUR, yen for JPY) with its ISO 4217 code."""
+
+    amount: int = Field(ge=0, description="integer minor units; floats are rejected")
+    currency: CurrencyCode
+
+    def to_money(self) -> Money:
+        return Money(self.amount, self.currency)
+
+
+class PositiveMoneyIn(MoneyIn):
+    amount: int = Field(gt=0, description="integer minor units, greater than zero")
+
+
+def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors as ``{"field": "data.gross.amount", "reason": …, "code": …}``."""
+    out: list[dict[str, Any]] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
+        reason = err["msg"]
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if ctx_error is not None and hasattr(ctx_error, "message"):
+            reason = ctx_error.message
+        out.append({"field": ".".join(loc) or "$", "reason": reason, "code": err["type"]})
+    return out

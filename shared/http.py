@@ -1,0 +1,149 @@
+"""HTTP plumbing shared by the HTTP functions: routing, bodies, errors, authentication.
+
+Functions stay thin: they route, parse, call one use case and map its result. Every error
+body has one shape: ``{"error": {"code", "message", "details": [{"field", "reason"}]}}``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import flask
+from pydantic import ValidationError
+from werkzeug.exceptions import MethodNotAllowed, NotFound
+from werkzeug.routing import Map, Rule
+
+from shared import log
+from shared.auth import AuthError, Caller, authenticate
+from shared.domain.errors import DomainError
+from shared.domain.validation import field_errors
+from shared.settings import Settings, get_settings
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[..., flask.Response]
+
+
+class HttpError(Exception):
+    def __init__(self, status: int, code: str, message: str, details: Sequence[dict[str, Any]] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.details = list(details)
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
+    return flask.Response(
+        json.dumps(body, default=str, separators=(",", ":")),
+        status=status,
+        mimetype="application/json",
+        headers=headers,
+    )
+
+
+def error_response(err: HttpError) -> flask.Response:
+    body = {"error": {"code": err.code, "message": err.message, "details": err.details}}
+    headers = {"WWW-Authenticate": 'Bearer realm="payouts"'} if err.status == 401 else None
+    return json_response(body, err.status, headers)
+
+
+def raw_body(request: flask.Request, settings: Settings) -> bytes:
+    """The raw body, refused past the size cap before it is read whole."""
+    limit = settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise HttpError(413, "body_too_large", f"body exceeds {limit} bytes")
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise HttpError(413, "body_too_large", f"body exceeds {limit} bytes")
+    return data
+
+
+def validation_error(exc: ValidationError, prefix: str = "") -> HttpError:
+    details = field_errors(exc)
+    if prefix:
+        for item in details:
+            item["field"] = f"{prefix}.{item['field']}" if item["field"] != "$" else prefix
+    if any(d["code"] == "json_invalid" for d in details):
+        return HttpError(400, "malformed_json", "body is not valid JSON", details)
+    return HttpError(422, "validation_failed", "the request is not valid", details)
+
+
+def domain_error(exc: DomainError) -> HttpError:
+    status = int(getattr(exc, "http_status", 422))
+    return HttpError(status, exc.code, exc.message, [{"field": exc.field or "$", "reason": exc.message}])
+
+
+def parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise HttpError(
+            400, "malformed_json", "body is not valid JSON", [{"field": "$", "reason": str(exc)}]
+        ) from exc
+
+
+class Router:
+    """Werkzeug routing over one function's paths; handlers get the path args as kwargs."""
+
+    def __init__(self, routes: Sequence[tuple[str, Sequence[str], Handler]]) -> None:
+        self._handlers: dict[str, Handler] = {}
+        rules = []
+        for i, (path, methods, handler) in enumerate(routes):
+            endpoint = f"r{i}"
+            self._handlers[endpoint] = handler
+            rules.append(Rule(path, endpoint=endpoint, methods=list(methods)))
+        self._map = Map(rules, strict_slashes=False)
+
+    def dispatch(self, request: flask.Request, **extra: Any) -> flask.Response:
+        adapter = self._map.bind_to_environ(request.environ)
+        try:
+            endpoint, args = adapter.match()
+        except NotFound as exc:
+            raise HttpError(404, "not_found", f"no route for {request.path}") from exc
+        except MethodNotAllowed as exc:
+            raise HttpError(
+                405, "method_not_allowed", f"{request.method} not allowed on {request.path}"
+            ) from exc
+        return self._handlers[endpoint](request, **extra, **args)
+
+
+def serve(
+    request: flask.Request,
+    handle: Callable[[flask.Request, Settings, Caller | None], flask.Response],
+    *,
+    require_oidc: bool = True,
+) -> flask.Response:
+    """Common wrapper: logging context, authentication, and error mapping. Never a bare 500."""
+    settings = get_settings()
+    log.configure(settings.log_level)
+    trace = log.trace_from_header(
+        settings.project, request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
+    )
+    with log.bind(trace=trace, http_method=request.method, path=request.path):
+        try:
+            if require_oidc:
+                caller = authenticate(request.headers.get("Authorization"), settings)
+                with log.bind(caller=caller.email):
+                    return handle(request, settings, caller)
+            return handle(request, settings, None)
+        except AuthError as exc:
+            logger.warning("unauthenticated request refused: %s", exc.reason)
+            code = "unauthenticated" if exc.status == 401 else "forbidden"
+            return error_response(HttpError(exc.status, code, exc.reason))
+        except HttpError as exc:
+            if exc.status >= 500:
+                logger.error("request failed: %s", exc.message)
+            else:
+                logger.info("request refused: %s %s", exc.code, exc.message)
+            return error_response(exc)
+        except ValidationError as exc:
+            return error_response(validation_error(exc))
+        except DomainError as exc:
+            return error_response(domain_error(exc))
+        except Exception:
+            logger.exception("unexpected error")
+            return error_response(HttpError(503, "unavailable", "temporary failure; retry later"))

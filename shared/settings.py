@@ -1,0 +1,59 @@
+"""One typed settings model, read from the environment once per cold start."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+GOOGLE_OIDC_ISSUER = "https://accounts.google.com"
+GOOGLE_OIDC_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", frozen=True)
+
+    project: str = Field(default="payouts-local", validation_alias="GOOGLE_CLOUD_PROJECT")
+    region: str = Field(default="europe-west1", validation_alias="FUNCTION_REGION")
+    environment: str = Field(default="local", validation_alias="PAYOUTS_ENV")
+
+    firestore_emulator_host: str | None = Field(default=None, validation_alias="FIRESTORE_EMULATOR_HOST")
+    pubsub_emulator_host: str | None = Field(default=None, validation_alias="PUBSUB_EMULATOR_HOST")
+    cloud_tasks_emulator_host: str | None = Field(default=None, validation_alias="CLOUD_TASKS_EMULATOR_HOST")
+
+    # HMAC secrets of the order-event webhook. Two may be active during a rotation.
+    order_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), validation_alias="ORDER_WEBHOOK_SECRETS"
+    )
+    webhook_tolerance_seconds: int = Field(default=300, validation_alias="WEBHOOK_TOLERANCE_SECONDS")
+
+    # OIDC verification of callers. Production uses Google's issuer and keys; the local
+    # stack creates its own issuer and key set at start, verified by the same code.
+    oidc_issuer: str = Field(default=GOOGLE_OIDC_ISSUER, validation_alias="OIDC_ISSUER")
+    oidc_jwks_url: str = Field(default=GOOGLE_OIDC_JWKS_URL, validation_alias="OIDC_JWKS_URL")
+    oidc_jwks_file: str | None = Field(default=None, validation_alias="OIDC_JWKS_FILE")
+    # Expected audience: the function's own URL.
+    oidc_audience: str | None = Field(default=None, validation_alias="OIDC_AUDIENCE")
+    oidc_allowed_emails: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), validation_alias="OIDC_ALLOWED_EMAILS"
+    )
+
+    balance_shards: int = Field(default=4, ge=1, le=64, validation_alias="BALANCE_SHARDS")
+    release_batch_size: int = Field(default=200, ge=1, le=500, validation_alias="RELEASE_BATCH_SIZE")
+    max_body_bytes: int = Field(default=64 * 1024, validation_alias="MAX_BODY_BYTES")
+    country_rules_path: str | None = Field(default=None, validation_alias="COUNTRY_RULES_PATH")
+    log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    @field_validator("order_webhook_secrets", "oidc_allowed_emails", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        return value
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,62 @@
+"""What the system is made of: every function, topic, subscription and queue, named once.
+
+The local stack launcher, the settings and the infrastructure checks all read this module,
+so a function or queue added here is added everywhere.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+Trigger = Literal["http", "pubsub", "task"]
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    name: str  # deployed function name, also the local process name
+    entry_point: str  # attribute of main.py
+    trigger: Trigger
+    default_port: int  # local port; override with PORT_<NAME> (dashes as underscores, upper case)
+    topic: str | None = None  # for pubsub triggers: the topic whose push subscription feeds it
+    public: bool = False  # only signature-guarded webhooks are reachable without IAM
+
+    @property
+    def port_env(self) -> str:
+        return "PORT_" + self.name.upper().replace("-", "_")
+
+
+# Topics
+TOPIC_ORDER_EVENTS = "order-events"
+TOPIC_RELEASE_FUNDS = "release-funds-tick"
+
+FUNCTIONS: tuple[FunctionSpec, ...] = (
+    FunctionSpec("sellers-api", "sellers_api", "http", 8301),
+    FunctionSpec("order-events-webhook", "order_events_webhook", "http", 8302),
+    FunctionSpec("order-events", "order_events_pubsub", "pubsub", 8303, topic=TOPIC_ORDER_EVENTS),
+    FunctionSpec("release-funds", "release_funds", "pubsub", 8304, topic=TOPIC_RELEASE_FUNDS),
+)
+
+# Topics the code publishes to but no function of ours consumes.
+OUTBOUND_TOPICS: tuple[str, ...] = ()
+
+# Cloud Tasks queues (short ids).
+QUEUES: tuple[str, ...] = ()
+
+
+def function(name: str) -> FunctionSpec:
+    for spec in FUNCTIONS:
+        if spec.name == name:
+            return spec
+    raise KeyError(name)
+
+
+def subscription_for(spec: FunctionSpec) -> str:
+    """Push subscription id that delivers a topic to its function."""
+    assert spec.topic is not None
+    return f"{spec.topic}--{spec.name}"
+
+
+def all_topics() -> tuple[str, ...]:
+    consumed = tuple(s.topic for s in FUNCTIONS if s.topic)
+    return tuple(dict.fromkeys(consumed + OUTBOUND_TOPICS))

@@ -1,0 +1,229 @@
+"""Use cases of the order-event ledger: ingest an event, release funds whose holding is over.
+
+Both the Pub/Sub function and the signed webhook call :func:`ingest_order_event`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from shared import log
+from shared.adapters.firestore_store import ORDER_EVENTS, SELLERS, FirestoreStore, Tx
+from shared.domain.countries import CountryRegistry, CountryRules
+from shared.domain.errors import DomainError
+from shared.domain.order_events import (
+    EventResult,
+    OrderEvent,
+    OrderLinePaid,
+    OrderLineRefunded,
+    Outcome,
+    apply_order_event,
+    event_currency,
+    event_fingerprint,
+    is_release_due,
+    release_line,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class UnknownSeller(DomainError):
+    def __init__(self, seller_id: str) -> None:
+        super().__init__("unknown_seller", f"seller {seller_id} does not exist", "seller_id")
+
+
+class EventConflict(DomainError):
+    """The event id was already used for a different body."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(
+            "event_id_conflict", f"event {event_id} was already received with a different body", "event_id"
+        )
+
+
+class InvalidForSeller(DomainError):
+    pass
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    event_id: str
+    outcome: Outcome
+    reason: str | None
+    duplicate: bool  # True when this delivery changed nothing because the event was seen before
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "event_id": self.event_id,
+            "outcome": self.outcome.value,
+            "reason": self.reason,
+            "duplicate": self.duplicate,
+        }
+
+
+def check_event_for_seller(event: OrderEvent, rules: CountryRules) -> None:
+    """Checks that need the seller but not the ledger, so they fail before anything is written."""
+    currency = event_currency(event)
+    if currency is not None and currency != rules.currency:
+        field = "data.gross.currency" if isinstance(event, OrderLinePaid) else "data.amount.currency"
+        raise InvalidForSeller(
+            "currency_mismatch",
+            f"currency {currency} does not match the seller's currency {rules.currency}",
+            field,
+        )
+    if isinstance(event, OrderLinePaid) and event.data.gross.amount > rules.max_transaction_amount:
+        raise InvalidForSeller(
+            "amount_over_limit",
+            f"amount exceeds the limit of {rules.max_transaction_amount} minor units",
+            "data.gross.amount",
+        )
+    if isinstance(event, OrderLineRefunded) and event.data.amount.amount > rules.max_transaction_amount:
+        raise InvalidForSeller(
+            "amount_over_limit",
+            f"amount exceeds the limit of {rules.max_transaction_amount} minor units",
+            "data.amount.amount",
+        )
+
+
+def _seller_rules(store: FirestoreStore, registry: CountryRegistry, seller_id: str) -> CountryRules:
+    # Country and currency never change after onboarding, so this read can sit outside the
+    # transaction and keep a hot seller's events from contending on the seller document.
+    seller = store.get(SELLERS, seller_id)
+    if seller is None:
+        raise UnknownSeller(seller_id)
+    return registry.get(str(seller["country"]))
+
+
+def ingest_order_event(
+    store: FirestoreStore,
+    registry: CountryRegistry,
+    event: OrderEvent,
+    *,
+    source: str,
+    now: datetime | None = None,
+) -> IngestResult:
+    """Apply an event exactly once, keyed by its id, in one transaction with its postings."""
+    now = now or datetime.now(UTC)
+    with log.bind(event_id=event.event_id, seller_id=event.seller_id, order_line_id=event.order_line_id):
+        rules = _seller_rules(store, registry, event.seller_id)
+        check_event_for_seller(event, rules)
+        fingerprint = event_fingerprint(event)
+
+        def apply(tx: Tx) -> IngestResult:
+            seen = tx.get(ORDER_EVENTS, event.event_id)
+            if seen is not None:
+                if seen.get("fingerprint") != fingerprint:
+                    raise EventConflict(event.event_id)
+                return IngestResult(event.event_id, Outcome(seen["outcome"]), seen.get("reason"), True)
+            line = tx.get_order_line(event.order_line_id)
+            new_line, results = apply_order_event(line, event, rules)
+            for result in results:
+                for entry in result.entries:
+                    tx.post(entry, now)
+            _record_results(tx, event, fingerprint, results, source, now)
+            if new_line != line:
+                tx.put_order_line(new_line)
+            main = results[0]
+            return IngestResult(event.event_id, main.outcome, main.reason, False)
+
+        result = store.run(apply)
+        level = logging.WARNING if result.outcome is Outcome.REJECTED else logging.INFO
+        logger.log(
+            level,
+            "order event %s %s%s",
+            event.type,
+            "duplicate, unchanged" if result.duplicate else result.outcome.value,
+            f": {result.reason}" if result.reason else "",
+        )
+        return result
+
+
+def _record_results(
+    tx: Tx,
+    event: OrderEvent,
+    fingerprint: str,
+    results: list[EventResult],
+    source: str,
+    now: datetime,
+) -> None:
+    first, *unblocked = results
+    tx.create(
+        ORDER_EVENTS,
+        event.event_id,
+        {
+            "event_id": event.event_id,
+            "type": event.type,
+            "seller_id": event.seller_id,
+            "order_line_id": event.order_line_id,
+            "fingerprint": fingerprint,
+            "outcome": first.outcome.value,
+            "reason": first.reason,
+            "source": source,
+            "received_at": now,
+            "entry_ids": [e.entry_id for e in first.entries],
+        },
+    )
+    # Events that were parked on this line and have now been applied (or found invalid).
+    for result in unblocked:
+        tx.set(
+            ORDER_EVENTS,
+            result.event_id,
+            {
+                "outcome": result.outcome.value,
+                "reason": result.reason,
+                "resolved_at": now,
+                "entry_ids": [e.entry_id for e in result.entries],
+            },
+            merge=True,
+        )
+
+
+@dataclass(frozen=True)
+class ReleaseSummary:
+    examined: int
+    released: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"examined": self.examined, "released": self.released}
+
+
+def release_due_funds(
+    store: FirestoreStore, *, now: datetime | None = None, batch: int = 200
+) -> ReleaseSummary:
+    """Move every order line whose holding period has passed from pending to available.
+
+    Idempotent: each line is released in its own transaction that re-checks its state, and
+    the journal entry id is derived from the line, so a second run changes nothing."""
+    now = now or datetime.now(UTC)
+    examined = released = 0
+    while True:
+        ids = store.due_order_lines(now, batch)
+        if not ids:
+            break
+        done = 0
+        for order_line_id in ids:
+            examined += 1
+            done += int(_release_one(store, order_line_id, now))
+        released += done
+        if len(ids) < batch or done == 0:
+            break
+    logger.info("released funds of %d order lines (%d examined)", released, examined)
+    return ReleaseSummary(examined, released)
+
+
+def _release_one(store: FirestoreStore, order_line_id: str, now: datetime) -> bool:
+    def release(tx: Tx) -> bool:
+        line = tx.get_order_line(order_line_id)
+        if line is None or not is_release_due(line, now):
+            return False
+        new_line, entry = release_line(line)
+        if entry is not None:
+            tx.post(entry, now)
+        tx.put_order_line(new_line)
+        return True
+
+    with log.bind(order_line_id=order_line_id):
+        return store.run(release)
