@@ -6,12 +6,23 @@ this file only names them, as the Python runtime looks for ``main.py``.
 """
 
 from functions.order_events import order_events_pubsub, order_events_webhook
+from functions.payout_runs import payout_runs_trigger as payout_runs
+from functions.payout_runs import payout_sweeper
+from functions.payouts import payouts_api
+from functions.provider_webhook import provider_webhook
 from functions.release_funds import release_funds
 from functions.sellers import sellers_api
+from functions.workers import run_shard_worker, transfer_worker
 
 __all__ = [
     "order_events_pubsub",
     "order_events_webhook",
+    "payout_runs",
+    "payout_sweeper",
+    "payouts_api",
+    "provider_webhook",
     "release_funds",
+    "run_shard_worker",
     "sellers_api",
+    "transfer_worker",
 ]

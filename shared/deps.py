@@ -7,6 +7,7 @@ from functools import lru_cache
 from shared.adapters.firestore_store import FirestoreStore
 from shared.domain.countries import CountryRegistry, load_country_rules
 from shared.settings import get_settings
+from shared.usecases.payouts import PayoutService
 
 
 @lru_cache(maxsize=1)
@@ -17,3 +18,12 @@ def store() -> FirestoreStore:
 @lru_cache(maxsize=1)
 def country_rules() -> CountryRegistry:
     return load_country_rules(get_settings().country_rules_path)
+
+
+@lru_cache(maxsize=1)
+def payout_service() -> PayoutService:
+    from shared.adapters.pubsub import Publisher
+    from shared.adapters.tasks import TaskQueue
+
+    settings = get_settings()
+    return PayoutService(store(), country_rules(), TaskQueue(settings), Publisher(settings))

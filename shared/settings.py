@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from typing import Annotated
 
@@ -40,18 +41,46 @@ class Settings(BaseSettings):
         default=(), validation_alias="OIDC_ALLOWED_EMAILS"
     )
 
+    # Payment providers. The sandbox stands in for a real PSP locally.
+    sandbox_url: str = Field(default="http://127.0.0.1:8300", validation_alias="SANDBOX_URL")
+    sandbox_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="SANDBOX_API_KEY")
+    sandbox_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), validation_alias="SANDBOX_WEBHOOK_SECRETS"
+    )
+    provider_timeout_seconds: float = Field(default=10.0, validation_alias="PROVIDER_TIMEOUT_SECONDS")
+
+    # Cloud Tasks: queues live in this location; tasks carry an OIDC token for this account.
+    tasks_location: str = Field(default="europe-west1", validation_alias="TASKS_LOCATION")
+    tasks_invoker_email: str = Field(
+        default="tasks-invoker@payouts-local.iam.gserviceaccount.com", validation_alias="TASKS_INVOKER_EMAIL"
+    )
+    task_dispatch_deadline_seconds: int = Field(
+        default=120, validation_alias="TASK_DISPATCH_DEADLINE_SECONDS"
+    )
+    run_buckets: int = Field(default=16, ge=1, le=1024, validation_alias="RUN_BUCKETS")
+    run_page_size: int = Field(default=100, ge=1, le=300, validation_alias="RUN_PAGE_SIZE")
+    stuck_after_seconds: int = Field(default=900, validation_alias="STUCK_AFTER_SECONDS")
+
     balance_shards: int = Field(default=4, ge=1, le=64, validation_alias="BALANCE_SHARDS")
     release_batch_size: int = Field(default=200, ge=1, le=500, validation_alias="RELEASE_BATCH_SIZE")
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MAX_BODY_BYTES")
     country_rules_path: str | None = Field(default=None, validation_alias="COUNTRY_RULES_PATH")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
 
-    @field_validator("order_webhook_secrets", "oidc_allowed_emails", mode="before")
+    @field_validator("order_webhook_secrets", "oidc_allowed_emails", "sandbox_webhook_secrets", mode="before")
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(part.strip() for part in value.split(",") if part.strip())
         return value
+
+    def function_url(self, name: str) -> str:
+        """URL of one of our functions (tasks target them). Set as FUNCTION_URL_<NAME>."""
+        env = "FUNCTION_URL_" + name.upper().replace("-", "_")
+        value = os.environ.get(env)
+        if value:
+            return value
+        return f"https://{self.region}-{self.project}.cloudfunctions.net/{name}"
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,13 @@ class FunctionSpec:
 # Topics
 TOPIC_ORDER_EVENTS = "order-events"
 TOPIC_RELEASE_FUNDS = "release-funds-tick"
+TOPIC_PAYOUT_RUNS = "payout-runs"
+TOPIC_SWEEPER = "payout-sweeper-tick"
+TOPIC_PAYOUT_EVENTS = "payout-events"
+
+# Cloud Tasks queues
+QUEUE_RUN_SHARDS = "payout-run-shards"
+QUEUE_TRANSFERS = "payout-transfers"
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("sellers-api", "sellers_api", "http", 8301),
@@ -36,12 +43,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("order-events", "order_events_pubsub", "pubsub", 8303, topic=TOPIC_ORDER_EVENTS),
     FunctionSpec("release-funds", "release_funds", "pubsub", 8304, topic=TOPIC_RELEASE_FUNDS),
 )
+# PAYOUT_FUNCTIONS_PENDING
+
 
 # Topics the code publishes to but no function of ours consumes.
-OUTBOUND_TOPICS: tuple[str, ...] = ()
+OUTBOUND_TOPICS: tuple[str, ...] = (TOPIC_PAYOUT_EVENTS,)
 
 # Cloud Tasks queues (short ids).
-QUEUES: tuple[str, ...] = ()
+QUEUES: tuple[str, ...] = (QUEUE_RUN_SHARDS, QUEUE_TRANSFERS)
 
 
 def function(name: str) -> FunctionSpec:

@@ -12,6 +12,12 @@ Collections
 - ``order_lines/{order_line_id}``: the state of each order line (and events parked on it).
 - ``order_events/{event_id}``: every event received, its fingerprint and outcome.
 - ``dead_letters/{id}``: messages that can never be applied, kept for ops.
+- ``payouts/{payout_id}``: a payout, its status and its history of transitions.
+- ``payout_runs/{run_id}``, with ``pages/{page_id}`` (one per shard task) and
+  ``items/{seller_id}`` (the payout or the skip reason of every seller the run looked at).
+- ``outbox/{payout_id}-{sequence}``: status events, written with the change, relayed after.
+- ``provider_events/{provider}-{event_id}``: webhooks already applied.
+- ``idempotency_keys/{hash}``: first responses of on-demand payout requests.
 """
 
 from __future__ import annotations
@@ -29,7 +35,9 @@ from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_
 
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.ledger import Bucket, JournalEntry
+from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, ReleaseState
+from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
 from shared.domain.schedule import PayoutSchedule
 from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, Seller
 from shared.settings import Settings, get_settings
@@ -43,6 +51,13 @@ ORDER_EVENTS = "order_events"
 DEAD_LETTERS = "dead_letters"
 BALANCE_SHARDS = "balance_shards"
 BANK_ACCOUNT_CHANGES = "bank_account_changes"
+PAYOUTS = "payouts"
+PAYOUT_RUNS = "payout_runs"
+RUN_PAGES = "pages"
+RUN_ITEMS = "items"
+OUTBOX = "outbox"
+PROVIDER_EVENTS = "provider_events"
+IDEMPOTENCY_KEYS = "idempotency_keys"
 
 _clients: dict[str, firestore.Client] = {}
 _clients_lock = threading.Lock()
@@ -100,6 +115,23 @@ class Tx:
         data = self.get(SELLERS, seller_id)
         return seller_from_doc(data) if data else None
 
+    def get_payout(self, payout_id: str) -> Payout | None:
+        data = self.get(PAYOUTS, payout_id)
+        return payout_from_doc(data) if data else None
+
+    def get_ref(self, ref: firestore.DocumentReference) -> dict[str, Any] | None:
+        snap = ref.get(transaction=self._txn)
+        return snap.to_dict() if snap.exists else None
+
+    def available(self, seller_id: str, currency: str) -> Money:
+        """The seller's available balance, read (and so locked) inside the transaction."""
+        refs = self._store.balance_shard_refs(seller_id, currency)
+        total = 0
+        for snap in self._txn.get_all(refs):
+            if snap.exists:
+                total += int((snap.to_dict() or {}).get(Bucket.AVAILABLE.value, 0))
+        return Money(total, currency)
+
     # writes
     def create(self, collection: str, doc_id: str, data: dict[str, Any]) -> None:
         self._txn.create(self._store.doc(collection, doc_id), data)
@@ -131,6 +163,27 @@ class Tx:
                     "fingerprint": seller.bank_account.fingerprint,
                 },
             )
+
+    def put_payout(self, payout: Payout) -> None:
+        self.set(PAYOUTS, payout.payout_id, payout_to_doc(payout))
+
+    def add_outbox(self, payout: Payout, at: datetime) -> str:
+        """The status event of this change, committed with it; relayed to Pub/Sub afterwards."""
+        event_id = f"{payout.payout_id}-{payout.sequence:06d}"
+        self.create(
+            OUTBOX,
+            event_id,
+            {
+                "event_id": event_id,
+                "type": f"payout.{payout.status.value}",
+                "payout_id": payout.payout_id,
+                "sequence": payout.sequence,
+                "data": payout_event_data(payout),
+                "created_at": at,
+                "published": False,
+            },
+        )
+        return event_id
 
     def put_order_line(self, line: OrderLine) -> None:
         self.set(ORDER_LINES, line.order_line_id, order_line_to_doc(line))
@@ -187,6 +240,10 @@ class FirestoreStore:
         ref: firestore.DocumentReference = shards.document(f"{currency}-{n}")
         return ref
 
+    def balance_shard_refs(self, seller_id: str, currency: str) -> list[firestore.DocumentReference]:
+        shards = self.doc(SELLERS, seller_id).collection(BALANCE_SHARDS)
+        return [shards.document(f"{currency}-{n}") for n in range(self.settings.balance_shards)]
+
     def balances(self, seller_id: str) -> list[Balance]:
         totals: dict[str, dict[str, int]] = {}
         shards = self.client.collection(SELLERS).document(seller_id).collection(BALANCE_SHARDS).stream()
@@ -224,6 +281,93 @@ class FirestoreStore:
     def bank_account_changes(self, seller_id: str) -> list[dict[str, Any]]:
         ref = self.doc(SELLERS, seller_id).collection(BANK_ACCOUNT_CHANGES)
         return sorted((s.to_dict() or {} for s in ref.stream()), key=lambda d: d["changed_at"])
+
+    # --- payouts and runs ---------------------------------------------------------------
+
+    def get_payout(self, payout_id: str) -> Payout | None:
+        data = self.get(PAYOUTS, payout_id)
+        return payout_from_doc(data) if data else None
+
+    def sellers_in_buckets(self, lo: int, hi: int, start_after: str | None, limit: int) -> list[Seller]:
+        """Sellers whose run bucket is in [lo, hi), in id order (index: run_bucket, __name__)."""
+        query = (
+            self.client.collection(SELLERS)
+            .where(filter=firestore.FieldFilter("run_bucket", ">=", lo))
+            .where(filter=firestore.FieldFilter("run_bucket", "<", hi))
+            .order_by("run_bucket")
+            .order_by("seller_id")
+        )
+        if start_after is not None:
+            bucket, seller_id = start_after.split("/", 1)
+            query = query.start_after({"run_bucket": int(bucket), "seller_id": seller_id})
+        return [seller_from_doc(snap.to_dict() or {}) for snap in query.limit(limit).stream()]
+
+    def available_balances(self, sellers: list[Seller]) -> dict[str, Money]:
+        """Available balance of many sellers in one batched read (``get_all``)."""
+        refs = [ref for s in sellers for ref in self.balance_shard_refs(s.seller_id, s.currency)]
+        totals = {s.seller_id: Money(0, s.currency) for s in sellers}
+        for snap in self.client.get_all(refs):
+            if snap.exists:
+                data = snap.to_dict() or {}
+                sid = str(data["seller_id"])
+                totals[sid] = totals[sid] + Money(
+                    int(data.get(Bucket.AVAILABLE.value, 0)), totals[sid].currency
+                )
+        return totals
+
+    def unpublished_outbox_ids(self, limit: int) -> list[str]:
+        query = self.client.collection(OUTBOX).where(filter=firestore.FieldFilter("published", "==", False))
+        return [snap.id for snap in query.limit(limit).stream()]
+
+    def open_payouts_before(self, cutoff: datetime, limit: int) -> list[Payout]:
+        """Pending or processing payouts untouched since ``cutoff`` (index: status, updated_at)."""
+        query = (
+            self.client.collection(PAYOUTS)
+            .where(
+                filter=firestore.FieldFilter(
+                    "status", "in", [PayoutStatus.PENDING.value, PayoutStatus.PROCESSING.value]
+                )
+            )
+            .where(filter=firestore.FieldFilter("updated_at", "<", cutoff))
+            .order_by("updated_at")
+            .limit(limit)
+        )
+        return [payout_from_doc(snap.to_dict() or {}) for snap in query.stream()]
+
+    def flag_stuck(self, payout_id: str, reason: str, now: datetime) -> None:
+        self.doc(PAYOUTS, payout_id).update({"stuck_reason": reason, "stuck_flagged_at": now})
+
+    def list_payouts(
+        self,
+        *,
+        seller_id: str | None,
+        status: str | None,
+        run_id: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[dict[str, Any]]:
+        """Newest first, cursor-paginated on (created_at, payout_id)."""
+        query: Any = self.client.collection(PAYOUTS)
+        for name, value in (("seller_id", seller_id), ("status", status), ("run_id", run_id)):
+            if value is not None:
+                query = query.where(filter=firestore.FieldFilter(name, "==", value))
+        query = query.order_by("created_at", direction=firestore.Query.DESCENDING).order_by(
+            "payout_id", direction=firestore.Query.DESCENDING
+        )
+        if after is not None:
+            query = query.start_after({"created_at": after[0], "payout_id": after[1]})
+        return [snap.to_dict() or {} for snap in query.limit(limit).stream()]
+
+    def run_ref(self, run_id: str) -> firestore.DocumentReference:
+        return self.doc(PAYOUT_RUNS, run_id)
+
+    def count(self, query: Any) -> int:
+        result = query.count(alias="n").get()
+        return int(result[0][0].value)
+
+    def total(self, query: Any, field: str) -> int:
+        result = query.sum(field, alias="s").get()
+        return int(result[0][0].value or 0)
 
     def add_dead_letter(self, doc_id: str, data: dict[str, Any]) -> None:
         self.doc(DEAD_LETTERS, doc_id).set(data)
@@ -282,10 +426,18 @@ def order_line_from_doc(data: dict[str, Any]) -> OrderLine:
     )
 
 
+RUN_BUCKET_SPACE = 1024  # sellers are spread over this many buckets; a run's shards take ranges
+
+
+def run_bucket(seller_id: str) -> int:
+    return int(hashlib.sha256(seller_id.encode()).hexdigest()[:8], 16) % RUN_BUCKET_SPACE
+
+
 def seller_to_doc(seller: Seller) -> dict[str, Any]:
     account = seller.bank_account
     return {
         "seller_id": seller.seller_id,
+        "run_bucket": run_bucket(seller.seller_id),
         "country": seller.country,
         "currency": seller.currency,
         "display_name": seller.display_name,
@@ -319,3 +471,69 @@ def seller_from_doc(data: dict[str, Any]) -> Seller:
         created_at=data["created_at"],
         updated_at=data["updated_at"],
     )
+
+
+def payout_to_doc(payout: Payout) -> dict[str, Any]:
+    return {
+        "payout_id": payout.payout_id,
+        "seller_id": payout.seller_id,
+        "amount": payout.amount.amount,
+        "currency": payout.amount.currency,
+        "status": payout.status.value,
+        "created_at": payout.created_at,
+        "updated_at": payout.updated_at,
+        "origin": payout.origin,
+        "run_id": payout.run_id,
+        "provider": payout.provider,
+        "provider_ref": payout.provider_ref,
+        "failure_code": payout.failure_code.value if payout.failure_code else None,
+        "failure_message": payout.failure_message,
+        "transfer_started_at": payout.transfer_started_at,
+        "sequence": payout.sequence,
+        "history": [t.as_dict() for t in payout.history],
+    }
+
+
+def payout_from_doc(data: dict[str, Any]) -> Payout:
+    return Payout(
+        payout_id=data["payout_id"],
+        seller_id=data["seller_id"],
+        amount=Money(int(data["amount"]), str(data["currency"])),
+        status=PayoutStatus(data["status"]),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        origin=data["origin"],
+        run_id=data.get("run_id"),
+        provider=data.get("provider"),
+        provider_ref=data.get("provider_ref"),
+        failure_code=FailureCode(data["failure_code"]) if data.get("failure_code") else None,
+        failure_message=data.get("failure_message"),
+        transfer_started_at=data.get("transfer_started_at"),
+        sequence=int(data.get("sequence", 0)),
+        history=tuple(
+            Transition(
+                at=t["at"],
+                from_status=PayoutStatus(t["from"]) if t.get("from") else None,
+                to_status=PayoutStatus(t["to"]),
+                cause=t["cause"],
+                actor=t["actor"],
+            )
+            for t in data.get("history", [])
+        ),
+    )
+
+
+def payout_event_data(payout: Payout) -> dict[str, Any]:
+    """What consumers of payout events see (no bank details)."""
+    return {
+        "payout_id": payout.payout_id,
+        "seller_id": payout.seller_id,
+        "amount": payout.amount.amount,
+        "currency": payout.amount.currency,
+        "status": payout.status.value,
+        "sequence": payout.sequence,
+        "run_id": payout.run_id,
+        "provider_ref": payout.provider_ref,
+        "failure_code": payout.failure_code.value if payout.failure_code else None,
+        "updated_at": payout.updated_at.isoformat(),
+    }

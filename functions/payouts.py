@@ -1,0 +1,188 @@
+"""Payouts API (HTTP, OIDC): on-demand payouts, payouts, runs.
+
+- ``POST /payouts`` with ``Idempotency-Key``: pay a seller an amount (at most ``available``).
+- ``GET /payouts?seller_id=&status=&run_id=&limit=&page_token=``: newest first, paginated.
+- ``GET /payouts/{payout_id}``; ``POST /payouts/{payout_id}/cancel`` (pending only).
+- ``POST /runs`` ``{"run_date", "dry_run"}``; ``GET /runs/{run_id}``: progress and skip reasons;
+  ``GET /runs/{run_id}/items?skip_reason=``: each seller's outcome.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import date, datetime
+from typing import Annotated, Any
+
+import flask
+import functions_framework
+from pydantic import Field, StringConstraints
+
+from shared import deps, log
+from shared.auth import Caller
+from shared.domain.payouts import PayoutStatus
+from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
+from shared.http import HttpError, Router, json_response, parse_json, raw_body, serve
+from shared.settings import Settings
+from shared.usecases import payout_runs
+from shared.usecases.payouts import PayoutNotFound, payout_view
+
+IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
+
+
+class PayoutRequest(StrictModel):
+    seller_id: Identifier
+    amount: PositiveMoneyIn
+
+
+class RunRequest(StrictModel):
+    run_date: date
+    dry_run: bool = False
+
+
+class ListQuery(StrictModel):
+    seller_id: Identifier | None = None
+    status: PayoutStatus | None = None
+    run_id: Annotated[str, StringConstraints(max_length=80)] | None = None
+    limit: int = Field(default=50, ge=1, le=200)
+    page_token: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+def _create(request: flask.Request, settings: Settings, caller: Caller) -> flask.Response:
+    key = request.headers.get("Idempotency-Key")
+    if not key:
+        raise HttpError(
+            400,
+            "idempotency_key_required",
+            "send an Idempotency-Key header",
+            [{"field": "header.Idempotency-Key", "reason": "required"}],
+        )
+    from pydantic import TypeAdapter
+
+    TypeAdapter(IdempotencyKey).validate_python(key)
+    body = raw_body(request, settings)
+    parse_json(body)
+    req = PayoutRequest.model_validate_json(body)
+    with log.bind(seller_id=req.seller_id):
+        status, result = deps.payout_service().create_on_demand(
+            caller=caller.email, idempotency_key=key, seller_id=req.seller_id, amount=req.amount.to_money()
+        )
+    return json_response(result, status)
+
+
+def _get(request: flask.Request, settings: Settings, caller: Caller, payout_id: str) -> flask.Response:
+    payout = deps.store().get_payout(payout_id)
+    if payout is None:
+        raise PayoutNotFound(payout_id)
+    return json_response(payout_view(payout))
+
+
+def _cursor_encode(doc: dict[str, Any]) -> str:
+    raw = json.dumps([doc["created_at"].isoformat(), doc["payout_id"]]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def _cursor_decode(token: str) -> tuple[datetime, str]:
+    try:
+        created, payout_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(created), str(payout_id)
+    except (ValueError, TypeError) as exc:
+        raise HttpError(
+            400,
+            "invalid_page_token",
+            "page_token is not valid",
+            [{"field": "query.page_token", "reason": "not a token this API issued"}],
+        ) from exc
+
+
+def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.Response:
+    args = dict(request.args.items())
+    if "limit" in args:
+        try:
+            args["limit"] = int(args["limit"])  # type: ignore[assignment]
+        except ValueError as exc:
+            raise HttpError(
+                422,
+                "validation_failed",
+                "limit must be an integer",
+                [{"field": "query.limit", "reason": "not an integer"}],
+            ) from exc
+    q = ListQuery.model_validate(args, strict=False)
+    docs = deps.store().list_payouts(
+        seller_id=q.seller_id,
+        status=q.status.value if q.status else None,
+        run_id=q.run_id,
+        limit=q.limit + 1,
+        after=_cursor_decode(q.page_token) if q.page_token else None,
+    )
+    page, more = docs[: q.limit], len(docs) > q.limit
+    from shared.adapters.firestore_store import payout_from_doc
+
+    return json_response(
+        {
+            "data": [payout_view(payout_from_doc(d)) for d in page],
+            "next_page_token": _cursor_encode(page[-1]) if more and page else None,
+        }
+    )
+
+
+def _cancel(request: flask.Request, settings: Settings, caller: Caller, payout_id: str) -> flask.Response:
+    with log.bind(payout_id=payout_id):
+        payout = deps.payout_service().cancel(payout_id, actor=caller.email)
+    return json_response(payout_view(payout))
+
+
+def _start_run(request: flask.Request, settings: Settings, caller: Caller) -> flask.Response:
+    body = raw_body(request, settings)
+    parse_json(body)
+    req = RunRequest.model_validate_json(body)
+    view = payout_runs.start_run(
+        deps.payout_service(), req.run_date, dry_run=req.dry_run, requested_by=caller.email
+    )
+    return json_response(view, 202)
+
+
+def _get_run(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
+    try:
+        return json_response(payout_runs.run_view(deps.payout_service(), run_id))
+    except payout_runs.RunNotFound as exc:
+        raise HttpError(
+            404, "run_not_found", f"run {run_id} does not exist", [{"field": "run_id", "reason": "unknown"}]
+        ) from exc
+
+
+def _run_items(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
+    from google.cloud import firestore
+
+    items: Any = deps.store().run_ref(run_id).collection("items")
+    reason = request.args.get("skip_reason")
+    if reason:
+        items = items.where(filter=firestore.FieldFilter("skip_reason", "==", reason))
+    seller_id = request.args.get("seller_id")
+    if seller_id:
+        items = items.where(filter=firestore.FieldFilter("seller_id", "==", seller_id))
+    docs = [d.to_dict() for d in items.limit(200).stream()]
+    return json_response({"data": docs})
+
+
+_router = Router(
+    [
+        ("/payouts", ["POST"], _create),
+        ("/payouts", ["GET"], _list),
+        ("/payouts/<payout_id>", ["GET"], _get),
+        ("/payouts/<payout_id>/cancel", ["POST"], _cancel),
+        ("/runs", ["POST"], _start_run),
+        ("/runs/<run_id>", ["GET"], _get_run),
+        ("/runs/<run_id>/items", ["GET"], _run_items),
+    ]
+)
+
+
+def _handle(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:
+    assert caller is not None
+    return _router.dispatch(request, settings=settings, caller=caller)
+
+
+@functions_framework.http
+def payouts_api(request: flask.Request) -> flask.Response:
+    return serve(request, _handle)

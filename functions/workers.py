@@ -1,0 +1,85 @@
+"""Cloud Tasks targets (HTTP, OIDC from the tasks invoker): run shards and transfers.
+
+A task is answered 2xx when its work is done or can never be done (recorded and logged), and
+503 when it should be retried; the queue's retry configuration does the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+import flask
+import functions_framework
+from pydantic import StringConstraints, ValidationError
+
+from shared import deps, log
+from shared.auth import Caller
+from shared.domain.validation import StrictModel, field_errors
+from shared.http import HttpError, json_response, raw_body, serve
+from shared.settings import Settings
+from shared.usecases import payout_runs
+from shared.usecases.payouts import RetryLater
+
+logger = logging.getLogger(__name__)
+TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
+
+
+class ShardTask(StrictModel):
+    run_id: TaskId
+    page_id: TaskId
+
+
+class TransferTask(StrictModel):
+    payout_id: TaskId
+
+
+def _task_context(request: flask.Request) -> dict[str, str | None]:
+    return {
+        "task_name": request.headers.get("X-CloudTasks-TaskName"),
+        "task_retry_count": request.headers.get("X-CloudTasks-TaskRetryCount"),
+    }
+
+
+def _parse(model: type[StrictModel], request: flask.Request, settings: Settings) -> StrictModel | None:
+    if request.method != "POST":
+        raise HttpError(405, "method_not_allowed", "tasks are POSTed")
+    try:
+        return model.model_validate_json(raw_body(request, settings))
+    except ValidationError as exc:
+        # A task that can never be valid: acknowledge it so the queue does not retry it for days.
+        logger.error("invalid task body dropped", extra={"fields": {"errors": field_errors(exc)}})
+        return None
+
+
+def _shard(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:
+    task = _parse(ShardTask, request, settings)
+    if task is None:
+        return json_response({"result": "invalid_task_dropped"})
+    assert isinstance(task, ShardTask)
+    with log.bind(run_id=task.run_id, **_task_context(request)):
+        counts = payout_runs.process_page(deps.payout_service(), task.run_id, task.page_id)
+    return json_response({"result": counts})
+
+
+def _transfer(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:
+    task = _parse(TransferTask, request, settings)
+    if task is None:
+        return json_response({"result": "invalid_task_dropped"})
+    assert isinstance(task, TransferTask)
+    with log.bind(payout_id=task.payout_id, **_task_context(request)):
+        try:
+            result = deps.payout_service().send_transfer(task.payout_id)
+        except RetryLater as exc:
+            raise HttpError(503, "retry_later", str(exc)) from exc
+    return json_response({"result": result})
+
+
+@functions_framework.http
+def run_shard_worker(request: flask.Request) -> flask.Response:
+    return serve(request, _shard)
+
+
+@functions_framework.http
+def transfer_worker(request: flask.Request) -> flask.Response:
+    return serve(request, _transfer)

@@ -1,0 +1,142 @@
+"""Adapter for the sandbox provider (``scripts/sandbox_provider.py``), shaped like a real PSP."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+
+from shared import signing
+from shared.adapters.providers.base import (
+    OutcomeUnknown,
+    ProviderEvent,
+    ProviderUnavailable,
+    TransferRejected,
+    TransferRequest,
+    TransferState,
+    WebhookRejected,
+)
+from shared.domain.bank_accounts import ValidatedBankAccount
+from shared.domain.money import Money
+from shared.domain.payouts import FailureCode, PayoutStatus
+from shared.settings import Settings
+
+SIGNATURE_HEADER = "X-Sandbox-Signature"
+_STATUS = {
+    "processing": PayoutStatus.PROCESSING,
+    "paid": PayoutStatus.PAID,
+    "failed": PayoutStatus.FAILED,
+    "returned": PayoutStatus.RETURNED,
+}
+
+
+def _destination(account: ValidatedBankAccount) -> dict[str, Any]:
+    data = account.to_storage()
+    data.pop("fingerprint", None)
+    data.pop("masked", None)
+    return data
+
+
+def _failure(code: Any) -> FailureCode | None:
+    if code is None:
+        return None
+    try:
+        return FailureCode(code)
+    except ValueError:
+        return FailureCode.DECLINED  # an unknown code from the provider: treat as a decline
+
+
+def _state(data: Mapping[str, Any]) -> TransferState:
+    return TransferState(
+        provider_ref=str(data["id"]),
+        reference=str(data["reference"]),
+        status=_STATUS[str(data["status"])],
+        amount=Money(int(data["amount"]), str(data["currency"])),
+        failure_code=_failure(data.get("failure_code")),
+    )
+
+
+class SandboxProvider:
+    name = "sandbox"
+
+    def __init__(self, settings: Settings) -> None:
+        self._url = settings.sandbox_url.rstrip("/")
+        self._timeout = (2.0, settings.provider_timeout_seconds)
+        self._headers = {"Authorization": f"Bearer {settings.sandbox_api_key.get_secret_value()}"}
+        self._webhook_secrets = [s.get_secret_value() for s in settings.sandbox_webhook_secrets]
+        self._tolerance = settings.webhook_tolerance_seconds
+        self._http = requests.Session()
+
+    def create_transfer(self, request: TransferRequest) -> TransferState:
+        body = {
+            "amount": request.amount.amount,
+            "currency": request.amount.currency,
+            "reference": request.payout_id,
+            "destination": _destination(request.destination),
+        }
+        try:
+            resp = self._http.post(
+                f"{self._url}/v1/transfers",
+                json=body,
+                headers={**self._headers, "Idempotency-Key": request.payout_id},
+                timeout=self._timeout,
+            )
+        except requests.Timeout as exc:
+            raise OutcomeUnknown("provider timed out") from exc
+        except requests.ConnectionError as exc:
+            # The request may have reached the provider before the connection broke.
+            raise OutcomeUnknown("connection to provider failed") from exc
+        if resp.status_code in (200, 201):
+            return _state(resp.json())
+        if resp.status_code == 422:
+            code = _failure((resp.json().get("error") or {}).get("code"))
+            if code is not None:
+                raise TransferRejected(code)
+        if resp.status_code >= 500 or resp.status_code == 429:
+            raise ProviderUnavailable(f"provider answered {resp.status_code}")
+        # 400/401/409: our request or configuration is wrong. Not the seller's fault: retry
+        # after someone fixes it, and page ops through the error log.
+        raise ProviderUnavailable(f"provider refused the request: {resp.status_code}")
+
+    def fetch_transfer(self, reference: str) -> TransferState | None:
+        try:
+            resp = self._http.get(
+                f"{self._url}/v1/transfers",
+                params={"reference": reference},
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise ProviderUnavailable("provider unreachable") from exc
+        if resp.status_code != 200:
+            raise ProviderUnavailable(f"provider answered {resp.status_code}")
+        found = resp.json().get("data") or []
+        return _state(found[0]) if found else None
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes, now: int) -> ProviderEvent:
+        try:
+            signing.verify(
+                headers.get(SIGNATURE_HEADER), body, self._webhook_secrets, now=now, tolerance=self._tolerance
+            )
+        except signing.SignatureError as exc:
+            raise WebhookRejected(f"signature {exc.reason}") from exc
+        try:
+            data = json.loads(body)
+            transfer = data["data"]["transfer"]
+            status = {
+                "transfer.paid": "paid",
+                "transfer.failed": "failed",
+                "transfer.returned": "returned",
+                "transfer.processing": "processing",
+            }[data["type"]]
+            state = _state({**transfer, "status": status})
+            return ProviderEvent(
+                event_id=str(data["id"]),
+                transfer=state,
+                occurred_at=datetime.fromtimestamp(int(data["created"]), UTC),
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise WebhookRejected("malformed webhook body") from exc

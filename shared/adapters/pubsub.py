@@ -1,0 +1,30 @@
+"""The one Pub/Sub adapter: publish bytes with attributes, client created lazily."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from shared.settings import Settings, get_settings
+
+_publisher: Any = None
+_lock = threading.Lock()
+
+
+def _client() -> Any:
+    global _publisher
+    with _lock:
+        if _publisher is None:
+            from google.cloud.pubsub_v1 import PublisherClient
+
+            _publisher = PublisherClient()
+        return _publisher
+
+
+class Publisher:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or get_settings()
+
+    def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
+        path = _client().topic_path(self.settings.project, topic)
+        return str(_client().publish(path, data, **attributes).result(timeout=30))

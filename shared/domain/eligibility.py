@@ -1,0 +1,113 @@
+"""Who is paid in a payout run, and why not: the eligibility rules, with no I/O.
+
+A seller is paid the whole of its ``available`` balance when, in order:
+the run date is a payout day of its schedule on a business day of its country (and that date
+has begun in its timezone); its KYC is verified; its payouts are not on hold; its bank account
+is valid and not inside the country's cooling-off period after a change; its balance is not
+negative; and ``available`` is at least the country's minimum payout.
+Every seller who is not paid gets exactly one :class:`SkipReason`, so ops can answer
+"why wasn't I paid?".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from enum import StrEnum
+
+from shared.domain.countries import CountryRules
+from shared.domain.money import Money
+from shared.domain.schedule import is_business_day, is_payout_due, local_date
+from shared.domain.sellers import BankAccountStatus, KycStatus, Seller
+
+
+class SkipReason(StrEnum):
+    NOT_A_PAYOUT_DAY = "not_a_payout_day"
+    NOT_YET_IN_TIMEZONE = "not_yet_in_timezone"
+    KYC_PENDING = "kyc_pending"
+    KYC_REJECTED = "kyc_rejected"
+    ON_HOLD = "on_hold"
+    BANK_ACCOUNT_INVALID = "bank_account_invalid"
+    BANK_ACCOUNT_COOLING_OFF = "bank_account_cooling_off"
+    NEGATIVE_BALANCE = "negative_balance"
+    NO_AVAILABLE_BALANCE = "no_available_balance"
+    BELOW_MINIMUM = "below_minimum"
+    INSUFFICIENT_AVAILABLE_BALANCE = "insufficient_available_balance"  # on demand: asked for too much
+
+
+@dataclass(frozen=True)
+class Decision:
+    amount: Money | None  # what to pay, or None
+    skip: SkipReason | None = None
+    detail: str | None = None
+
+    @property
+    def pays(self) -> bool:
+        return self.amount is not None
+
+
+def skip(reason: SkipReason, detail: str) -> Decision:
+    return Decision(None, reason, detail)
+
+
+def decide_payout(
+    seller: Seller, rules: CountryRules, available: Money, run_date: date, now: datetime
+) -> Decision:
+    """The scheduled-run decision for one seller."""
+    if local_date(rules, now) < run_date:
+        return skip(SkipReason.NOT_YET_IN_TIMEZONE, f"{run_date} has not begun in {rules.timezone}")
+    if not is_business_day(rules, run_date) or not is_payout_due(seller.payout_schedule, rules, run_date):
+        return skip(SkipReason.NOT_A_PAYOUT_DAY, f"{run_date} is not a payout day of this seller's schedule")
+    blocked = payout_blocker(seller, rules, now)
+    if blocked is not None:
+        return blocked
+    return amount_decision(available, rules)
+
+
+def payout_blocker(seller: Seller, rules: CountryRules, now: datetime) -> Decision | None:
+    """Rules that stop any payout, scheduled or on demand."""
+    if seller.kyc_status is KycStatus.PENDING:
+        return skip(SkipReason.KYC_PENDING, "KYC is not verified yet")
+    if seller.kyc_status is KycStatus.REJECTED:
+        return skip(SkipReason.KYC_REJECTED, "KYC was rejected")
+    if seller.payout_hold.held:
+        return skip(SkipReason.ON_HOLD, seller.payout_hold.reason or "payouts on hold")
+    if seller.bank_account_status is BankAccountStatus.INVALID:
+        return skip(
+            SkipReason.BANK_ACCOUNT_INVALID,
+            f"the bank refused the account: {seller.bank_account_invalid_reason}; update the bank account",
+        )
+    until = seller.cooling_off_until(rules)
+    if now < until:
+        return skip(
+            SkipReason.BANK_ACCOUNT_COOLING_OFF,
+            f"bank account changed on {seller.bank_account_changed_at.date()}; "
+            f"payouts resume on {until.date()}",
+        )
+    return None
+
+
+def amount_decision(available: Money, rules: CountryRules) -> Decision:
+    if available.is_negative():
+        return skip(SkipReason.NEGATIVE_BALANCE, f"available balance is {available}; refunds are owed")
+    if available.is_zero():
+        return skip(SkipReason.NO_AVAILABLE_BALANCE, "nothing available to pay")
+    if available.amount < rules.minimum_payout:
+        return skip(
+            SkipReason.BELOW_MINIMUM,
+            f"available {available} is below the minimum {rules.minimum_payout_money}",
+        )
+    return Decision(available)
+
+
+def requested_amount_decision(amount: Money, available: Money, rules: CountryRules) -> Decision:
+    """An on-demand payout of ``amount``: not more than available, not less than the minimum."""
+    if amount > available:
+        return skip(
+            SkipReason.INSUFFICIENT_AVAILABLE_BALANCE, f"amount {amount} exceeds the available {available}"
+        )
+    if amount.amount < rules.minimum_payout:
+        return skip(
+            SkipReason.BELOW_MINIMUM, f"amount {amount} is below the minimum {rules.minimum_payout_money}"
+        )
+    return Decision(amount)
