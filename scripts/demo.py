@@ -17,10 +17,10 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from scripts.stack import Stack
 
 from scripts.client import StackClient
 from scripts.sample_data import COUNTRIES, CURRENCIES, minor_units, seller_body
+from scripts.stack import Stack
 from shared.domain.countries import load_country_rules
 from shared.domain.ledger import Bucket, balances_from_entries, seller_account
 from shared.domain.order_events import apply_order_event, parse_order_event, release_line

@@ -33,6 +33,9 @@ def identity(name: str, project: str = "payouts-local") -> str:
 # Who may call each HTTP function locally. Production sets the same through infra/.
 ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "sellers-api": ("ops", "marketplace"),
+    "payouts-api": ("ops", "marketplace"),
+    "run-shard-worker": ("tasks-invoker",),
+    "transfer-worker": ("tasks-invoker",),
 }
 
 
@@ -88,6 +91,9 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
     order_secrets = sec["order_webhook_secrets"]
     assert isinstance(order_secrets, list)
     return {
+        "TASKS_INVOKER_EMAIL": identity("tasks-invoker", project),
+        "SANDBOX_API_KEY": str(sec["provider_api_key"]),
+        "SANDBOX_WEBHOOK_SECRETS": str(sec["provider_webhook_secret"]),
         "OIDC_ISSUER": LOCAL_ISSUER,
         "OIDC_JWKS_FILE": str(jwks_path),
         "OIDC_AUDIENCE": url,

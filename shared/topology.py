@@ -42,9 +42,13 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("order-events-webhook", "order_events_webhook", "http", 8302),
     FunctionSpec("order-events", "order_events_pubsub", "pubsub", 8303, topic=TOPIC_ORDER_EVENTS),
     FunctionSpec("release-funds", "release_funds", "pubsub", 8304, topic=TOPIC_RELEASE_FUNDS),
+    FunctionSpec("payouts-api", "payouts_api", "http", 8305),
+    FunctionSpec("payout-runs", "payout_runs", "pubsub", 8306, topic=TOPIC_PAYOUT_RUNS),
+    FunctionSpec("run-shard-worker", "run_shard_worker", "task", 8307),
+    FunctionSpec("transfer-worker", "transfer_worker", "task", 8308),
+    FunctionSpec("provider-webhook", "provider_webhook", "http", 8309, public=True),
+    FunctionSpec("payout-sweeper", "payout_sweeper", "pubsub", 8310, topic=TOPIC_SWEEPER),
 )
-# PAYOUT_FUNCTIONS_PENDING
-
 
 # Topics the code publishes to but no function of ours consumes.
 OUTBOUND_TOPICS: tuple[str, ...] = (TOPIC_PAYOUT_EVENTS,)

@@ -38,11 +38,36 @@ class PositiveMoneyIn(MoneyIn):
     amount: int = Field(gt=0, description="integer minor units, greater than zero")
 
 
+# pydantic puts the tag of a discriminated union in the error path ("order_line.paid.data…",
+# "bank_account.iban.iban"); callers know the field, not the tag, so the tag is dropped.
+_UNION_TAGS = {
+    "": frozenset(
+        {"order_line.paid", "order_line.delivered", "order_line.return_window_closed", "order_line.refunded"}
+    ),
+    "bank_account": frozenset({"iban", "us_aba", "jp_zengin"}),
+}
+
+
+def _without_union_tags(loc: list[str]) -> list[str]:
+    out: list[str] = []
+    parent, skipped = "", False
+    for i, part in enumerate(loc):
+        if not skipped and i < len(loc) - 1 and part in _UNION_TAGS.get(parent, frozenset()):
+            skipped = True  # the tag itself; the next part is a real field even if it has the same name
+            continue
+        out.append(part)
+        parent, skipped = part, False
+    return out
+
+
 def field_errors(exc: ValidationError) -> list[dict[str, Any]]:
     """Pydantic errors as ``{"field": "data.gross.amount", "reason": …, "code": …}``."""
     out: list[dict[str, Any]] = []
     for err in exc.errors(include_url=False, include_input=False):
-        loc = [str(part) for part in err["loc"] if not str(part).startswith("function-")]
+        loc = _without_union_tags([str(part) for part in err["loc"] if not str(part).startswith("function-")])
+        if err["type"] in ("union_tag_invalid", "union_tag_not_found"):
+            # The discriminator field itself is wrong or missing: name it.
+            loc = [*loc, str((err.get("ctx") or {}).get("discriminator", "type")).strip("'")]
         reason = err["msg"]
         ctx_error = (err.get("ctx") or {}).get("error")
         if ctx_error is not None and hasattr(ctx_error, "message"):

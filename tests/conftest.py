@@ -1,0 +1,77 @@
+"""Fixtures shared by every test tier.
+
+Unit tests start nothing. A test that asks for ``stack`` (integration and e2e tests) gets the local
+stack: the one already running from ``python -m scripts.stack start`` if it answers, else one started
+for this session and stopped at its end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from scripts.stack import Stack
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENT_ENV = (
+    "FIRESTORE_EMULATOR_HOST",
+    "PUBSUB_EMULATOR_HOST",
+    "CLOUD_TASKS_EMULATOR_HOST",
+    "GOOGLE_CLOUD_PROJECT",
+)
+
+
+def _running_stack() -> Stack | None:
+    try:
+        found = Stack.load(ROOT)
+    except FileNotFoundError:
+        return None
+    if found.healthy():
+        return found
+    if found.running():  # half alive: it would hold the ports, so clear it away
+        warnings.warn("the stack in .local/ does not answer everywhere; restarting it", stacklevel=2)
+        found.stop()
+    return None
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The running local stack; this process's environment points the Google clients at it."""
+    running = _running_stack()
+    started = None if running else Stack.start(ROOT)
+    current = running or started
+    assert current is not None
+    saved = {key: os.environ.get(key) for key in CLIENT_ENV}
+    os.environ.update({key: current.env[key] for key in CLIENT_ENV})
+    try:
+        yield current
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if started is not None:
+            started.stop()
+
+
+@pytest.fixture
+def firestore_project(stack: Stack) -> str:
+    """A project id of its own, so that a test sees only its own Firestore documents."""
+    return f"test-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def firestore_client(firestore_project: str) -> Iterator[object]:
+    from google.cloud import firestore
+
+    client = firestore.Client(project=firestore_project)
+    try:
+        yield client
+    finally:
+        client.close()
