@@ -20,9 +20,16 @@ from shared import signing
 
 class StackClient:
     def __init__(
-        self, urls: dict[str, str], project: str, state_dir: Path, pubsub_host: str, identity: str = "ops"
+        self,
+        urls: dict[str, str],
+        project: str,
+        state_dir: Path,
+        pubsub_host: str,
+        identity: str = "ops",
+        sandbox_url: str = "",
     ) -> None:
         self.urls = urls
+        self.sandbox_url = sandbox_url
         self.project = project
         self.state_dir = state_dir
         self.pubsub_host = pubsub_host
@@ -38,10 +45,13 @@ class StackClient:
             Path(stack.state_dir),
             stack.env["PUBSUB_EMULATOR_HOST"],
             identity,
+            stack.env["SANDBOX_URL"],
         )
 
     def as_identity(self, identity: str) -> StackClient:
-        return StackClient(self.urls, self.project, self.state_dir, self.pubsub_host, identity)
+        return StackClient(
+            self.urls, self.project, self.state_dir, self.pubsub_host, identity, self.sandbox_url
+        )
 
     # --- HTTP functions with OIDC ----------------------------------------------------------
 
@@ -95,6 +105,25 @@ class StackClient:
             headers={"Content-Type": "application/json", signing.HEADER: header},
             timeout=30,
         )
+
+    # --- the sandbox provider ----------------------------------------------------------------
+
+    def sandbox(self, method: str, path: str, body: Any = None) -> requests.Response:
+        key = local_env.local_secrets(self.state_dir)["provider_api_key"]
+        return self.http.request(
+            method, self.sandbox_url + path, json=body, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        )
+
+    def sandbox_transfers(self) -> list[dict[str, Any]]:
+        """Every transfer the provider holds, following its cursor."""
+        out: list[dict[str, Any]] = []
+        after = ""
+        while True:
+            page = self.sandbox("GET", f"/v1/transfers?limit=100{after}").json()
+            out += page["data"]
+            if not page.get("has_more") or not page["data"]:
+                return out
+            after = f"&starting_after={page['data'][-1]['id']}"
 
     def publisher(self) -> Any:
         if self._publisher is None:

@@ -1,5 +1,13 @@
-"""The main job, end to end on the local stack: onboard sellers, post their order events
-through Pub/Sub and the signed webhook, release funds, and show the balances.
+"""The main job, end to end on the local stack: a real payout cycle.
+
+1. Onboard a few hundred sellers in every supported country, some of whom will fail (a closed
+   account, a frozen one, a bank that returns the money), some below the minimum, on hold, or
+   waiting for KYC.
+2. Publish their order events: through Pub/Sub and the signed webhook, with duplicates.
+3. Release funds past their holding period, and trigger a payout run through Pub/Sub.
+4. Follow the transfers as they settle through the sandbox provider, with a progress bar.
+5. Print payouts by status and currency, skip reasons, a ledger check and a reconciliation
+   against the provider's own list of transfers. Exit 0 when everything agrees.
 
 Run it with ``./scripts/demo`` (which installs what it needs and starts the stack).
 """
@@ -7,31 +15,66 @@ Run it with ``./scripts/demo`` (which installs what it needs and starts the stac
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import random
 import sys
 import time
-from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from collections import Counter, defaultdict
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from scripts.client import StackClient
 from scripts.sample_data import COUNTRIES, CURRENCIES, minor_units, seller_body
 from scripts.stack import Stack
+from shared.adapters.firestore_store import FirestoreStore
 from shared.domain.countries import load_country_rules
-from shared.domain.ledger import Bucket, balances_from_entries, seller_account
+from shared.domain.ledger import Bucket, balances_from_entries
+from shared.domain.money import Money
 from shared.domain.order_events import apply_order_event, parse_order_event, release_line
-from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_RELEASE_FUNDS
+from shared.domain.schedule import is_business_day
+from shared.settings import Settings
+from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_PAYOUT_RUNS, TOPIC_RELEASE_FUNDS, TOPIC_SWEEPER
+from shared.usecases.ledger_audit import audit_ledger
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console()
+RULES = load_country_rules()
+
+# What happens to the i-th seller of each country (the rest are simply paid).
+PROFILES = {
+    1: "account_closed", 2: "returned", 3: "declined", 4: "no_account", 5: "account_frozen",
+    6: "on_hold", 7: "kyc_pending", 8: "below_minimum",
+}  # fmt: skip
+EXPECTED = {
+    "paid": ("paid", None), "account_closed": ("failed", "account_closed"), "returned": ("returned", None),
+    "declined": ("failed", "declined"), "no_account": ("failed", "no_account"),
+    "account_frozen": ("failed", "account_frozen"), "on_hold": (None, "on_hold"),
+    "kyc_pending": (None, "kyc_pending"), "below_minimum": (None, "below_minimum"),
+}  # fmt: skip
 
 
-def order_events(rng: random.Random, seller_id: str, country: str, now: datetime) -> list[dict[str, Any]]:
-    """Three order lines: one delivered long ago (released), one partly refunded, one recent."""
+def profile_of(i: int) -> str:
+    return PROFILES.get(i % 15, "paid")
+
+
+def run_date_for(now: datetime) -> date:
+    """The latest date that has begun everywhere and is a business day in every country."""
+    day = (now - timedelta(hours=14)).date()
+    while not all(is_business_day(RULES.get(c), day) for c in COUNTRIES):
+        day -= timedelta(days=1)
+    return day
+
+
+def order_events(
+    rng: random.Random, seller_id: str, country: str, profile: str, now: datetime
+) -> list[dict[str, Any]]:
     ccy = CURRENCIES[country]
     events: list[dict[str, Any]] = []
 
@@ -47,43 +90,40 @@ def order_events(rng: random.Random, seller_id: str, country: str, now: datetime
             }
         )
 
-    for i, delivered_days_ago in enumerate((40, 35, 1)):
-        line = f"ol{i}"
-        gross = minor_units(country, rng.randint(80, 900))
+    lines = [(0, 40), (1, 35), (2, 1)]  # (line, days since delivery): the last is still held
+    for i, days_ago in lines:
+        gross = minor_units(country, 1 if profile == "below_minimum" else rng.randint(80, 900))
         commission = gross * 12 // 100
-        paid_at = now - timedelta(days=delivered_days_ago + 3)
+        paid_at = now - timedelta(days=days_ago + 3)
         ev(
             "order_line.paid",
-            line,
+            f"ol{i}",
             {
                 "gross": {"amount": gross, "currency": ccy},
                 "commission": {"amount": commission, "currency": ccy},
             },
             paid_at,
         )
-        delivered_at = now - timedelta(days=delivered_days_ago)
-        ev("order_line.delivered", line, {"delivered_at": delivered_at.isoformat()}, delivered_at)
-        if i == 1:
+        delivered_at = now - timedelta(days=days_ago)
+        ev("order_line.delivered", f"ol{i}", {"delivered_at": delivered_at.isoformat()}, delivered_at)
+        if i == 1 and profile != "below_minimum":
             ev(
                 "order_line.refunded",
-                line,
+                f"ol{i}",
                 {"refund_id": f"rf-{seller_id}", "amount": {"amount": gross // 4, "currency": ccy}},
                 delivered_at + timedelta(days=2),
             )
     return events
 
 
-def expected_balances(events: list[dict[str, Any]], now: datetime) -> dict[tuple[str, str], int]:
-    """What the ledger must say, computed by the same pure rules without any cloud service."""
-    rules = load_country_rules()
+def expected_available(events: list[dict[str, Any]], now: datetime) -> dict[str, int]:
+    """Each seller's available balance after release, by the same pure rules, no cloud."""
     lines: dict[str, Any] = {}
     entries = []
-    import json
-
     for raw in events:
         event = parse_order_event(json.dumps(raw))
         country = raw["seller_id"].split("-")[1]
-        line, results = apply_order_event(lines.get(event.order_line_id), event, rules.get(country))
+        line, results = apply_order_event(lines.get(event.order_line_id), event, RULES.get(country))
         lines[event.order_line_id] = line
         entries += [e for r in results for e in r.entries]
     for line in lines.values():
@@ -91,136 +131,276 @@ def expected_balances(events: list[dict[str, Any]], now: datetime) -> dict[tuple
             _, entry = release_line(line)
             if entry:
                 entries.append(entry)
-    return dict(balances_from_entries(entries))
+    book = balances_from_entries(entries)
+    return {
+        key[0].split(":")[1]: v for key, v in book.items() if key[0].endswith(":" + Bucket.AVAILABLE.value)
+    }
 
 
-def run(stack: Stack, sellers_per_country: int, seed: int) -> int:
+def step(title: str) -> None:
+    console.rule(f"[bold]{title}")
+
+
+def run(stack: Stack, per_country: int, seed: int) -> int:
     rng = random.Random(seed)
     client = StackClient.from_stack(stack, identity="marketplace")
+    ops = client.as_identity("ops")
+    store = FirestoreStore(Settings(), project=stack.project)
     now = datetime.now(UTC)
-    run_tag = f"{int(time.time()) % 100000:05d}"
+    tag = f"{int(time.time()) % 100000:05d}"
     started = time.monotonic()
+    sellers = [(f"d{tag}-{c}-{i:03d}", c, profile_of(i)) for c in COUNTRIES for i in range(per_country)]
+    pool = ThreadPoolExecutor(max_workers=8)
 
-    sellers = [(f"demo-{c}-{run_tag}-{n}", c) for c in COUNTRIES for n in range(sellers_per_country)]
-    console.rule("[bold]1. Onboard sellers")
-    for n, (seller_id, country) in enumerate(sellers):
-        resp = client.call(
-            "PUT", "sellers-api", f"/sellers/{seller_id}", seller_body(country, n + int(run_tag))
+    step(f"1. Onboard {len(sellers)} sellers in {len(COUNTRIES)} countries")
+
+    def onboard(item: tuple[str, str, str]) -> int:
+        seller_id, country, profile = item
+        outcome = (
+            profile
+            if profile in ("account_closed", "returned", "declined", "no_account", "account_frozen")
+            else "paid"
         )
-        if resp.status_code not in (200, 201):
-            console.print(f"[red]onboarding {seller_id} failed: {resp.status_code} {resp.text}")
-            return 1
-    console.print(f"{len(sellers)} sellers onboarded in {len(COUNTRIES)} countries")
+        body = seller_body(
+            country,
+            int(seller_id[-3:]) + 1000 * int(tag[-2:]),
+            outcome,
+            payout_schedule={"interval": "daily"},
+            kyc_status="pending" if profile == "kyc_pending" else "verified",
+            payout_hold={"held": True, "reason": "fraud review"} if profile == "on_hold" else {"held": False},
+        )
+        resp = client.call("PUT", "sellers-api", f"/sellers/{seller_id}", body)
+        return resp.status_code
 
-    console.rule("[bold]2. Order events: half through Pub/Sub, half through the signed webhook")
-    all_events: list[dict[str, Any]] = []
-    for seller_id, country in sellers:
-        all_events += order_events(rng, seller_id, country, now)
-    via_webhook = 0
-    for i, event in enumerate(all_events):
-        if i % 2:
-            resp = client.post_order_event(event)
-            if resp.status_code >= 300:
-                console.print(f"[red]webhook refused {event['event_id']}: {resp.status_code} {resp.text}")
-                return 1
-            via_webhook += 1
-        else:
-            client.publish(TOPIC_ORDER_EVENTS, event)
-    # Redeliver a few on purpose: nothing may change.
-    for event in all_events[:5]:
-        client.publish(TOPIC_ORDER_EVENTS, event)
+    codes = Counter(pool.map(onboard, sellers))
+    if set(codes) != {201}:
+        console.print(f"[red]onboarding answered {dict(codes)}")
+        return 1
     console.print(
-        f"{len(all_events)} events: {via_webhook} signed webhooks, "
-        f"{len(all_events) - via_webhook} Pub/Sub messages, plus 5 duplicates"
+        f"{len(sellers)} sellers onboarded: "
+        + ", ".join(f"{n} {p}" for p, n in sorted(Counter(p for _, _, p in sellers).items()))
     )
 
-    console.rule("[bold]3. Wait until every event is applied, then release funds past their holding period")
-    expected = expected_balances(all_events, now)
-
-    def pending_of(seller_id: str, ccy: str) -> int:
-        return expected.get((seller_account(seller_id, Bucket.PENDING), ccy), 0) + expected.get(
-            (seller_account(seller_id, Bucket.AVAILABLE), ccy), 0
+    step("2. Order events: Pub/Sub and the signed webhook, with duplicate deliveries")
+    events = [e for sid, c, p in sellers for e in order_events(rng, sid, c, p, now)]
+    topic = client.publisher().topic_path(stack.project, TOPIC_ORDER_EVENTS)
+    sent = Counter[str]()
+    applied = 0
+    # In business time, payments come days before deliveries and refunds: send them in that order.
+    for kind in ("order_line.paid", "order_line.delivered", "order_line.refunded"):
+        wave = [e for e in events if e["type"] == kind]
+        webhook = wave[::4]
+        pubsub = [e for i, e in enumerate(wave) if i % 4]
+        futures = [client.publisher().publish(topic, json.dumps(e).encode()) for e in pubsub + pubsub[:15]]
+        sent.update(str(r.status_code) for r in pool.map(client.post_order_event, webhook))
+        for f in futures:
+            f.result(timeout=60)
+        applied += len(wave)
+        wait_for(
+            lambda: store.count(store.client.collection("order_events")) >= applied, f"{kind} applied", 300
         )
+        console.print(
+            f"  {kind}: {len(webhook)} signed webhooks, {len(pubsub)} Pub/Sub messages (+15 duplicates)"
+        )
+    console.print(f"{len(events)} events applied; webhook answers {dict(sent)}, duplicates changed nothing")
 
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        views = {sid: client.call("GET", "sellers-api", f"/sellers/{sid}").json() for sid, _ in sellers}
-        if all(
-            sum(v["balances"][0][b] for b in ("pending", "available")) == pending_of(sid, CURRENCIES[c])
-            for (sid, c), v in zip(sellers, views.values(), strict=True)
-        ):
-            break
-        time.sleep(1)
+    step("3. Release funds past their holding period")
+    expected = expected_available(events, now)
     client.publish(TOPIC_RELEASE_FUNDS, {"reason": "demo"})
 
-    console.rule("[bold]4. Balances read back over HTTP")
-    ok = True
-    deadline = time.monotonic() + 120
-    while True:
-        views = {sid: client.call("GET", "sellers-api", f"/sellers/{sid}").json() for sid, _ in sellers}
-        mismatches = []
-        for sid, country in sellers:
-            bal = views[sid]["balances"][0]
-            ccy = CURRENCIES[country]
-            for bucket in (Bucket.PENDING, Bucket.AVAILABLE, Bucket.IN_FLIGHT):
-                if bal[bucket.value] != expected.get((seller_account(sid, bucket), ccy), 0):
-                    mismatches.append((sid, bucket))
-        if not mismatches or time.monotonic() > deadline:
-            ok = not mismatches
-            break
-        time.sleep(1)
+    def available(sid: str) -> int:
+        return int(client.call("GET", "sellers-api", f"/sellers/{sid}").json()["balances"][0]["available"])
 
-    table = Table(title="Seller balances (minor units)")
-    for col in (
-        "seller",
-        "country",
-        "currency",
-        "pending",
-        "available",
-        "in flight",
-        "bank account",
-        "check",
-    ):
-        table.add_column(col, justify="right" if col in ("pending", "available", "in flight") else "left")
-    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    for sid, country in sellers:
-        v = views[sid]
-        bal = v["balances"][0]
-        good = all(bal[b.value] == expected.get((seller_account(sid, b), bal["currency"]), 0) for b in Bucket)
-        totals[bal["currency"]][0] += bal["pending"]
-        totals[bal["currency"]][1] += bal["available"]
-        table.add_row(
-            sid,
-            country,
-            bal["currency"],
-            f"{bal['pending']:,}",
-            f"{bal['available']:,}",
-            f"{bal['in_flight']:,}",
-            v["bank_account"]["masked"],
-            "[green]ok" if good else "[red]MISMATCH",
-        )
+    wait_for(
+        lambda: all(
+            a == expected.get(s, 0)
+            for s, a in zip(
+                [s for s, _, _ in sellers], pool.map(available, [s for s, _, _ in sellers]), strict=True
+            )
+        ),
+        "balances released",
+        180,
+    )
+    console.print("every seller's available balance equals the ledger rules computed offline")
+
+    run_date = run_date_for(now)
+    run_id = f"run-{run_date.isoformat()}"
+    step(f"4. Payout run {run_id}, triggered through Pub/Sub (twice: one run)")
+    client.publish(TOPIC_PAYOUT_RUNS, {"run_date": run_date.isoformat()})
+    client.publish(TOPIC_PAYOUT_RUNS, {"run_date": run_date.isoformat()})
+    wait_for(lambda: ops.call("GET", "payouts-api", f"/runs/{run_id}").status_code == 200, "run created", 60)
+
+    expected_final = {sid: EXPECTED[p] for sid, _, p in sellers}
+    to_pay = sum(1 for st, _ in expected_final.values() if st)
+    last_sweep = 0.0
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
+        bar = progress.add_task("transfers settled", total=to_pay)
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            view = ops.call("GET", "payouts-api", f"/runs/{run_id}").json()
+            by_status = view["payouts_by_status"]
+            settled = sum(by_status.get(s, 0) for s in ("paid", "failed", "returned", "canceled"))
+            progress.update(
+                bar,
+                completed=settled,
+                description=f"transfers settled ({by_status.get('returned', 0)} returned)",
+            )
+            returns_due = sum(1 for st, _ in expected_final.values() if st == "returned")
+            if (
+                settled >= to_pay
+                and by_status.get("returned", 0) >= returns_due
+                and view["status"] == "completed"
+            ):
+                break
+            if time.monotonic() - last_sweep > 3:  # Cloud Scheduler's job in production
+                client.publish(TOPIC_SWEEPER, {"reason": "demo"})
+                last_sweep = time.monotonic()
+            time.sleep(0.5)
+    return report(stack, client, ops, store, run_id, sellers, expected_final, started)
+
+
+def report(
+    stack: Stack,
+    client: StackClient,
+    ops: StackClient,
+    store: FirestoreStore,
+    run_id: str,
+    sellers: list[tuple[str, str, str]],
+    expected_final: dict[str, tuple[str | None, str | None]],
+    started: float,
+) -> int:
+    step("5. Summary")
+    view = ops.call("GET", "payouts-api", f"/runs/{run_id}").json()
+    payouts: list[dict[str, Any]] = []
+    token = None
+    while True:
+        page = ops.call(
+            "GET",
+            "payouts-api",
+            f"/payouts?run_id={run_id}&limit=200" + (f"&page_token={token}" if token else ""),
+        ).json()
+        payouts += page["data"]
+        token = page["next_page_token"]
+        if not token:
+            break
+
+    table = Table(title=f"Payouts of {run_id} ({view['status']})")
+    for col in ("currency", "status", "payouts", "amount"):
+        table.add_column(col, justify="right" if col in ("payouts", "amount") else "left")
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for p in payouts:
+        groups[(p["amount"]["currency"], p["status"])].append(p["amount"]["amount"])
+    for (ccy, status), amounts in sorted(groups.items()):
+        table.add_row(ccy, status, str(len(amounts)), str(Money(sum(amounts), ccy)))
     console.print(table)
-    for ccy, (pending, available) in sorted(totals.items()):
-        console.print(f"  {ccy}: pending {pending:,}  available {available:,}")
-    console.print(f"Balances equal the ledger model for every seller: {'[green]yes' if ok else '[red]NO'}")
-    console.print(f"Wall time: {time.monotonic() - started:.1f} s")
-    return 0 if ok else 1
+    skips = Table(title="Sellers not paid, and why")
+    skips.add_column("reason")
+    skips.add_column("sellers", justify="right")
+    for reason, n in sorted(view["skip_reasons"].items()):
+        skips.add_row(reason, str(n))
+    console.print(skips)
+
+    checks: list[tuple[str, bool, str]] = []
+    by_seller = {p["seller_id"]: p for p in payouts}
+    wrong = []
+    for sid, (want_status, want_code) in expected_final.items():
+        got = by_seller.get(sid)
+        if want_status is None:
+            if got is not None:
+                wrong.append(f"{sid} was paid but should be skipped ({want_code})")
+        elif (
+            got is None
+            or got["status"] != want_status
+            or (want_status == "failed" and got["failure_code"] != want_code)
+        ):
+            found = got and (got["status"], got["failure_code"])
+            wrong.append(f"{sid}: expected {want_status} {want_code or ''}, got {found}")
+    checks.append(("every seller ended as its profile says", not wrong, "; ".join(wrong[:3])))
+    checks.append(
+        ("one payout per seller in this run", len(by_seller) == len(payouts), f"{len(payouts)} payouts")
+    )
+
+    ids = by_id(payouts)
+    transfers = [t for t in client.sandbox_transfers() if t["reference"] in ids]
+    refs = Counter(t["reference"] for t in transfers)
+    settled = [p for p in payouts if p["status"] in ("paid", "failed", "returned")]
+    checks.append(
+        (
+            "transfers at the provider = paid + failed + returned payouts",
+            len(transfers) == len(settled),
+            f"{len(transfers)} transfers, {len(settled)} payouts",
+        )
+    )
+    checks.append(
+        (
+            "no payout has two transfers",
+            all(n == 1 for n in refs.values()),
+            f"max {max(refs.values(), default=0)} per payout",
+        )
+    )
+    amounts_ok = all(t["amount"] == ids[t["reference"]]["amount"]["amount"] for t in transfers)
+    checks.append(("provider amounts equal payout amounts", amounts_ok, ""))
+    audit = audit_ledger(store)
+    totals = ", ".join(f"{c} {v}" for c, v in sorted(audit.totals_by_currency.items()))
+    checks.append(
+        (
+            "ledger: every entry and currency sums to zero; balances equal postings",
+            audit.ok,
+            totals + ("; " + "; ".join(audit.problems[:3]) if audit.problems else ""),
+        )
+    )
+
+    result = Table(title="Checks")
+    result.add_column("check")
+    result.add_column("result")
+    result.add_column("detail")
+    for name, ok, detail in checks:
+        result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
+    console.print(result)
+    n_settled = len(settled)
+    console.print(
+        f"Settled {n_settled} payouts ({len(payouts)} created) for {len(sellers)} sellers "
+        f"in {time.monotonic() - started:.1f} s."
+    )
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
+def by_id(payouts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {p["payout_id"]: p for p in payouts}
+
+
+def wait_for(check: Any, what: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.5)
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--sellers-per-country", type=int, default=2)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sellers-per-country", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
     args = parser.parse_args()
     t0 = time.monotonic()
     stack = Stack.start(ROOT)
-    console.print(f"Local stack up in {time.monotonic() - t0:.1f} s")
+    os.environ.update(stack.env)  # this process reads the emulators too (the ledger check)
+    console.print(f"Local stack up in {time.monotonic() - t0:.1f} s (logs in .local/logs)")
     try:
         return run(stack, args.sellers_per_country, args.seed)
     finally:
         if not args.keep:
             stack.stop()
+            console.print("stack stopped")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,8 @@
 """Realistic test sellers for every supported country, shared by the demo and the tests.
 
-IBANs are built with schwifty from bank and account codes, so every one is valid and unique.
+IBANs are built with schwifty from bank and account codes, so every one is valid. The sandbox
+provider decides a transfer's fate from the last six digits of the account number, like a real
+PSP's test accounts (see scripts/sandbox_provider.py); ``outcome`` picks them.
 """
 
 from __future__ import annotations
@@ -20,32 +22,52 @@ _IBAN_SHAPES: dict[str, tuple[str, int]] = {
     "GB": ("NWBK601613", 8),
 }
 CURRENCIES = {
-    "FR": "EUR",
-    "DE": "EUR",
-    "ES": "EUR",
-    "IT": "EUR",
-    "NL": "EUR",
-    "BE": "EUR",
-    "GB": "GBP",
-    "US": "USD",
-    "JP": "JPY",
-}
+    "FR": "EUR", "DE": "EUR", "ES": "EUR", "IT": "EUR", "NL": "EUR", "BE": "EUR",
+    "GB": "GBP", "US": "USD", "JP": "JPY",
+}  # fmt: skip
 COUNTRIES = tuple(CURRENCIES)
 
+OUTCOMES: dict[str, str | None] = {
+    "paid": None,
+    "account_closed": "999901",
+    "no_account": "999902",
+    "invalid_account_number": "999903",
+    "account_frozen": "999904",
+    "declined": "999905",
+    "insufficient_platform_funds": "999906",
+    "returned": "999907",
+}
 
-def iban_for(country: str, n: int) -> str:
+
+def _account_code(length: int, n: int, outcome: str) -> str:
+    suffix = OUTCOMES[outcome]
+    if suffix is None:  # 1 followed by n: never ends in a magic suffix for n < 10**(length-2)
+        return "1" + str(n % 10 ** (length - 2)).zfill(length - 1)
+    return (str(n % 10 ** max(length - 6, 1)).zfill(length - 6) + suffix)[-length:]
+
+
+def iban_for(country: str, n: int, outcome: str = "paid") -> str:
+    """A valid IBAN, national check digits included: where the bank's own check method refuses
+    an account number (German banks have dozens), the next number is tried."""
     bank_code, length = _IBAN_SHAPES[country]
-    account = str(10 ** (length - 1) + n)[-length:]
-    return str(IBAN.generate(country, bank_code=bank_code, account_code=account))
+    for attempt in range(1000):
+        code = _account_code(length, n + attempt * 7919, outcome)
+        iban = IBAN.generate(country, bank_code=bank_code, account_code=code)
+        try:
+            iban.validate(validate_bban=True)
+        except ValueError:
+            continue
+        return str(iban)
+    raise ValueError(f"no valid {country} IBAN for {n} {outcome}")
 
 
-def bank_account(country: str, n: int, holder: str) -> dict[str, Any]:
+def bank_account(country: str, n: int, holder: str, outcome: str = "paid") -> dict[str, Any]:
     if country == "US":
         return {
             "scheme": "us_aba",
             "holder_name": holder,
             "routing_number": "021000021",
-            "account_number": f"{40000000 + n}",
+            "account_number": _account_code(10, n, outcome),
             "account_type": "checking",
         }
     if country == "JP":
@@ -54,19 +76,19 @@ def bank_account(country: str, n: int, holder: str) -> dict[str, Any]:
             "holder_name": holder,
             "bank_code": "0001",
             "branch_code": "001",
-            "account_number": f"{1000000 + n}"[-7:],
+            "account_number": _account_code(7, n, outcome),
             "account_type": "ordinary",
         }
-    return {"scheme": "iban", "holder_name": holder, "iban": iban_for(country, n)}
+    return {"scheme": "iban", "holder_name": holder, "iban": iban_for(country, n, outcome)}
 
 
-def seller_body(country: str, n: int, **overrides: Any) -> dict[str, Any]:
+def seller_body(country: str, n: int, outcome: str = "paid", **overrides: Any) -> dict[str, Any]:
     holder = f"Refurb Shop {country}-{n}"
     body: dict[str, Any] = {
         "country": country,
         "currency": CURRENCIES[country],
         "display_name": holder,
-        "bank_account": bank_account(country, n, holder),
+        "bank_account": bank_account(country, n, holder, outcome),
         "kyc_status": "verified",
     }
     body.update(overrides)
@@ -74,5 +96,6 @@ def seller_body(country: str, n: int, **overrides: Any) -> dict[str, Any]:
 
 
 def minor_units(country: str, major: int) -> int:
-    """A price in the country's minor units: 100 per unit, except JPY with none."""
-    return major if CURRENCIES[country] == "JPY" else major * 100
+    """A price of about ``major`` euros in the country's minor units (JPY has no minor unit:
+    about 160 yen to the euro)."""
+    return major * 160 if CURRENCIES[country] == "JPY" else major * 100

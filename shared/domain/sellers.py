@@ -86,7 +86,10 @@ class Seller:
     bank_account_invalid_reason: str | None = None
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
-        """Payouts wait this long after a bank-account change, against account takeover."""
+        """Payouts wait this long after a bank-account change, against account takeover. The
+        account given at onboarding is not a change: it was checked with the seller's KYC."""
+        if self.bank_account_changed_at <= self.created_at:
+            return self.created_at
         return self.bank_account_changed_at + timedelta(days=rules.bank_account_cooling_off_days)
 
 

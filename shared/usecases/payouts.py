@@ -526,8 +526,8 @@ def cloud_event_attributes(doc: dict[str, Any], project: str) -> dict[str, str]:
         "ce-specversion": "1.0",
         "ce-id": str(doc["event_id"]),
         "ce-type": str(doc["type"]),
-        "ce-source": f"//payouts.{project}/payouts",
-        "ce-subject": str(doc["payout_id"]),
+        "ce-source": f"//payouts.{project}/{'payouts' if doc.get('payout_id') else 'payout_runs'}",
+        "ce-subject": str(doc.get("payout_id") or doc.get("subject")),
         "ce-time": doc["created_at"].isoformat()
         if hasattr(doc["created_at"], "isoformat")
         else str(doc["created_at"]),

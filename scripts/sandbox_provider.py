@@ -1,0 +1,616 @@
+"""Sandbox payment provider: a local stand-in for a PSP's payout API, for end-to-end tests.
+
+Run::
+
+    SANDBOX_API_KEY=sk_test SANDBOX_WEBHOOK_SECRET=whsec_test \\
+    .venv/bin/python -m scripts.sandbox_provider --host 127.0.0.1 --port 8300 \\
+        --webhook-url http://127.0.0.1:8080/provider-webhook --state-file .local/sandbox.json \\
+        [--config '{"settle_delay_ms": 200}']          # or env SANDBOX_CONFIG
+
+API (JSON; every /v1 route needs ``Authorization: Bearer $SANDBOX_API_KEY``, else 401)
+  GET  /healthz                          200, no auth
+  POST /v1/transfers                     header Idempotency-Key (1-64 chars, else 400); body
+       {"amount": int>0, "currency": "EUR", "reference": str, "destination": {"scheme": "iban" |
+       "us_aba" | "jp_zengin", "country": "FR", "holder_name": str, iban/bic | routing_number/
+       account_number/account_type | bank_code/branch_code/account_number/account_type}, "metadata"?:
+       {str: str}} -> 201 transfer {"id": "tr_…", "status": "processing", "reference", "amount",
+       "currency", "metadata", "created_at", "failure_code": null}. Bad body -> 422 {"error": {"code":
+       "invalid_request", "message", "field"}} (not stored). Same key + same body -> 200 with the
+       transfer as it is now (or the stored 422); same key + other body -> 409 idempotency_key_reused.
+  GET  /v1/transfers/{id}                the transfer, or 404
+  GET  /v1/transfers?reference=X         {"data": [...], "has_more": false}
+  GET  /v1/transfers?limit=10&starting_after=tr_…   oldest first, {"data": [...], "has_more": bool}
+  GET  /v1/_webhooks[?transfer_id=]      delivery log {"data": [{"event_id", "transfer_id", "type",
+       "attempt", "at", "status_code", "error", "result": delivered|retry_scheduled|gave_up|dropped,
+       "replay"}]}
+  GET|POST /v1/_config                   read / replace the fault config (omitted keys -> defaults)
+  POST /v1/_reset                        forget transfers, keys, events and deliveries
+  POST /v1/_replay_webhooks {"transfer_id"?}   re-send delivered events (same ids, fresh signatures)
+
+Magic accounts, by the last 6 characters of the account code (``schwifty.IBAN(iban).account_code``
+for IBANs, ``account_number`` otherwise): 999901 failed account_closed, 999902 failed no_account,
+999903 synchronous 422 invalid_account_number (no transfer; stored under the idempotency key),
+999904 failed account_frozen, 999905 failed declined, 999906 failed insufficient_platform_funds,
+999907 paid then returned (failure_code account_closed); anything else paid.
+E.g. IBAN.generate("DE", bank_code="37040044", account_code="0000999901") -> DE72370400440000999901.
+
+Webhooks: each status change POSTs {"id": "evt_…", "type": "transfer.paid" | "transfer.failed" |
+"transfer.returned", "created": unix, "data": {"transfer": {...}}} to --webhook-url with
+``X-Sandbox-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`` (shared.signing).
+Event ids are derived from (transfer, status), so duplicates and replays carry the same id.
+Non-2xx or connection errors are retried after base, 2*base, 4*base… ms, re-signed each time.
+
+Config (all optional): latency_ms (every /v1/transfers call), error_rate (POST /v1/transfers answers
+500/503, creates nothing), timeout_after_accept_rate + timeout_sleep_ms=5000 (create, then sleep
+before answering), duplicate_webhook_rate, out_of_order_rate (a transfer with several events, i.e.
+999907, gets them delivered newest first), drop_webhook_rate, settle_delay_ms=500,
+return_delay_ms=1000, webhook_retry_base_ms=200, webhook_max_attempts=8, seed=0. Rates are 0.0-1.0,
+drawn from random.Random streams seeded by ``seed`` (one for the API, one for webhooks); setting the
+config re-seeds them. State lives in memory and is saved atomically to --state-file (JSON) after
+each change. Tests drive time with ``Sandbox.settle_due(now)`` and ``Sandbox.deliver_due(now)``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import hmac
+import json
+import os
+import random
+import secrets
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import requests
+from flask import Flask, Response, jsonify, request
+from schwifty import IBAN
+from werkzeug.exceptions import HTTPException
+from werkzeug.serving import make_server
+
+from shared.signing import sign
+
+SIGNATURE_HEADER = "X-Sandbox-Signature"
+JSON = dict[str, Any]
+Sender = Callable[[str, bytes, Mapping[str, str]], int]  # (url, body, headers) -> HTTP status
+OUTCOMES: dict[str, list[tuple[str, str | None]]] = {
+    "999901": [("failed", "account_closed")],
+    "999902": [("failed", "no_account")],
+    "999904": [("failed", "account_frozen")],
+    "999905": [("failed", "declined")],
+    "999906": [("failed", "insufficient_platform_funds")],
+    "999907": [("paid", None), ("returned", "account_closed")],
+}
+SYNC_REFUSED = "999903"
+SCHEME_FIELDS = {
+    "iban": {"iban": True, "bic": False},
+    "us_aba": {"routing_number": True, "account_number": True, "account_type": False},
+    "jp_zengin": {"bank_code": True, "branch_code": True, "account_number": True, "account_type": False},
+}
+DIGITS = {"routing_number": (9, 9), "bank_code": (4, 4), "branch_code": (3, 3)}
+ACCOUNT_DIGITS = {"us_aba": (4, 17), "jp_zengin": (7, 7)}
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    latency_ms: int = 0
+    error_rate: float = 0.0
+    timeout_after_accept_rate: float = 0.0
+    timeout_sleep_ms: int = 5000
+    duplicate_webhook_rate: float = 0.0
+    out_of_order_rate: float = 0.0
+    drop_webhook_rate: float = 0.0
+    settle_delay_ms: int = 500
+    return_delay_ms: int = 1000
+    webhook_retry_base_ms: int = 200
+    webhook_max_attempts: int = 8
+    seed: int = 0
+
+    @classmethod
+    def parse(cls, data: Any) -> Config:
+        """Build a config from JSON; omitted keys take their defaults. Raises ValueError."""
+        if not isinstance(data, dict):
+            raise ValueError("config must be a JSON object")
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        for key, value in data.items():
+            if key not in fields:
+                raise ValueError(f"unknown config key {key!r}")
+            if key.endswith("_rate"):
+                ok = isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value <= 1
+            else:
+                low = 1 if key == "webhook_max_attempts" else 0 if key != "seed" else -(2**63)
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= low
+            if not ok:
+                raise ValueError(f"invalid value for {key!r}: {value!r}")
+        values: dict[str, Any] = {k: float(v) if k.endswith("_rate") else v for k, v in data.items()}
+        return cls(**values)
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str = "", field: str | None = None) -> None:
+        super().__init__(message or code)
+        self.status, self.code, self.message, self.field = status, code, message or code, field
+
+    def body(self) -> JSON:
+        return {"error": {"code": self.code, "message": self.message, "field": self.field}}
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _string(obj: JSON, key: str, prefix: str, *, required: bool = True, max_len: int = 140) -> str | None:
+    value = obj.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise ApiError(422, "invalid_request", f"{key} must be a non-empty string", prefix + key)
+    return value
+
+
+def validate_transfer(body: Any) -> str:
+    """Check a create-transfer body strictly; return the destination's account code."""
+    if not isinstance(body, dict):
+        raise ApiError(422, "invalid_request", "body must be a JSON object", None)
+    for key in body:
+        if key not in {"amount", "currency", "reference", "destination", "metadata"}:
+            raise ApiError(422, "invalid_request", f"unknown field {key}", key)
+    amount = body.get("amount")
+    if not isinstance(amount, int) or isinstance(amount, bool) or not 0 < amount < 10**15:
+        raise ApiError(422, "invalid_request", "amount must be a positive integer (minor units)", "amount")
+    currency = _string(body, "currency", "", max_len=3) or ""
+    if len(currency) != 3 or not currency.isascii() or not currency.isupper():
+        raise ApiError(422, "invalid_request", "currency must be an ISO 4217 code", "currency")
+    _string(body, "reference", "", max_len=255)
+    metadata = body.get("metadata", {})
+    if not isinstance(metadata, dict) or len(metadata) > 50:
+        raise ApiError(422, "invalid_request", "metadata must be an object (50 keys max)", "metadata")
+    if not all(isinstance(v, str) and len(k) <= 40 and len(v) <= 500 for k, v in metadata.items()):
+        raise ApiError(422, "invalid_request", "metadata values must be short strings", "metadata")
+    dest = body.get("destination")
+    if not isinstance(dest, dict):
+        raise ApiError(422, "invalid_request", "destination must be an object", "destination")
+    scheme = dest.get("scheme")
+    if scheme not in SCHEME_FIELDS:
+        raise ApiError(422, "invalid_request", "unsupported scheme", "destination.scheme")
+    allowed = {"scheme", "country", "holder_name", *SCHEME_FIELDS[scheme]}
+    for key in dest:
+        if key not in allowed:
+            raise ApiError(422, "invalid_request", f"unexpected field for {scheme}", f"destination.{key}")
+    country = _string(dest, "country", "destination.", max_len=2) or ""
+    if len(country) != 2 or not country.isascii() or not country.isupper():
+        raise ApiError(422, "invalid_request", "country must be ISO 3166 alpha-2", "destination.country")
+    _string(dest, "holder_name", "destination.")
+    for key, required in SCHEME_FIELDS[scheme].items():
+        value = _string(dest, key, "destination.", required=required, max_len=64)
+        low, high = ACCOUNT_DIGITS[scheme] if key == "account_number" else DIGITS.get(key, (0, 0))
+        if value is not None and high and not (value.isdigit() and low <= len(value) <= high):
+            raise ApiError(422, "invalid_request", f"{key} must be {low}-{high} digits", f"destination.{key}")
+    if scheme != "iban":
+        return str(dest["account_number"])
+    try:
+        return str(IBAN(dest["iban"]).account_code)
+    except ValueError as err:
+        raise ApiError(422, "invalid_request", f"invalid IBAN: {err}", "destination.iban") from None
+
+
+def event_id(transfer_id: str, status: str) -> str:
+    return "evt_" + hashlib.sha256(f"{transfer_id}:{status}".encode()).hexdigest()[:24]
+
+
+def _requests_sender(url: str, body: bytes, headers: Mapping[str, str]) -> int:
+    return requests.post(url, data=body, headers=dict(headers), timeout=10).status_code
+
+
+class Sandbox:
+    """All provider state, guarded by one lock and saved to ``state_file`` after each change."""
+
+    transfers: dict[str, JSON]  # in creation order
+    keys: dict[str, JSON]  # idempotency key -> {"fingerprint", "transfer_id" | "error"}
+    plans: dict[str, JSON]  # transfer id -> {"steps": [[status, failure_code]], "due", "reverse", "held"}
+    events: dict[str, JSON]  # event id -> webhook body
+    delivered: set[str]  # event ids delivered at least once (replayable)
+    deliveries: list[JSON]  # pending: {"seq", "event_id", "due", "attempt", "replay"}
+    log: list[JSON]
+    seq: int
+
+    def __init__(
+        self,
+        config: Config,
+        webhook_secret: str,
+        webhook_url: str,
+        state_file: str | Path | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        sender: Sender = _requests_sender,
+    ) -> None:
+        self.secret, self.url, self.clock, self.sender = webhook_secret, webhook_url, clock, sender
+        self.state_file = Path(state_file) if state_file else None
+        self.lock = threading.RLock()
+        self.set_config(config)
+        self._clear()
+        if self.state_file:
+            self.state_file.parent.mkdir(parents=True, exist_ok=True)
+        if self.state_file and self.state_file.exists():
+            saved = json.loads(self.state_file.read_text("utf-8"))
+            for name in ("transfers", "keys", "plans", "events", "deliveries", "log"):
+                setattr(self, name, saved[name])
+            self.delivered = set(saved["delivered"])
+            self.seq = saved["seq"]
+
+    def _clear(self) -> None:
+        self.transfers, self.keys, self.plans, self.events = {}, {}, {}, {}
+        self.delivered, self.deliveries, self.log, self.seq = set(), [], [], 0
+
+    def set_config(self, config: Config) -> None:
+        with self.lock:
+            self.config = config
+            self.api_rng = random.Random(f"{config.seed}:api")
+            self.hook_rng = random.Random(f"{config.seed}:webhooks")
+
+    def reset(self) -> None:
+        with self.lock:
+            self._clear()
+            self.set_config(self.config)
+            self._save()
+
+    def _save(self) -> None:
+        if self.state_file is None:
+            return
+        state = {name: getattr(self, name) for name in ("transfers", "keys", "plans", "events")}
+        state |= {"deliveries": self.deliveries, "log": self.log, "seq": self.seq}
+        state["delivered"] = sorted(self.delivered)
+        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+        tmp.write_text(json.dumps(state), "utf-8")
+        os.replace(tmp, self.state_file)
+
+    def chance(self, rate: float, rng: random.Random | None = None) -> bool:
+        with self.lock:
+            return (rng or self.api_rng).random() < rate  # always draw: one rate never shifts another
+
+    # --- API -------------------------------------------------------------------------------------
+
+    def create(self, key: str, body: Any) -> tuple[int, JSON]:
+        """Create a transfer once per idempotency key; answer (status, JSON body)."""
+        fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+        with self.lock:
+            if key in self.keys:
+                stored = self.keys[key]
+                if stored["fingerprint"] != fingerprint:
+                    raise ApiError(409, "idempotency_key_reused", "key was used with another body")
+                if "error" in stored:
+                    return 422, stored["error"]
+                return 200, dict(self.transfers[stored["transfer_id"]])
+        code = validate_transfer(body)  # invalid requests are not stored under the key
+        with self.lock:
+            if key in self.keys:  # a concurrent request with this key won the race
+                return self.create(key, body)
+            if code[-6:] == SYNC_REFUSED:
+                error = ApiError(422, "invalid_account_number", "account number does not exist").body()
+                self.keys[key] = {"fingerprint": fingerprint, "error": error}
+                self._save()
+                return 422, error
+            now = self.clock()
+            tid = "tr_" + secrets.token_hex(12)
+            steps = OUTCOMES.get(code[-6:], [("paid", None)])
+            self.transfers[tid] = {
+                "id": tid,
+                "status": "processing",
+                "reference": body["reference"],
+                "amount": body["amount"],
+                "currency": body["currency"],
+                "metadata": body.get("metadata", {}),
+                "created_at": _iso(now),
+                "failure_code": None,
+            }
+            self.plans[tid] = {
+                "steps": [list(s) for s in steps],
+                "due": now + self.config.settle_delay_ms / 1000,
+                "reverse": self.chance(self.config.out_of_order_rate) and len(steps) > 1,
+                "held": [],
+            }
+            self.keys[key] = {"fingerprint": fingerprint, "transfer_id": tid}
+            self._save()
+            return 201, dict(self.transfers[tid])
+
+    def get(self, tid: str) -> JSON:
+        with self.lock:
+            if tid not in self.transfers:
+                raise ApiError(404, "not_found", f"no transfer {tid}", "id")
+            return dict(self.transfers[tid])
+
+    def list_transfers(self, reference: str | None, limit: int, starting_after: str | None) -> JSON:
+        with self.lock:
+            items = list(self.transfers.values())
+        if reference is not None:
+            return {"data": [t for t in items if t["reference"] == reference], "has_more": False}
+        start = 0
+        if starting_after is not None:
+            ids = [t["id"] for t in items]
+            if starting_after not in ids:
+                raise ApiError(422, "invalid_request", "unknown transfer id", "starting_after")
+            start = ids.index(starting_after) + 1
+        return {"data": items[start : start + limit], "has_more": start + limit < len(items)}
+
+    # --- settlement and webhooks -----------------------------------------------------------------
+
+    def settle_due(self, now: float) -> int:
+        """Apply every status change due at ``now``; queue its webhooks. Return how many changed."""
+        changed = 0
+        with self.lock:
+            for tid, plan in list(self.plans.items()):
+                while plan["steps"] and plan["due"] <= now:
+                    status, failure_code = plan["steps"].pop(0)
+                    transfer = self.transfers[tid]
+                    transfer.update(status=status, failure_code=failure_code)
+                    evt = event_id(tid, status)
+                    self.events[evt] = {
+                        "id": evt,
+                        "type": f"transfer.{status}",
+                        "created": int(now),
+                        "data": {"transfer": dict(transfer)},
+                    }
+                    plan["held"].append(evt)
+                    if not plan["reverse"] or not plan["steps"]:  # out of order: hold until the last
+                        for offset, held in enumerate(reversed(plan["held"])):
+                            self._queue(held, now + offset * 0.05)
+                        plan["held"] = []
+                    plan["due"] += self.config.return_delay_ms / 1000
+                    changed += 1
+                if not plan["steps"]:
+                    del self.plans[tid]
+            if changed:
+                self._save()
+        return changed
+
+    def _queue(self, evt: str, due: float, *, replay: bool = False) -> None:
+        copies = 1 if replay else 2 if self.chance(self.config.duplicate_webhook_rate, self.hook_rng) else 1
+        if not replay and self.chance(self.config.drop_webhook_rate, self.hook_rng):
+            self._log(evt, 0, due, None, None, "dropped", replay)
+            return
+        for _ in range(copies):
+            self.seq += 1
+            self.deliveries.append(
+                {"seq": self.seq, "event_id": evt, "due": due, "attempt": 0, "replay": replay}
+            )
+
+    def _log(self, evt: str, attempt: int, at: float, code: int | None, error: str | None, result: str,
+             replay: bool) -> None:  # fmt: skip
+        event = self.events[evt]
+        tid = event["data"]["transfer"]["id"]
+        self.log.append(dict(event_id=evt, transfer_id=tid, type=event["type"], attempt=attempt, at=_iso(at),
+                             status_code=code, error=error, result=result, replay=replay))  # fmt: skip
+
+    def take_due(self, now: float) -> list[JSON]:
+        """Lease the deliveries due at ``now`` (re-offered after 60 s if the process dies mid-send)."""
+        with self.lock:
+            due = sorted((d for d in self.deliveries if d["due"] <= now), key=lambda d: (d["due"], d["seq"]))
+            for delivery in due:
+                delivery["due"] = now + 60
+            return [dict(d) for d in due]
+
+    def attempt(self, delivery: JSON, now: float | None = None) -> bool:
+        """Send one delivery, signed at ``now``; record it and schedule a retry if it failed."""
+        now = self.clock() if now is None else now
+        with self.lock:
+            body = json.dumps(self.events[delivery["event_id"]], separators=(",", ":")).encode()
+        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, int(now), body)}
+        code: int | None = None
+        error: str | None = None
+        try:
+            code = self.sender(self.url, body, headers)
+        except Exception as err:  # connection refused, timeout, anything: retry like a PSP would
+            error = f"{type(err).__name__}: {err}"
+        ok = code is not None and 200 <= code < 300
+        with self.lock:
+            pending = next((d for d in self.deliveries if d["seq"] == delivery["seq"]), None)
+            if pending is None:  # reset meanwhile
+                return ok
+            pending["attempt"] += 1
+            if ok or pending["attempt"] >= self.config.webhook_max_attempts:
+                self.deliveries.remove(pending)
+                result = "delivered" if ok else "gave_up"
+            else:
+                pending["due"] = (
+                    now + self.config.webhook_retry_base_ms * 2 ** (pending["attempt"] - 1) / 1000
+                )
+                result = "retry_scheduled"
+            if ok:
+                self.delivered.add(pending["event_id"])
+            self._log(pending["event_id"], pending["attempt"], now, code, error, result, pending["replay"])
+            self._save()
+        return ok
+
+    def deliver_due(self, now: float) -> int:
+        """Synchronously send every delivery due at ``now`` (tests); return how many were tried."""
+        due = self.take_due(now)
+        for delivery in due:
+            self.attempt(delivery, now)
+        return len(due)
+
+    def replay(self, transfer_id: str | None) -> int:
+        with self.lock:
+            if transfer_id is not None and transfer_id not in self.transfers:
+                raise ApiError(404, "not_found", f"no transfer {transfer_id}", "transfer_id")
+            events = [
+                e for e in self.events.values()
+                if e["id"] in self.delivered and transfer_id in (None, e["data"]["transfer"]["id"])
+            ]  # fmt: skip
+            for evt in events:
+                self._queue(evt["id"], self.clock(), replay=True)
+            self._save()
+            return len(events)
+
+    def webhook_log(self, transfer_id: str | None) -> list[JSON]:
+        with self.lock:
+            return [dict(e) for e in self.log if transfer_id in (None, e["transfer_id"])]
+
+
+class Worker:
+    """Background settlement and webhook delivery for the real server (tests call the methods)."""
+
+    def __init__(self, sandbox: Sandbox, poll_seconds: float = 0.05, threads: int = 8) -> None:
+        self.sandbox, self.poll = sandbox, poll_seconds
+        self.pool = ThreadPoolExecutor(threads, thread_name_prefix="webhook")
+        self.stop_event = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="settlement", daemon=True)
+
+    def _run(self) -> None:
+        while not self.stop_event.wait(self.poll):
+            now = self.sandbox.clock()
+            self.sandbox.settle_due(now)
+            for delivery in self.sandbox.take_due(now):
+                self.pool.submit(self.sandbox.attempt, delivery)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.stop_event.set()
+        self.thread.join(timeout=5)
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def create_app(
+    config: Config | Mapping[str, Any] | None,
+    api_key: str,
+    webhook_secret: str,
+    webhook_url: str,
+    state_file: str | Path | None,
+    *,
+    clock: Callable[[], float] = time.time,
+    sender: Sender = _requests_sender,
+) -> Flask:
+    """The provider's Flask app; its state is ``app.extensions["sandbox"]`` (no worker started)."""
+    cfg = config if isinstance(config, Config) else Config.parse(dict(config or {}))
+    sandbox = Sandbox(cfg, webhook_secret, webhook_url, state_file, clock=clock, sender=sender)
+    app = Flask("sandbox_provider")
+    app.config["MAX_CONTENT_LENGTH"] = 64 * 1024
+    app.extensions["sandbox"] = sandbox
+
+    def json_body() -> Any:
+        body = request.get_json(silent=True)
+        if body is None and request.get_data():
+            raise ApiError(400, "invalid_json", "body is not valid JSON")
+        return body
+
+    @app.errorhandler(ApiError)
+    def api_error(err: ApiError) -> tuple[Response, int]:
+        return jsonify(err.body()), err.status
+
+    @app.errorhandler(HTTPException)
+    def http_error(err: HTTPException) -> tuple[Response, int]:
+        code = (err.name or "error").lower().replace(" ", "_")
+        return jsonify({"error": {"code": code, "message": err.description, "field": None}}), err.code or 500
+
+    @app.before_request
+    def authenticate() -> None:
+        if not request.path.startswith("/v1/"):
+            return
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+            raise ApiError(401, "unauthorized", "missing or wrong API key")
+        if request.path.startswith("/v1/transfers") and sandbox.config.latency_ms:
+            time.sleep(sandbox.config.latency_ms / 1000)
+
+    @app.get("/healthz")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    @app.post("/v1/transfers")
+    def create_transfer() -> tuple[Response, int, dict[str, str]]:
+        key = request.headers.get("Idempotency-Key", "")
+        if not key or len(key) > 64:
+            raise ApiError(400, "invalid_idempotency_key", "Idempotency-Key is required (64 chars max)")
+        if sandbox.chance(sandbox.config.error_rate):
+            status = 500 if sandbox.chance(0.5) else 503
+            raise ApiError(status, "internal_error" if status == 500 else "service_unavailable")
+        existed = key in sandbox.keys
+        status, body = sandbox.create(key, json_body())
+        if status == 201 and sandbox.chance(sandbox.config.timeout_after_accept_rate):
+            time.sleep(sandbox.config.timeout_sleep_ms / 1000)
+        return jsonify(body), status, {"Idempotent-Replayed": str(existed).lower()}
+
+    @app.get("/v1/transfers/<tid>")
+    def get_transfer(tid: str) -> Response:
+        return jsonify(sandbox.get(tid))
+
+    @app.get("/v1/transfers")
+    def list_transfers() -> Response:
+        limit = request.args.get("limit", "10")
+        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+            raise ApiError(422, "invalid_request", "limit must be 1-100", "limit")
+        args = request.args
+        return jsonify(sandbox.list_transfers(args.get("reference"), int(limit), args.get("starting_after")))
+
+    @app.route("/v1/_config", methods=["GET", "POST"])
+    def config_route() -> Response:
+        if request.method == "POST":
+            try:
+                sandbox.set_config(Config.parse(json_body()))
+            except ValueError as err:
+                raise ApiError(422, "invalid_request", str(err), "config") from None
+        return jsonify(dataclasses.asdict(sandbox.config))
+
+    @app.post("/v1/_reset")
+    def reset() -> Response:
+        sandbox.reset()
+        return jsonify({"reset": True})
+
+    @app.post("/v1/_replay_webhooks")
+    def replay() -> Response:
+        body = json_body() or {}
+        if not isinstance(body, dict) or not isinstance(body.get("transfer_id", ""), str):
+            raise ApiError(422, "invalid_request", "transfer_id must be a string", "transfer_id")
+        return jsonify({"replayed": sandbox.replay(body.get("transfer_id"))})
+
+    @app.get("/v1/_webhooks")
+    def webhooks() -> Response:
+        return jsonify({"data": sandbox.webhook_log(request.args.get("transfer_id"))})
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.sandbox_provider", description="Sandbox PSP")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8300)
+    parser.add_argument("--webhook-url", required=True)
+    parser.add_argument("--state-file", default=None, help="JSON file keeping state across restarts")
+    parser.add_argument("--config", default=os.environ.get("SANDBOX_CONFIG", "{}"), help="fault config JSON")
+    args = parser.parse_args(argv)
+    api_key, secret = os.environ.get("SANDBOX_API_KEY"), os.environ.get("SANDBOX_WEBHOOK_SECRET")
+    missing = [n for n, v in (("SANDBOX_API_KEY", api_key), ("SANDBOX_WEBHOOK_SECRET", secret)) if not v]
+    if missing:
+        print(f"sandbox_provider: set {' and '.join(missing)} in the environment", file=sys.stderr)
+        return 2
+    try:
+        config = Config.parse(json.loads(args.config))
+    except ValueError as err:  # json.JSONDecodeError is a ValueError
+        print(f"sandbox_provider: bad --config / SANDBOX_CONFIG: {err}", file=sys.stderr)
+        return 2
+    app = create_app(config, str(api_key), str(secret), args.webhook_url, args.state_file)
+    worker = Worker(app.extensions["sandbox"])
+    server = make_server(args.host, args.port, app, threaded=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    print(f"sandbox provider on http://{args.host}:{args.port}, webhooks to {args.webhook_url}", flush=True)
+    stop.wait()
+    server.shutdown()
+    worker.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
