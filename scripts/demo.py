@@ -197,7 +197,9 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
             f.result(timeout=60)
         applied += len(wave)
         wait_for(
-            lambda: store.count(store.client.collection("order_events")) >= applied, f"{kind} applied", 300
+            lambda n=applied: store.count(store.client.collection("order_events")) >= n,
+            f"{kind} applied",
+            300,
         )
         console.print(
             f"  {kind}: {len(webhook)} signed webhooks, {len(pubsub)} Pub/Sub messages (+15 duplicates)"
