@@ -92,6 +92,10 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
     assert isinstance(order_secrets, list)
     return {
         "TASKS_INVOKER_EMAIL": identity("tasks-invoker", project),
+        # Short, so the provider-timeout tests don't wait long; production uses 10 s.
+        "PROVIDER_TIMEOUT_SECONDS": "3",
+        # Locally a payout is "stuck" after a minute; production waits 15 minutes.
+        "STUCK_AFTER_SECONDS": "60",
         "SANDBOX_API_KEY": str(sec["provider_api_key"]),
         "SANDBOX_WEBHOOK_SECRETS": str(sec["provider_webhook_secret"]),
         "OIDC_ISSUER": LOCAL_ISSUER,

@@ -175,7 +175,7 @@ class Tx:
             event_id,
             {
                 "event_id": event_id,
-                "type": f"payout.{payout.status.value}",
+                "type": payout_event_type(payout.status),
                 "payout_id": payout.payout_id,
                 "sequence": payout.sequence,
                 "data": payout_event_data(payout),
@@ -521,6 +521,11 @@ def payout_from_doc(data: dict[str, Any]) -> Payout:
             for t in data.get("history", [])
         ),
     )
+
+
+def payout_event_type(status: PayoutStatus) -> str:
+    """payout.created, payout.processing, payout.paid, payout.failed, payout.canceled, payout.returned"""
+    return "payout.created" if status is PayoutStatus.PENDING else f"payout.{status.value}"
 
 
 def payout_event_data(payout: Payout) -> dict[str, Any]:

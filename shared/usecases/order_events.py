@@ -26,8 +26,10 @@ from shared.domain.order_events import (
     is_release_due,
     release_line,
 )
+from shared.keyed_lock import KeyedLocks
 
 logger = logging.getLogger(__name__)
+_line_locks = KeyedLocks()
 
 
 class UnknownSeller(DomainError):
@@ -129,7 +131,8 @@ def ingest_order_event(
             main = results[0]
             return IngestResult(event.event_id, main.outcome, main.reason, False)
 
-        result = store.run(apply)
+        with _line_locks.hold(event.order_line_id):
+            result = store.run(apply)
         level = logging.WARNING if result.outcome is Outcome.REJECTED else logging.INFO
         logger.log(
             level,

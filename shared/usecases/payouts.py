@@ -52,11 +52,13 @@ from shared.domain.payouts import (
     transition,
 )
 from shared.domain.sellers import BankAccountStatus, Seller
+from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENCY_KEY_DAYS = 90  # kept while a payout can still change (returns come days later)
+IDEMPOTENCY_KEY_DAYS = 90
+_payout_locks = KeyedLocks()  # kept while a payout can still change (returns come days later)
 
 
 class PayoutNotFound(DomainError):
@@ -270,7 +272,8 @@ class PayoutService:
                     tx.put_payout(replace(payout, transfer_started_at=now, updated_at=now))
                 return payout, resumed
 
-            payout, resumed = self.store.run(claim)
+            with _payout_locks.hold(payout_id):
+                payout, resumed = self.store.run(claim)
             if payout is None:
                 logger.error("transfer task for an unknown payout; dropped")
                 return "unknown_payout"
@@ -362,7 +365,11 @@ class PayoutService:
             result = self._transition_in_tx(
                 tx, payout, target, cause, actor, provider_ref, failure_code, amount, now, outbox
             )
-            if result == "applied" and seller is not None and target is PayoutStatus.FAILED:
+            if (
+                result == "applied"
+                and seller is not None
+                and target in (PayoutStatus.FAILED, PayoutStatus.RETURNED)
+            ):
                 # The bank says this account cannot receive money: skip the seller until it is fixed.
                 invalid = replace(
                     seller,
@@ -378,7 +385,8 @@ class PayoutService:
                 )
             return result
 
-        result = self.store.run(apply)
+        with _payout_locks.hold(payout_id):
+            result = self.store.run(apply)
         self.relay(outbox)
         level = logging.INFO if result in ("applied", "duplicate", "unchanged") else logging.WARNING
         logger.log(level, "provider state %s for payout: %s", target.value, result)
@@ -448,7 +456,7 @@ class PayoutService:
             tx.put_payout(moved)
             return moved
 
-        with log.bind(payout_id=payout_id):
+        with log.bind(payout_id=payout_id), _payout_locks.hold(payout_id):
             payout = self.store.run(cancel)
             self.relay(outbox)
             logger.info("payout canceled by %s", actor)
