@@ -394,7 +394,7 @@ def test_provider_events_are_applied_once(stack_store, client, uid, sandbox_faul
     applied = [
         d.to_dict()
         for d in stack_store.client.collection(PROVIDER_EVENTS)
-        .where("payout_id", "==", created["payout_id"])
+        .where(filter=FieldFilter("payout_id", "==", created["payout_id"]))
         .stream()
     ]
     assert len(applied) == 1 and applied[0]["status"] == "paid"
