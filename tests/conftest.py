@@ -26,9 +26,14 @@ CLIENT_ENV = (
 )
 
 
+# A second stack beside the usual one (another session, a benchmark): its own state and ports.
+STATE_DIR = Path(os.environ["STACK_STATE_DIR"]) if os.environ.get("STACK_STATE_DIR") else None
+PORT_OFFSET = int(os.environ.get("STACK_PORT_OFFSET", "0"))
+
+
 def _running_stack() -> Stack | None:
     try:
-        found = Stack.load(ROOT)
+        found = Stack.load(ROOT, state_dir=STATE_DIR)
     except FileNotFoundError:
         return None
     if found.healthy():
@@ -43,7 +48,7 @@ def _running_stack() -> Stack | None:
 def stack() -> Iterator[Stack]:
     """The running local stack; this process's environment points the Google clients at it."""
     running = _running_stack()
-    started = None if running else Stack.start(ROOT)
+    started = None if running else Stack.start(ROOT, port_offset=PORT_OFFSET, state_dir=STATE_DIR)
     current = running or started
     assert current is not None
     saved = {key: os.environ.get(key) for key in CLIENT_ENV}
