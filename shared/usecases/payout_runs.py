@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from google.api_core import exceptions as gexc
@@ -32,7 +32,7 @@ from shared.adapters.firestore_store import (
 from shared.domain.eligibility import SkipReason, decide_payout
 from shared.domain.payouts import OPEN_STATES, PayoutStatus, run_payout_id
 from shared.topology import QUEUE_RUN_SHARDS
-from shared.usecases.payouts import AfterCommit, PayoutService
+from shared.usecases.payouts import AfterCommit, PayoutService, seller_locks
 
 logger = logging.getLogger(__name__)
 ACTOR = "payout-run"
@@ -197,7 +197,8 @@ def process_page(
                     tx.set_ref(items.document(seller.seller_id), item)
                     return created
 
-                created = store.run(create)
+                with seller_locks.hold(seller.seller_id):
+                    created = store.run(create)
                 if created.payout is not None:
                     counts["paid"] += 1
                     if created.payout.status is PayoutStatus.PENDING:
@@ -234,6 +235,7 @@ def complete_runs(svc: PayoutService, now: datetime | None = None) -> list[str]:
         run_id = run["run_id"]
         pages = snap.reference.collection(RUN_PAGES)
         if store.count(pages.where(filter=firestore.FieldFilter("status", "!=", "done"))):
+            _requeue_stale_pages(svc, run_id, pages, now)
             continue
         payouts = store.client.collection(PAYOUTS).where(filter=firestore.FieldFilter("run_id", "==", run_id))
         open_count = store.count(
@@ -269,6 +271,23 @@ def complete_runs(svc: PayoutService, now: datetime | None = None) -> list[str]:
             svc.relay([event_id])
             logger.info("run %s completed", run_id, extra={"fields": {"run_id": run_id}})
     return completed
+
+
+def _requeue_stale_pages(svc: PayoutService, run_id: str, pages: Any, now: datetime) -> None:
+    """A shard task that was lost (its queue gave up) would keep the run open forever."""
+    cutoff = now - timedelta(seconds=svc.store.settings.stuck_after_seconds)
+    stale = pages.where(filter=firestore.FieldFilter("status", "==", "queued")).where(
+        filter=firestore.FieldFilter("created_at", "<", cutoff)
+    )
+    for snap in stale.limit(100).stream():
+        page = snap.to_dict() or {}
+        logger.warning("shard page %s still queued; enqueued again", page["page_id"])
+        svc.tasks.enqueue(
+            QUEUE_RUN_SHARDS,
+            "run-shard-worker",
+            {"run_id": run_id, "page_id": page["page_id"]},
+            dedupe_key=f"{run_id}-{page['page_id']}-{int(now.timestamp())}",
+        )
 
 
 def run_view(svc: PayoutService, run_id: str) -> dict[str, Any]:

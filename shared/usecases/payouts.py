@@ -57,8 +57,9 @@ from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
 
 logger = logging.getLogger(__name__)
 
-IDEMPOTENCY_KEY_DAYS = 90
-_payout_locks = KeyedLocks()  # kept while a payout can still change (returns come days later)
+IDEMPOTENCY_KEY_DAYS = 90  # kept while a payout can still change (returns come days later)
+_payout_locks = KeyedLocks()
+seller_locks = KeyedLocks()  # payout creations read the seller's balance: one at a time here
 
 
 class PayoutNotFound(DomainError):
@@ -251,7 +252,8 @@ class PayoutService:
             return status, body
 
         with log.bind(seller_id=seller_id, payout_id=payout_id):
-            status, body = self.store.run(create)
+            with seller_locks.hold(seller_id):
+                status, body = self.store.run(create)
             self.after_commit(work)
             logger.info("on-demand payout request answered %d", status)
             return status, body
