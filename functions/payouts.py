@@ -16,9 +16,11 @@ from typing import Annotated, Any
 
 import flask
 import functions_framework
-from pydantic import Field, StringConstraints
+from google.cloud import firestore
+from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from shared import deps, log
+from shared.adapters.firestore_store import payout_from_doc
 from shared.auth import Caller
 from shared.domain.payouts import PayoutStatus
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
@@ -28,6 +30,7 @@ from shared.usecases import payout_runs
 from shared.usecases.payouts import PayoutNotFound, payout_view
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
+_IDEMPOTENCY_KEY = TypeAdapter[str](IdempotencyKey)
 
 
 class PayoutRequest(StrictModel):
@@ -57,9 +60,15 @@ def _create(request: flask.Request, settings: Settings, caller: Caller) -> flask
             "send an Idempotency-Key header",
             [{"field": "header.Idempotency-Key", "reason": "required"}],
         )
-    from pydantic import TypeAdapter
-
-    TypeAdapter(IdempotencyKey).validate_python(key)
+    try:
+        _IDEMPOTENCY_KEY.validate_python(key)
+    except ValidationError as exc:
+        raise HttpError(
+            422,
+            "validation_failed",
+            "invalid Idempotency-Key",
+            [{"field": "header.Idempotency-Key", "reason": "8 to 64 of A-Z a-z 0-9 _ . : -"}],
+        ) from exc
     body = raw_body(request, settings)
     parse_json(body)
     req = PayoutRequest.model_validate_json(body)
@@ -116,8 +125,6 @@ def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.R
         after=_cursor_decode(q.page_token) if q.page_token else None,
     )
     page, more = docs[: q.limit], len(docs) > q.limit
-    from shared.adapters.firestore_store import payout_from_doc
-
     return json_response(
         {
             "data": [payout_view(payout_from_doc(d)) for d in page],
@@ -152,8 +159,6 @@ def _get_run(request: flask.Request, settings: Settings, caller: Caller, run_id:
 
 
 def _run_items(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
-    from google.cloud import firestore
-
     items: Any = deps.store().run_ref(run_id).collection("items")
     reason = request.args.get("skip_reason")
     if reason:
