@@ -16,6 +16,7 @@ from shared.domain.errors import DomainError
 from shared.domain.order_events import Outcome, parse_order_event
 from shared.domain.validation import field_errors
 from shared.http import HttpError, json_response, raw_body, serve
+from shared.pubsub_auth import require_push_caller
 from shared.pubsub_envelope import EnvelopeError, message_from_cloud_event
 from shared.settings import Settings, get_settings
 from shared.usecases.dead_letters import record_poison
@@ -29,6 +30,7 @@ def order_events_pubsub(cloud_event: CloudEvent) -> None:
     """Apply one order event. Poison is recorded and acknowledged; transient errors raise."""
     settings = get_settings()
     log.configure(settings.log_level)
+    require_push_caller(settings)
     store = deps.store()
     try:
         message = message_from_cloud_event(cloud_event["id"], cloud_event.data)

@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from shared import deps, log
 from shared.domain.validation import StrictModel, field_errors
+from shared.pubsub_auth import require_push_caller
 from shared.pubsub_envelope import EnvelopeError, message_from_cloud_event
 from shared.settings import get_settings
 from shared.usecases import payout_runs
@@ -33,6 +34,7 @@ class RunMessage(StrictModel):
 def payout_runs_trigger(cloud_event: CloudEvent) -> None:
     settings = get_settings()
     log.configure(settings.log_level)
+    require_push_caller(settings)
     store = deps.store()
     try:
         message = message_from_cloud_event(cloud_event["id"], cloud_event.data)
@@ -72,6 +74,7 @@ def payout_sweeper(cloud_event: CloudEvent) -> None:
     """Resolve stuck payouts, relay unpublished events, and complete finished runs."""
     settings = get_settings()
     log.configure(settings.log_level)
+    require_push_caller(settings)
     svc = deps.payout_service()
     with log.bind(message_id=str(cloud_event["id"])):
         svc.sweep()

@@ -146,7 +146,8 @@ def _start_run(request: flask.Request, settings: Settings, caller: Caller) -> fl
     view = payout_runs.start_run(
         deps.payout_service(), req.run_date, dry_run=req.dry_run, requested_by=caller.email
     )
-    return json_response(view, 202)
+    # 202: a new run is under way; 200: the run for that date already existed.
+    return json_response(view, 202 if view.get("created") else 200)
 
 
 def _get_run(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
@@ -159,15 +160,25 @@ def _get_run(request: flask.Request, settings: Settings, caller: Caller, run_id:
 
 
 def _run_items(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
+    """Each seller's outcome in a run, by seller id, cursor-paginated."""
+    if not deps.store().run_ref(run_id).get().exists:
+        raise HttpError(
+            404, "run_not_found", f"run {run_id} does not exist", [{"field": "run_id", "reason": "unknown"}]
+        )
     items: Any = deps.store().run_ref(run_id).collection("items")
-    reason = request.args.get("skip_reason")
-    if reason:
-        items = items.where(filter=firestore.FieldFilter("skip_reason", "==", reason))
-    seller_id = request.args.get("seller_id")
-    if seller_id:
-        items = items.where(filter=firestore.FieldFilter("seller_id", "==", seller_id))
-    docs = [d.to_dict() for d in items.limit(200).stream()]
-    return json_response({"data": docs})
+    for name in ("skip_reason", "seller_id"):
+        if request.args.get(name):
+            items = items.where(filter=firestore.FieldFilter(name, "==", request.args[name]))
+    items = items.order_by("seller_id")
+    if request.args.get("page_token"):
+        items = items.start_after({"seller_id": request.args["page_token"]})
+    docs = [d.to_dict() for d in items.limit(_ITEMS_PAGE + 1).stream()]
+    page = docs[:_ITEMS_PAGE]
+    more = len(docs) > _ITEMS_PAGE
+    return json_response({"data": page, "next_page_token": page[-1]["seller_id"] if more else None})
+
+
+_ITEMS_PAGE = 200
 
 
 _router = Router(

@@ -6,6 +6,7 @@ import functions_framework
 from cloudevents.http.event import CloudEvent
 
 from shared import deps, log
+from shared.pubsub_auth import require_push_caller
 from shared.settings import get_settings
 from shared.usecases.order_events import release_due_funds
 
@@ -14,5 +15,6 @@ from shared.usecases.order_events import release_due_funds
 def release_funds(cloud_event: CloudEvent) -> None:
     settings = get_settings()
     log.configure(settings.log_level)
+    require_push_caller(settings)
     with log.bind(message_id=str(cloud_event["id"])):
         release_due_funds(deps.store(), batch=settings.release_batch_size)

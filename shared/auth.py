@@ -7,8 +7,11 @@ issuer and RSA key set at start (``scripts/local_env.py``); only the key source 
 from __future__ import annotations
 
 import json
+import logging
+import os
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +20,21 @@ import jwt
 from shared.settings import Settings
 
 _CLOCK_SKEW_SECONDS = 30
+SELLER_SCOPES_ENV = "OIDC_SELLER_SCOPES"
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Caller:
     email: str
     subject: str
+    # None: the caller may act on every seller (ops, the marketplace, service callers).
+    # A set: a seller-scoped caller (a seller portal): it may only read these sellers' data.
+    sellers: frozenset[str] | None = None
+
+    def may_read_seller(self, seller_id: object) -> bool:
+        return self.sellers is None or seller_id in self.sellers
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,33 @@ def _source(settings: Settings) -> _KeySource:
         return _sources[key]
 
 
+@lru_cache(maxsize=4)
+def _parse_seller_scopes(raw: str) -> dict[str, frozenset[str]]:
+    try:
+        data = json.loads(raw) if raw.strip() else {}
+        if not isinstance(data, dict):
+            raise ValueError("not an object")
+        scopes = {}
+        for email, sellers in data.items():
+            if not isinstance(sellers, list) or not all(isinstance(s, str) and s for s in sellers):
+                raise ValueError(f"{email}: not a list of seller ids")
+            scopes[str(email)] = frozenset(sellers)
+        return scopes
+    except ValueError as exc:
+        # Fail closed: with a broken configuration no seller-scoped caller gets in.
+        logger.error("%s is not valid, seller-scoped callers refused: %s", SELLER_SCOPES_ENV, exc)
+        return {}
+
+
+def seller_scopes() -> dict[str, frozenset[str]]:
+    """Seller-scoped callers of this function: ``OIDC_SELLER_SCOPES={"email": ["seller id", …]}``.
+
+    A caller listed here may only read the listed sellers' data, even if it is also in
+    ``OIDC_ALLOWED_EMAILS``: the narrower grant wins.
+    """
+    return _parse_seller_scopes(os.environ.get(SELLER_SCOPES_ENV, ""))
+
+
 def authenticate(authorization: str | None, settings: Settings) -> Caller:
     """Verify a bearer token's signature, issuer, audience, expiry and caller email."""
     if not authorization:
@@ -100,6 +139,9 @@ def authenticate(authorization: str | None, settings: Settings) -> Caller:
     email = claims.get("email")
     if not isinstance(email, str) or claims.get("email_verified") is not True:
         raise AuthError(403, "token has no verified email")
+    scope = seller_scopes().get(email)
+    if scope is not None:
+        return Caller(email=email, subject=str(claims["sub"]), sellers=scope)
     if email not in settings.oidc_allowed_emails:
         raise AuthError(403, "caller not allowed")
     return Caller(email=email, subject=str(claims["sub"]))

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 import flask
@@ -36,9 +38,15 @@ class HttpError(Exception):
         self.details = list(details)
 
 
+def _json_default(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return str(value)
+
+
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> flask.Response:
     return flask.Response(
-        json.dumps(body, default=str, separators=(",", ":")),
+        json.dumps(body, default=_json_default, separators=(",", ":")),
         status=status,
         mimetype="application/json",
         headers=headers,
@@ -111,6 +119,58 @@ class Router:
         return self._handlers[endpoint](request, **extra, **args)
 
 
+# What a seller-scoped caller (a seller portal, ``shared.auth.Caller.sellers``) may do: GET these
+# paths, and nothing else (fail closed: a new route is refused to it until it is listed here).
+# ``path``: the seller is in the path; ``query``: a ``seller_id`` filter is required, forced to
+# one of its sellers; ``response``: the seller is read from the response. Every response shown to
+# it is checked again, whatever the route: each ``seller_id`` in it must be one of its sellers.
+_SELLER_SCOPED_READS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"/sellers/(?P<seller>[^/]+)/?"), "path"),
+    (re.compile(r"/payouts/?"), "query"),
+    (re.compile(r"/payouts/[^/]+/?"), "response"),
+)
+
+
+def _out_of_scope(message: str) -> HttpError:
+    details = [{"field": "seller_id", "reason": "not a seller of this caller"}]
+    return HttpError(403, "forbidden", message, details)
+
+
+def check_seller_scoped_request(request: flask.Request, caller: Caller) -> None:
+    """Refuse, before anything runs, what a seller-scoped caller may not do."""
+    if request.method not in ("GET", "HEAD"):
+        raise HttpError(403, "forbidden", "a seller-scoped caller may only read")
+    for pattern, where in _SELLER_SCOPED_READS:
+        match = pattern.fullmatch(request.path)
+        if not match:
+            continue
+        if where == "path" and not caller.may_read_seller(match.group("seller")):
+            raise _out_of_scope("this caller may not read that seller")
+        if where == "query":
+            wanted = request.args.getlist("seller_id")
+            if len(wanted) != 1 or not caller.may_read_seller(wanted[0]):
+                raise _out_of_scope("a seller-scoped caller must filter by one of its sellers (seller_id)")
+        return
+    raise HttpError(403, "forbidden", "a seller-scoped caller may not read this")
+
+
+def check_seller_scoped_response(response: flask.Response, caller: Caller) -> flask.Response:
+    """Show a seller-scoped caller a successful response only if all of it is its sellers' data."""
+    if response.status_code >= 300:
+        return response
+    try:
+        body = json.loads(response.get_data())
+    except ValueError:
+        logger.error("non-JSON response withheld from a seller-scoped caller")
+        return error_response(_out_of_scope("this caller may not read that"))
+    items = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), list) else [body]
+    sellers = [item.get("seller_id") if isinstance(item, dict) else None for item in items]
+    if not all(caller.may_read_seller(s) for s in sellers):
+        logger.warning("response withheld from a seller-scoped caller: another seller's data")
+        return error_response(_out_of_scope("this caller may not read that"))
+    return response
+
+
 def serve(
     request: flask.Request,
     handle: Callable[[flask.Request, Settings, Caller | None], flask.Response],
@@ -128,7 +188,10 @@ def serve(
             if require_oidc:
                 caller = authenticate(request.headers.get("Authorization"), settings)
                 with log.bind(caller=caller.email):
-                    return handle(request, settings, caller)
+                    if caller.sellers is None:
+                        return handle(request, settings, caller)
+                    check_seller_scoped_request(request, caller)
+                    return check_seller_scoped_response(handle(request, settings, caller), caller)
             return handle(request, settings, None)
         except AuthError as exc:
             logger.warning("unauthenticated request refused: %s", exc.reason)

@@ -60,7 +60,7 @@ def start_run(
     def create(tx: Tx) -> dict[str, Any]:
         existing = tx.get_ref(ref)
         if existing is not None:
-            return existing
+            return {**existing, "created": False}
         run = {
             "run_id": run_id,
             "run_date": run_date.isoformat(),
@@ -71,7 +71,7 @@ def start_run(
             "requested_by": requested_by,
         }
         tx.set_ref(ref, run)
-        return run
+        return {**run, "created": True}
 
     with log.bind(run_id=run_id):
         run = svc.store.run(create)
@@ -83,7 +83,7 @@ def start_run(
             logger.info("run %s started for %s with %d shards", run_id, run_date, run["buckets"])
         else:
             logger.info("run %s already exists (%s); not started twice", run_id, run["status"])
-        return run_view(svc, run_id)
+        return {**run_view(svc, run_id), "created": run["created"]}
 
 
 def _page_id(bucket: int, page: int) -> str:
@@ -344,5 +344,16 @@ def run_view(svc: PayoutService, run_id: str) -> dict[str, Any]:
     }
     if run["dry_run"]:
         would = items.where(filter=firestore.FieldFilter("skip_reason", "==", None))
-        view["would_pay"] = {"payouts": store.count(would)}
+        view["would_pay"] = {
+            "payouts": store.count(would),
+            "amounts_by_currency": {
+                ccy: total
+                for ccy in sorted(currencies)
+                if (
+                    total := store.total(
+                        would.where(filter=firestore.FieldFilter("currency", "==", ccy)), "would_pay"
+                    )
+                )
+            },
+        }
     return view
