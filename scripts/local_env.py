@@ -30,12 +30,27 @@ def identity(name: str, project: str = "payouts-local") -> str:
     return f"{name}@{project}.iam.gserviceaccount.com"
 
 
-# Who may call each HTTP function locally. Production sets the same through infra/.
+# The service account of the Pub/Sub push subscriptions (Eventarc triggers in production).
+PUSH_IDENTITY = "pubsub-push"
+
+# Who may call each function locally. Production sets the same through infra/.
 ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "sellers-api": ("ops", "marketplace"),
     "payouts-api": ("ops", "marketplace"),
     "run-shard-worker": ("tasks-invoker",),
     "transfer-worker": ("tasks-invoker",),
+    "order-events": (PUSH_IDENTITY,),
+    "release-funds": (PUSH_IDENTITY,),
+    "payout-runs": (PUSH_IDENTITY,),
+    "payout-sweeper": (PUSH_IDENTITY,),
+}
+
+# Seller-scoped callers (OIDC_SELLER_SCOPES): they may only read these sellers' data, on these
+# functions. Locally one seller portal, for two fixed sellers the tests onboard.
+SELLER_PORTAL_SELLERS = ("portal-seller-1", "portal-seller-2")
+SELLER_SCOPED_CALLERS: dict[str, dict[str, tuple[str, ...]]] = {
+    "sellers-api": {"seller-portal": SELLER_PORTAL_SELLERS},
+    "payouts-api": {"seller-portal": SELLER_PORTAL_SELLERS},
 }
 
 
@@ -88,6 +103,7 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
     _, jwks_path, _ = _paths(stack_dir)
     sec = local_secrets(stack_dir)
     allowed = ",".join(identity(n, project) for n in ALLOWED_CALLERS.get(spec.name, ()))
+    scopes = {identity(n, project): list(ids) for n, ids in SELLER_SCOPED_CALLERS.get(spec.name, {}).items()}
     order_secrets = sec["order_webhook_secrets"]
     assert isinstance(order_secrets, list)
     return {
@@ -102,6 +118,7 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "OIDC_JWKS_FILE": str(jwks_path),
         "OIDC_AUDIENCE": url,
         "OIDC_ALLOWED_EMAILS": allowed,
+        "OIDC_SELLER_SCOPES": json.dumps(scopes),
         "ORDER_WEBHOOK_SECRETS": ",".join(order_secrets),
     }
 

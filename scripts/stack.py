@@ -39,6 +39,7 @@ EMULATORS = {
     "pubsub": ("PUBSUB_PORT", 8285),
     "tasks": ("TASKS_PORT", 8290),
     "sandbox": ("SANDBOX_PORT", 8300),  # the sandbox payment provider (scripts/sandbox_provider.py)
+    "push-relay": ("PUSH_RELAY_PORT", 8299),  # adds Pub/Sub push's OIDC token (scripts/push_relay.py)
 }
 HEALTH_TIMEOUT = 60.0
 STOP_GRACE = 10.0
@@ -306,6 +307,11 @@ class Stack:
                 str(self.state_dir / "sandbox.json"),
             ]
             return [*argv, "--webhook-url", self.url("provider-webhook") + "/sandbox"], env
+        if name == "push-relay":
+            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "scripts.push_relay", "--host", HOST]
+            argv += ["--port", str(p.port), "--state-dir", str(self.state_dir), "--project", self.project]
+            pushed = [s.name for s in FUNCTIONS if s.trigger == "pubsub"]
+            return [*argv, *(f"--target={n}={self.url(n)}" for n in pushed)], env
         if name == "tasks":
             env.update(
                 TASKS_EMULATOR_OIDC_KEY=str(self.state_dir / "oidc" / "private.pem"),
@@ -386,8 +392,10 @@ class Stack:
                 if spec.trigger != "pubsub" or not spec.topic:
                     continue
                 topic_path = f"projects/{self.project}/topics/{spec.topic}"
-                # functions-framework fills the CloudEvent's source from this path.
-                push = {"push_endpoint": f"{self.url(spec.name)}/{topic_path}"}
+                # Through the relay, which adds the OIDC token the emulator leaves out and forwards
+                # to {function URL}/{topic_path}: functions-framework fills the CloudEvent's source from it.
+                relay = f"http://{self.procs['push-relay'].address}"
+                push = {"push_endpoint": f"{relay}/push/{spec.name}/{topic_path}"}
                 name = f"projects/{self.project}/subscriptions/{subscription_for(spec)}"
                 try:
                     subscriber.create_subscription(

@@ -163,7 +163,8 @@ def check_seller_scoped_response(response: flask.Response, caller: Caller) -> fl
     except ValueError:
         logger.error("non-JSON response withheld from a seller-scoped caller")
         return error_response(_out_of_scope("this caller may not read that"))
-    items = body.get("data") if isinstance(body, dict) and isinstance(body.get("data"), list) else [body]
+    listed = body.get("data") if isinstance(body, dict) else None
+    items = listed if isinstance(listed, list) else [body]
     sellers = [item.get("seller_id") if isinstance(item, dict) else None for item in items]
     if not all(caller.may_read_seller(s) for s in sellers):
         logger.warning("response withheld from a seller-scoped caller: another seller's data")

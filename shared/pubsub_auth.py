@@ -47,7 +47,7 @@ def require_push_caller(settings: Settings) -> Caller:
     try:
         caller = authenticate(request.headers.get("Authorization"), settings)
     except AuthError as exc:
-        logger.warning("unauthenticated push refused: %s", exc.reason)
+        logger.warning("push refused (%d): %s", exc.status, exc.reason)
         _refuse(HttpError(exc.status, "unauthenticated" if exc.status == 401 else "forbidden", exc.reason))
     if caller.sellers is not None:
         logger.warning("push refused: a seller-scoped caller")

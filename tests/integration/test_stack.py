@@ -60,7 +60,7 @@ def test_the_state_file_lists_every_part(stack):
     state = json.loads((stack.state_dir / "stack.json").read_text())
 
     assert state["project"] == stack.project
-    assert set(state["emulators"]) == {"firestore", "pubsub", "tasks", "sandbox"}
+    assert set(state["emulators"]) == {"firestore", "pubsub", "tasks", "sandbox", "push-relay"}
     for item in state["emulators"].values():
         assert item["host"].startswith("127.0.0.1:")
         assert _group_members(item["pid"]), f"{item['name']} is not running"
@@ -86,7 +86,9 @@ def test_every_topic_exists_and_pushes_into_its_function(stack):
         )
         topic_path = f"projects/{stack.project}/topics/{spec.topic}"
         assert sub.topic == topic_path
-        assert sub.push_config.push_endpoint == f"{stack.url(spec.name)}/{topic_path}"
+        # Through the push relay, which adds the OIDC token the emulator leaves out (scripts/push_relay.py).
+        relay = f"http://{stack.procs['push-relay'].address}"
+        assert sub.push_config.push_endpoint == f"{relay}/push/{spec.name}/{topic_path}"
         assert sub.ack_deadline_seconds == 60
 
 
