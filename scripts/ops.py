@@ -15,6 +15,7 @@ the API's JSON instead of tables. An API error exits with status 1 and the API's
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from contextlib import nullcontext
@@ -57,7 +58,9 @@ class LocalTarget:
         from scripts.stack import Stack
 
         try:
-            self.client = StackClient.from_stack(Stack.load(ROOT), identity="ops")
+            state_dir = os.environ.get("STACK_STATE_DIR")  # a second stack beside the usual one
+            stack = Stack.load(ROOT, state_dir=Path(state_dir) if state_dir else None)
+            self.client = StackClient.from_stack(stack, identity="ops")
         except FileNotFoundError:
             _fail(
                 "no local stack: start one with `python -m scripts.stack start`, "
