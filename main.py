@@ -6,8 +6,7 @@ this file only names them, as the Python runtime looks for ``main.py``.
 """
 
 from functions.order_events import order_events_pubsub, order_events_webhook
-from functions.payout_runs import payout_runs_trigger as payout_runs
-from functions.payout_runs import payout_sweeper
+from functions.payout_runs import payout_runs, payout_sweeper
 from functions.payouts import payouts_api
 from functions.provider_webhook import provider_webhook
 from functions.release_funds import release_funds

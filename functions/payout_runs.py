@@ -19,7 +19,7 @@ from shared.domain.validation import StrictModel, field_errors
 from shared.pubsub_auth import require_push_caller
 from shared.pubsub_envelope import EnvelopeError, message_from_cloud_event
 from shared.settings import get_settings
-from shared.usecases import payout_runs
+from shared.usecases import payout_runs as runs
 from shared.usecases.dead_letters import record_poison
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class RunMessage(StrictModel):
 
 
 @functions_framework.cloud_event
-def payout_runs_trigger(cloud_event: CloudEvent) -> None:
+def payout_runs(cloud_event: CloudEvent) -> None:
     settings = get_settings()
     log.configure(settings.log_level)
     require_push_caller(settings)
@@ -61,7 +61,7 @@ def payout_runs_trigger(cloud_event: CloudEvent) -> None:
         return
     run_date = request.run_date or datetime.now(UTC).date()
     with log.bind(message_id=message.message_id):
-        payout_runs.start_run(
+        runs.start_run(
             deps.payout_service(),
             run_date,
             dry_run=request.dry_run,
@@ -78,4 +78,4 @@ def payout_sweeper(cloud_event: CloudEvent) -> None:
     svc = deps.payout_service()
     with log.bind(message_id=str(cloud_event["id"])):
         svc.sweep()
-        payout_runs.complete_runs(svc)
+        runs.complete_runs(svc)

@@ -78,5 +78,7 @@ install_venv .venv requirements-dev.txt requirements.txt requirements-dev.txt
 install_venv .venv-tasks requirements-tasks-emulator.txt requirements-tasks-emulator.txt
 .venv-tasks/bin/python -c 'import gcloud_tasks_emulator.server' 2>/dev/null ||
     fail ".venv-tasks cannot import gcloud_tasks_emulator: delete .venv-tasks and re-run"
+# checkov (infra checks) in its own .venv-checkov: its pins clash with the app's tools
+bash infra/checkov.sh --install
 
 echo "ready. Start the local stack with: .venv/bin/python -m scripts.stack up"

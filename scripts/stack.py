@@ -324,9 +324,9 @@ class Stack:
             script = str(self.root / "scripts" / "tasks_emulator.py")
             return [str(_tasks_python(self.root)), script, f"--port={p.port}", *queues], env
         spec = function(name)
-        signature = "cloudevent" if spec.trigger == "pubsub" else "http"
+        # No --signature-type: as in production, the function's decorator decides it.
         argv = [str(_ff_bin(self.root)), "--source", "main.py", "--target", spec.entry_point]
-        argv += ["--signature-type", signature, "--host", HOST, "--port", str(p.port)]
+        argv += ["--host", HOST, "--port", str(p.port)]
         env.update(self.env)
         env.update(PAYOUTS_ENV="local", FUNCTION_NAME=name, FUNCTION_REGION=self.location)
         env.update(_local_env(self.state_dir, spec, self.url(name), self.project))

@@ -37,6 +37,13 @@ class Settings(BaseSettings):
     oidc_jwks_file: str | None = Field(default=None, validation_alias="OIDC_JWKS_FILE")
     # Expected audience: the function's own URL.
     oidc_audience: str | None = Field(default=None, validation_alias="OIDC_AUDIENCE")
+    # Production runs the functions behind Cloud Run IAM, which verifies the token and replaces
+    # its signature with SIGNATURE_REMOVED_BY_GOOGLE before the function sees it. Set true there:
+    # the function then checks every claim but the (already checked) signature. A token that still
+    # carries a signature is verified in full either way.
+    oidc_signature_checked_by_platform: bool = Field(
+        default=False, validation_alias="OIDC_SIGNATURE_CHECKED_BY_PLATFORM"
+    )
     oidc_allowed_emails: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), validation_alias="OIDC_ALLOWED_EMAILS"
     )

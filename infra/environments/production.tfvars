@@ -1,0 +1,22 @@
+# Example inputs for production. terraform -chdir=infra plan -var-file=environments/production.tfvars
+project                     = "acme-payouts-prod"
+region                      = "europe-west1"
+environment                 = "production"
+firestore_location          = "eur3"
+ops_group                   = "group:payout-ops@example.com"
+marketplace_service_account = "marketplace-api@acme-marketplace-prod.iam.gserviceaccount.com"
+order_service_account       = "order-service@acme-orders-prod.iam.gserviceaccount.com"
+provider_api_url            = "https://api.psp.example.com"
+log_level                   = "INFO"
+
+# Keep the synchronous HTTP functions warm; the rest scale from zero.
+min_instances = {
+  "sellers-api"          = 1
+  "payouts-api"          = 1
+  "order-events-webhook" = 1
+  "provider-webhook"     = 1
+}
+
+payout_run_schedule            = "0 5 * * *"
+transfer_dispatches_per_second = 10
+transfer_max_concurrent        = 20

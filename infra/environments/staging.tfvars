@@ -1,0 +1,17 @@
+# Example inputs for staging. terraform -chdir=infra plan -var-file=environments/staging.tfvars
+project                     = "acme-payouts-staging"
+region                      = "europe-west1"
+environment                 = "staging"
+firestore_location          = "europe-west1"
+ops_group                   = "group:payout-ops@example.com"
+marketplace_service_account = "marketplace-api@acme-marketplace-staging.iam.gserviceaccount.com"
+order_service_account       = "order-service@acme-orders-staging.iam.gserviceaccount.com"
+provider_api_url            = "https://sandbox.psp.example.com"
+log_level                   = "DEBUG"
+
+# Scale to zero everywhere; a cold start is fine in staging.
+min_instances = {}
+
+# Slower than production, so tests against the provider's sandbox stay under its lower limits.
+transfer_dispatches_per_second = 2
+transfer_max_concurrent        = 5

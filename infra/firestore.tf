@@ -1,0 +1,125 @@
+# Firestore: the database, the composite indexes the queries need, and the TTL of idempotency
+# keys. The emulator never asks for an index; production refuses a query without one, so
+# tests/infra/test_firestore.py checks this list against the queries in the code.
+#
+# Single-field queries (outbox.published, journal.seller_id, payout_runs.status, counts of a
+# run's pages and items by one field) use the automatic single-field indexes. Equality-only
+# queries on several fields could merge single-field indexes, but the counts behind a run's
+# progress get composite indexes of their own.
+
+locals {
+  # Each index: collection (collection-group id), fields in order as [field, ASCENDING|DESCENDING].
+  firestore_indexes = {
+    # FirestoreStore.due_order_lines: release_state == HOLDING, release_at <= now, order by release_at.
+    "order_lines-release" = {
+      collection = "order_lines"
+      fields     = [["release_state", "ASCENDING"], ["release_at", "ASCENDING"]]
+    }
+    # FirestoreStore.sellers_in_buckets: lo <= run_bucket < hi, order by run_bucket, seller_id.
+    "sellers-run_bucket" = {
+      collection = "sellers"
+      fields     = [["run_bucket", "ASCENDING"], ["seller_id", "ASCENDING"]]
+    }
+    # FirestoreStore.open_payouts_before (sweeper): status in [...], updated_at < cutoff, order by updated_at.
+    "payouts-status-updated_at" = {
+      collection = "payouts"
+      fields     = [["status", "ASCENDING"], ["updated_at", "ASCENDING"]]
+    }
+    # payout_runs.complete_runs and run_view: count payouts of a run by status.
+    "payouts-run_id-status" = {
+      collection = "payouts"
+      fields     = [["run_id", "ASCENDING"], ["status", "ASCENDING"]]
+    }
+    # payout_runs.run_view: sum(amount) of a run's payouts per currency and status. A sum is
+    # computed from index entries, so the summed field ends the index.
+    "payouts-run_id-currency-status-amount" = {
+      collection = "payouts"
+      fields     = [["run_id", "ASCENDING"], ["currency", "ASCENDING"], ["status", "ASCENDING"], ["amount", "ASCENDING"]]
+    }
+    # payout_runs._requeue_stale_pages (sweeper): a run's pages still queued since before a cutoff.
+    "pages-status-created_at" = {
+      collection = "pages"
+      fields     = [["status", "ASCENDING"], ["created_at", "ASCENDING"]]
+    }
+    # functions/payouts.py _run_items (GET /runs/{id}/items?skip_reason=): by seller id, paginated.
+    "items-skip_reason-seller_id" = {
+      collection = "items"
+      fields     = [["skip_reason", "ASCENDING"], ["seller_id", "ASCENDING"]]
+    }
+    # FirestoreStore.list_payouts (GET /payouts): any of seller_id, status, run_id equal, newest
+    # first, paginated on (created_at, payout_id). One index per combination of filters.
+    "payouts-list" = {
+      collection = "payouts"
+      fields     = [["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+    "payouts-list-seller_id" = {
+      collection = "payouts"
+      fields     = [["seller_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+    "payouts-list-status" = {
+      collection = "payouts"
+      fields     = [["status", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+    "payouts-list-run_id" = {
+      collection = "payouts"
+      fields     = [["run_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+    "payouts-list-seller_id-status" = {
+      collection = "payouts"
+      fields     = [["seller_id", "ASCENDING"], ["status", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+    "payouts-list-seller_id-run_id" = {
+      collection = "payouts"
+      fields     = [["seller_id", "ASCENDING"], ["run_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+    "payouts-list-status-run_id" = {
+      collection = "payouts"
+      fields     = [["status", "ASCENDING"], ["run_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+    "payouts-list-seller_id-status-run_id" = {
+      collection = "payouts"
+      fields     = [["seller_id", "ASCENDING"], ["status", "ASCENDING"], ["run_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
+    }
+  }
+}
+
+resource "google_firestore_database" "default" {
+  name                              = "(default)"
+  location_id                       = var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "PESSIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+
+  depends_on = [google_project_service.apis]
+}
+
+resource "google_firestore_index" "index" {
+  for_each    = local.firestore_indexes
+  database    = google_firestore_database.default.name
+  collection  = each.value.collection
+  query_scope = "COLLECTION"
+
+  dynamic "fields" {
+    for_each = each.value.fields
+    content {
+      field_path = fields.value[0]
+      order      = fields.value[1]
+    }
+  }
+}
+
+# Idempotency keys of on-demand payouts carry expires_at (created + 90 days): Firestore deletes
+# them after that. The field is never queried, so it is not indexed either (a monotonically
+# increasing timestamp index would only add write hotspots).
+resource "google_firestore_field" "idempotency_keys_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "idempotency_keys"
+  field      = "expires_at"
+
+  ttl_config {}
+
+  index_config {}
+}

@@ -1,0 +1,151 @@
+# Inputs. One project per environment; environments/*.tfvars hold examples.
+
+variable "project" {
+  description = "Google Cloud project id (one project per environment)."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the functions, the queues and the scheduler jobs."
+  type        = string
+  default     = "europe-west1"
+}
+
+variable "environment" {
+  description = "staging or production; set as PAYOUTS_ENV and as a label."
+  type        = string
+
+  validation {
+    condition     = contains(["staging", "production"], var.environment)
+    error_message = "environment must be staging or production."
+  }
+}
+
+variable "firestore_location" {
+  description = "Firestore location (a multi-region such as eur3 or nam5, or a region). Fixed once created."
+  type        = string
+  default     = "eur3"
+}
+
+# --- who may call what -------------------------------------------------------------------------
+
+variable "ops_group" {
+  description = <<-EOT
+    Google group of the people who operate payouts (e.g. group:payout-ops@example.com). Its
+    members call sellers-api and payouts-api as the `ops` service account (they may mint its ID
+    tokens), because the functions allow callers by e-mail and a group has none of its own.
+  EOT
+  type        = string
+
+  validation {
+    condition     = startswith(var.ops_group, "group:")
+    error_message = "ops_group is an IAM member of the form group:NAME@DOMAIN."
+  }
+}
+
+variable "marketplace_service_account" {
+  description = "E-mail of the marketplace's service account, which calls sellers-api and payouts-api."
+  type        = string
+}
+
+variable "order_service_account" {
+  description = <<-EOT
+    E-mail of the order service's service account. It publishes order events to the
+    order-events topic and may call the order-events-webhook (which also checks the HMAC).
+  EOT
+  type        = string
+}
+
+# --- runtime settings ---------------------------------------------------------------------------
+
+variable "log_level" {
+  description = "LOG_LEVEL of every function."
+  type        = string
+  default     = "INFO"
+}
+
+variable "balance_shards" {
+  description = <<-EOT
+    BALANCE_SHARDS: how many documents hold each seller balance. Every function must use the same
+    value (a reader sums shards 0..n-1); only ever increase it.
+  EOT
+  type        = number
+  default     = 4
+}
+
+variable "run_buckets" {
+  description = "RUN_BUCKETS: shard tasks per payout run."
+  type        = number
+  default     = 16
+}
+
+variable "run_page_size" {
+  description = "RUN_PAGE_SIZE: sellers per shard task page."
+  type        = number
+  default     = 100
+}
+
+variable "release_batch_size" {
+  description = "RELEASE_BATCH_SIZE: order lines released per query page."
+  type        = number
+  default     = 200
+}
+
+variable "stuck_after_seconds" {
+  description = "STUCK_AFTER_SECONDS: the sweeper looks at payouts untouched for this long."
+  type        = number
+  default     = 900
+}
+
+variable "provider_api_url" {
+  description = "SANDBOX_URL: base URL of the payment provider's API."
+  type        = string
+}
+
+variable "provider_timeout_seconds" {
+  description = "PROVIDER_TIMEOUT_SECONDS: read timeout of one provider call."
+  type        = number
+  default     = 10
+}
+
+variable "secret_versions" {
+  description = <<-EOT
+    Secret Manager version each function reads, per secret id (missing: "latest"). Instances read
+    it when they start: to roll a new value out to every instance, pin the new version number
+    here and apply, which deploys a new revision of exactly the functions that read it.
+  EOT
+  type        = map(string)
+  default     = {}
+}
+
+# --- capacity -----------------------------------------------------------------------------------
+
+variable "min_instances" {
+  description = "Minimum instances per function name (missing: 0). Keeps latency-sensitive HTTP functions warm."
+  type        = map(number)
+  default     = {}
+}
+
+variable "max_instances" {
+  description = "Maximum instances per function name (missing: the default of functions.tf)."
+  type        = map(number)
+  default     = {}
+}
+
+variable "payout_run_schedule" {
+  description = "Cron schedule (UTC) of the daily payout run. The message omits run_date, so the run is for today (UTC)."
+  type        = string
+  default     = "0 5 * * *"
+}
+
+variable "transfer_dispatches_per_second" {
+  description = "Cloud Tasks rate of payout-transfers: keep under the provider's API rate limit for transfers."
+  type        = number
+  default     = 10
+}
+
+variable "transfer_max_concurrent" {
+  description = "Transfers in flight at once (payout-transfers max_concurrent_dispatches)."
+  type        = number
+  default     = 20
+}

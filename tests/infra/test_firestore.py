@@ -1,0 +1,117 @@
+"""Every composite index a query of the deployed code needs is declared in infra/, and every
+declared index serves a query. The emulator never asks for an index; production refuses the query.
+
+A new query that orders, filters on a range, combines filters or spans a collection group shows
+up here until it is listed in QUERY_INDEXES with the indexes it needs (or none, and why).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+
+from tests.infra import codefacts, tfmodel
+
+infra = tfmodel.load()
+INDEXES: dict[str, dict[str, Any]] = infra.locals["firestore_indexes"]
+
+STORE = "shared/adapters/firestore_store.py::FirestoreStore"
+RUNS = "shared/usecases/payout_runs.py"
+LIST_PAYOUTS = {key for key in INDEXES if key.startswith("payouts-list")}
+
+# Query site -> the indexes it needs (by their key in local.firestore_indexes).
+QUERY_INDEXES: dict[str, set[str]] = {
+    f"{STORE}.due_order_lines": {"order_lines-release"},
+    f"{STORE}.sellers_in_buckets": {"sellers-run_bucket"},
+    f"{STORE}.open_payouts_before": {"payouts-status-updated_at"},
+    # Any combination of seller_id/status/run_id equality, ordered by created_at, payout_id.
+    f"{STORE}.list_payouts": LIST_PAYOUTS,
+    # payout_runs.status == and pages.status != are single-field; run_id + status in are counted.
+    f"{RUNS}::complete_runs": {"payouts-run_id-status"},
+    f"{RUNS}::_requeue_stale_pages": {"pages-status-created_at"},
+    # Counts by run_id + status, sums of amount by run_id + currency + status; items and pages
+    # are counted by one field.
+    f"{RUNS}::run_view": {"payouts-run_id-status", "payouts-run_id-currency-status-amount"},
+    # skip_reason == (optional), seller_id == (optional), ordered by seller_id.
+    "functions/payouts.py::_run_items": {"items-skip_reason-seller_id"},
+    # An unfiltered collection-group scan of balance shards: needs no index (and is run by the
+    # demo and the tests, not by a deployed function).
+    "shared/usecases/ledger_audit.py::audit_ledger": set(),
+}
+
+
+def index_fields(key: str) -> list[tuple[str, str]]:
+    return [(f, order) for f, order in INDEXES[key]["fields"]]
+
+
+def test_every_query_that_may_need_an_index_is_reviewed():
+    sites = {where for where, site in codefacts.query_sites().items() if site.needs_review}
+    new, gone = sites - set(QUERY_INDEXES), set(QUERY_INDEXES) - sites
+    assert not new, f"queries not reviewed for indexes: {sorted(new)}; add them to QUERY_INDEXES"
+    assert not gone, f"QUERY_INDEXES names queries that no longer exist: {sorted(gone)}"
+
+
+def test_declared_indexes_are_exactly_the_needed_ones():
+    needed = set().union(*QUERY_INDEXES.values())
+    assert not needed - set(INDEXES), f"missing in infra/firestore.tf: {sorted(needed - set(INDEXES))}"
+    assert not set(INDEXES) - needed, f"indexes no query uses: {sorted(set(INDEXES) - needed)}"
+    resource = infra.resource("google_firestore_index", "index")
+    assert resource["for_each"] == "${local.firestore_indexes}"
+    assert resource["query_scope"] == "COLLECTION"
+
+
+@pytest.mark.parametrize("where", sorted(QUERY_INDEXES))
+def test_indexes_name_fields_the_query_uses(where):
+    site = codefacts.query_sites()[where]
+    for key in QUERY_INDEXES[where]:
+        for fieldname, order in index_fields(key):
+            assert order in ("ASCENDING", "DESCENDING")
+            assert fieldname in site.strings, f"{key}: {where} never names field {fieldname!r}"
+        ordered = [f for f in site.order_by if f != "?"]
+        if ordered:
+            tail = [f for f, _ in index_fields(key)][-len(ordered) :]
+            assert tail == ordered, f"{key} must end with the ordering of {where}: {ordered}"
+
+
+def test_payout_list_has_an_index_for_every_combination_of_filters():
+    suffix = [("created_at", "DESCENDING"), ("payout_id", "DESCENDING")]
+    shapes = set()
+    for key in LIST_PAYOUTS:
+        fields = index_fields(key)
+        assert fields[-2:] == suffix, key
+        assert all(order == "ASCENDING" for _, order in fields[:-2])
+        shapes.add(frozenset(f for f, _ in fields[:-2]))
+    filters = ("seller_id", "status", "run_id")
+    wanted = {frozenset(c) for n in range(len(filters) + 1) for c in itertools.combinations(filters, n)}
+    assert shapes == wanted
+
+
+def test_collections_exist_in_the_code():
+    from shared.adapters import firestore_store as fs
+
+    names = {v for k, v in vars(fs).items() if k.isupper() and isinstance(v, str)}
+    for key, index in INDEXES.items():
+        assert index["collection"] in names, (
+            f"{key}: no collection {index['collection']!r} in firestore_store"
+        )
+
+
+def test_idempotency_keys_expire():
+    from shared.adapters.firestore_store import IDEMPOTENCY_KEYS
+
+    ttl = infra.resource("google_firestore_field", "idempotency_keys_ttl")
+    assert ttl["collection"] == IDEMPOTENCY_KEYS
+    assert ttl["field"] == "expires_at"
+    assert "ttl_config" in ttl
+    source = (tfmodel.ROOT / "shared" / "usecases" / "payouts.py").read_text()
+    assert '"expires_at"' in source, "the code no longer writes expires_at on idempotency keys"
+
+
+def test_database():
+    db = infra.resource("google_firestore_database", "default")
+    assert db["name"] == "(default)", "the client uses the default database"
+    assert db["type"] == "FIRESTORE_NATIVE"
+    assert db["delete_protection_state"] == "DELETE_PROTECTION_ENABLED"
+    assert db["point_in_time_recovery_enablement"] == "POINT_IN_TIME_RECOVERY_ENABLED"
