@@ -8,17 +8,14 @@ import time
 import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
-from pydantic import ValidationError
 
 from shared import deps, log, signing
 from shared.auth import Caller
 from shared.domain.errors import DomainError
 from shared.domain.order_events import Outcome, parse_order_event
-from shared.domain.validation import field_errors
 from shared.http import HttpError, json_response, raw_body, serve
-from shared.pubsub_auth import require_push_caller
-from shared.pubsub_envelope import EnvelopeError, message_from_cloud_event
-from shared.settings import Settings, get_settings
+from shared.pubsub_trigger import open_message
+from shared.settings import Settings
 from shared.usecases.dead_letters import record_poison
 from shared.usecases.order_events import EventConflict, ingest_order_event
 
@@ -28,41 +25,23 @@ logger = logging.getLogger(__name__)
 @functions_framework.cloud_event
 def order_events_pubsub(cloud_event: CloudEvent) -> None:
     """Apply one order event. Poison is recorded and acknowledged; transient errors raise."""
-    settings = get_settings()
-    log.configure(settings.log_level)
-    require_push_caller(settings)
-    store = deps.store()
-    try:
-        message = message_from_cloud_event(cloud_event["id"], cloud_event.data)
-    except EnvelopeError as exc:
-        record_poison(
-            store,
-            source="order-events",
-            message_id=str(cloud_event["id"]),
-            code="bad_envelope",
-            reason=str(exc),
-        )
+    opened = open_message(
+        cloud_event,
+        source="order-events",
+        parse=parse_order_event,
+        invalid_code="invalid_event",
+        invalid_reason="the event is not valid",
+    )
+    if opened is None:
         return
+    message, event = opened
     with log.bind(message_id=message.message_id):
         try:
-            event = parse_order_event(message.data)
-        except ValidationError as exc:
-            record_poison(
-                store,
-                source="order-events",
-                message_id=message.message_id,
-                code="invalid_event",
-                reason="the event is not valid",
-                details=field_errors(exc),
-                payload=message.data,
-            )
-            return
-        try:
-            ingest_order_event(store, deps.country_rules(), event, source="pubsub")
+            ingest_order_event(deps.store(), deps.country_rules(), event, source="pubsub")
         except DomainError as exc:
             # Unknown seller, currency mismatch, over-limit, or an event id reused for another body.
             record_poison(
-                store,
+                deps.store(),
                 source="order-events",
                 message_id=message.message_id,
                 code=exc.code,

@@ -12,15 +12,11 @@ from datetime import UTC, date, datetime
 
 import functions_framework
 from cloudevents.http.event import CloudEvent
-from pydantic import ValidationError
 
 from shared import deps, log
-from shared.domain.validation import StrictModel, field_errors
-from shared.pubsub_auth import require_push_caller
-from shared.pubsub_envelope import EnvelopeError, message_from_cloud_event
-from shared.settings import get_settings
+from shared.domain.validation import StrictModel
+from shared.pubsub_trigger import open_message, start_trigger
 from shared.usecases import payout_runs as runs
-from shared.usecases.dead_letters import record_poison
 
 logger = logging.getLogger(__name__)
 
@@ -32,49 +28,33 @@ class RunMessage(StrictModel):
 
 @functions_framework.cloud_event
 def payout_runs(cloud_event: CloudEvent) -> None:
-    settings = get_settings()
-    log.configure(settings.log_level)
-    require_push_caller(settings)
-    store = deps.store()
-    try:
-        message = message_from_cloud_event(cloud_event["id"], cloud_event.data)
-        request = RunMessage.model_validate_json(message.data or b"{}")
-    except EnvelopeError as exc:
-        record_poison(
-            store,
-            source="payout-runs",
-            message_id=str(cloud_event["id"]),
-            code="bad_envelope",
-            reason=str(exc),
-        )
+    opened = open_message(
+        cloud_event,
+        source="payout-runs",
+        parse=_run_message,
+        invalid_code="invalid_message",
+        invalid_reason="not a run request",
+    )
+    if opened is None:
         return
-    except ValidationError as exc:
-        record_poison(
-            store,
-            source="payout-runs",
-            message_id=message.message_id,
-            code="invalid_message",
-            reason="not a run request",
-            details=field_errors(exc),
-            payload=message.data,
-        )
-        return
-    run_date = request.run_date or datetime.now(UTC).date()
+    message, request = opened
     with log.bind(message_id=message.message_id):
         runs.start_run(
             deps.payout_service(),
-            run_date,
+            request.run_date or datetime.now(UTC).date(),
             dry_run=request.dry_run,
             requested_by=f"pubsub:{message.message_id}",
         )
 
 
+def _run_message(data: bytes) -> RunMessage:
+    return RunMessage.model_validate_json(data or b"{}")
+
+
 @functions_framework.cloud_event
 def payout_sweeper(cloud_event: CloudEvent) -> None:
     """Resolve stuck payouts, relay unpublished events, and complete finished runs."""
-    settings = get_settings()
-    log.configure(settings.log_level)
-    require_push_caller(settings)
+    start_trigger()
     svc = deps.payout_service()
     with log.bind(message_id=str(cloud_event["id"])):
         svc.sweep()

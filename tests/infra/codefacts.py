@@ -108,14 +108,15 @@ def signature_type(spec: topology.FunctionSpec) -> str | None:
 def verifies_oidc(spec: topology.FunctionSpec) -> bool:
     """Whether the entry point checks the caller's ID token: an HTTP function through
     shared.http.serve(..., require_oidc=...), a CloudEvent function through
-    shared.pubsub_auth.require_push_caller(...)."""
+    shared.pubsub_auth.require_push_caller(...), usually by way of shared.pubsub_trigger
+    (start_trigger or open_message)."""
     fn = entry_point(spec)
     assert callable(fn), spec.entry_point
     tree = ast.parse(inspect.getsource(inspect.unwrap(fn)).lstrip())
     for node in ast.walk(tree):
         if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)):
             continue
-        if node.func.id == "require_push_caller":
+        if node.func.id in ("require_push_caller", "start_trigger", "open_message"):
             return True
         if node.func.id == "serve":
             for kw in node.keywords:

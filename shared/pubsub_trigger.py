@@ -1,0 +1,64 @@
+"""The common start of every Pub/Sub-triggered function: logging, the push caller's token, the
+envelope and the message body. A message that can never be valid is recorded as poison and
+acknowledged (the function returns), so Pub/Sub does not retry it forever."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from cloudevents.http.event import CloudEvent
+from pydantic import ValidationError
+
+from shared import deps, log
+from shared.domain.validation import field_errors
+from shared.pubsub_auth import require_push_caller
+from shared.pubsub_envelope import EnvelopeError, PubSubMessage, message_from_cloud_event
+from shared.settings import Settings, get_settings
+from shared.usecases.dead_letters import record_poison
+
+T = TypeVar("T")
+
+
+def start_trigger() -> Settings:
+    """Configure logging and refuse callers other than the Pub/Sub push identity."""
+    settings = get_settings()
+    log.configure(settings.log_level)
+    require_push_caller(settings)
+    return settings
+
+
+def open_message(
+    cloud_event: CloudEvent,
+    *,
+    source: str,
+    parse: Callable[[bytes], T],
+    invalid_code: str,
+    invalid_reason: str,
+) -> tuple[PubSubMessage, T] | None:
+    """The message and its parsed body, or None when it was poison (recorded and logged)."""
+    start_trigger()
+    try:
+        message = message_from_cloud_event(cloud_event["id"], cloud_event.data)
+    except EnvelopeError as exc:
+        record_poison(
+            deps.store(),
+            source=source,
+            message_id=str(cloud_event["id"]),
+            code="bad_envelope",
+            reason=str(exc),
+        )
+        return None
+    try:
+        return message, parse(message.data)
+    except ValidationError as exc:
+        record_poison(
+            deps.store(),
+            source=source,
+            message_id=message.message_id,
+            code=invalid_code,
+            reason=invalid_reason,
+            details=field_errors(exc),
+            payload=message.data,
+        )
+        return None
