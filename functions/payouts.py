@@ -24,7 +24,7 @@ from shared.adapters.firestore_store import payout_from_doc
 from shared.auth import Caller
 from shared.domain.payouts import PayoutStatus
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
-from shared.http import HttpError, Router, json_response, parse_json, raw_body, serve
+from shared.http import HttpError, Router, json_response, read_model, serve
 from shared.settings import Settings
 from shared.usecases import payout_runs
 from shared.usecases.payouts import PayoutNotFound, payout_view
@@ -69,9 +69,7 @@ def _create(request: flask.Request, settings: Settings, caller: Caller) -> flask
             "invalid Idempotency-Key",
             [{"field": "header.Idempotency-Key", "reason": "8 to 64 of A-Z a-z 0-9 _ . : -"}],
         ) from exc
-    body = raw_body(request, settings)
-    parse_json(body)
-    req = PayoutRequest.model_validate_json(body)
+    req = read_model(request, settings, PayoutRequest)
     with log.bind(seller_id=req.seller_id):
         status, result = deps.payout_service().create_on_demand(
             caller=caller.email, idempotency_key=key, seller_id=req.seller_id, amount=req.amount.to_money()
@@ -140,9 +138,7 @@ def _cancel(request: flask.Request, settings: Settings, caller: Caller, payout_i
 
 
 def _start_run(request: flask.Request, settings: Settings, caller: Caller) -> flask.Response:
-    body = raw_body(request, settings)
-    parse_json(body)
-    req = RunRequest.model_validate_json(body)
+    req = read_model(request, settings, RunRequest)
     view = payout_runs.start_run(
         deps.payout_service(), req.run_date, dry_run=req.dry_run, requested_by=caller.email
     )

@@ -15,7 +15,7 @@ from shared import deps, log
 from shared.auth import Caller
 from shared.domain.sellers import SellerIn, SellerPatch
 from shared.domain.validation import Identifier
-from shared.http import HttpError, Router, json_response, parse_json, raw_body, serve
+from shared.http import HttpError, Router, json_response, read_model, serve
 from shared.settings import Settings
 from shared.usecases import sellers
 
@@ -36,9 +36,7 @@ def _seller_id(value: str) -> str:
 
 def _put(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
     seller_id = _seller_id(seller_id)
-    body = raw_body(request, settings)
-    parse_json(body)
-    data = SellerIn.model_validate_json(body)
+    data = read_model(request, settings, SellerIn)
     result = sellers.put_seller(deps.store(), deps.country_rules(), seller_id, data)
     balances = deps.store().balances(seller_id)
     return json_response(
@@ -48,9 +46,7 @@ def _put(request: flask.Request, settings: Settings, seller_id: str) -> flask.Re
 
 def _patch(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
     seller_id = _seller_id(seller_id)
-    body = raw_body(request, settings)
-    parse_json(body)
-    patch = SellerPatch.model_validate_json(body)
+    patch = read_model(request, settings, SellerPatch)
     seller = sellers.update_seller(deps.store(), deps.country_rules(), seller_id, patch)
     return json_response(sellers.seller_view(seller, deps.country_rules(), deps.store().balances(seller_id)))
 

@@ -11,10 +11,10 @@ import logging
 import re
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import flask
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
@@ -68,6 +68,16 @@ def raw_body(request: flask.Request, settings: Settings) -> bytes:
     if len(data) > limit:
         raise HttpError(413, "body_too_large", f"body exceeds {limit} bytes")
     return data
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_model(request: flask.Request, settings: Settings, model: type[M]) -> M:
+    """The capped body, as JSON (400 if it is not), validated strictly by ``model`` (422)."""
+    body = raw_body(request, settings)
+    parse_json(body)
+    return model.model_validate_json(body)
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> HttpError:
