@@ -13,6 +13,7 @@ import flask
 import functions_framework
 
 from shared import deps, log
+from shared.adapters.firestore_store import UnknownDocument
 from shared.adapters.providers import WebhookRejected, provider_for
 from shared.auth import Caller
 from shared.http import HttpError, Router, json_response, raw_body, serve
@@ -36,7 +37,7 @@ def _receive(
     with log.bind(provider_event_id=event.event_id, payout_id=event.transfer.reference):
         try:
             result = deps.payout_service().apply_provider_event(adapter, event)
-        except PayoutNotFound:
+        except (PayoutNotFound, UnknownDocument):
             # A transfer we never asked for: record nothing, tell ops, stop the retries.
             return json_response({"result": "unknown_payout"}, 200)
     return json_response({"result": result})

@@ -11,18 +11,18 @@ from typing import Annotated
 
 import flask
 import functions_framework
-from pydantic import StringConstraints, ValidationError
+from pydantic import AfterValidator, StringConstraints, ValidationError
 
 from shared import deps, log
 from shared.auth import Caller
-from shared.domain.validation import StrictModel, field_errors
+from shared.domain.validation import StrictModel, field_errors, not_reserved
 from shared.http import HttpError, json_response, raw_body, serve
 from shared.settings import Settings
 from shared.usecases import payout_runs
 from shared.usecases.payouts import RetryLater
 
 logger = logging.getLogger(__name__)
-TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}$")]
+TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}$"), AfterValidator(not_reserved)]
 
 
 class ShardTask(StrictModel):

@@ -183,6 +183,7 @@ class Stack:
         self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self.startup_seconds = 0.0
         self._popens: dict[int, subprocess.Popen[bytes]] = {}
+        self.extra_env: dict[str, str] = {}  # merged into every function's environment
 
     # ---- addresses ----
     def url(self, function_name: str) -> str:
@@ -216,8 +217,10 @@ class Stack:
         ports: dict[str, int] | None = None,
         state_dir: Path | None = None,
         timeout: float = HEALTH_TIMEOUT,
+        extra_env: dict[str, str] | None = None,
     ) -> Stack:
-        """Start everything and return once every part answers; raise StackError otherwise."""
+        """Start everything and return once every part answers; raise StackError otherwise.
+        ``extra_env`` is merged into every function's environment (e.g. PAYOUTS_METRICS_FILE)."""
         t0 = time.monotonic()
         root = root.resolve()
         state_dir = (state_dir or root / ".local").resolve()
@@ -234,6 +237,7 @@ class Stack:
         logs = state_dir / "logs"
         procs = {name: Process(name, port, str(logs / f"{name}.log")) for name, port in chosen.items()}
         stack = cls(root, state_dir, project, location, procs)
+        stack.extra_env = dict(extra_env or {})
         stack._preflight()
         logs.mkdir(parents=True, exist_ok=True)
         (state_dir / "pubsub").mkdir(exist_ok=True)
@@ -330,6 +334,7 @@ class Stack:
         env.update(self.env)
         env.update(PAYOUTS_ENV="local", FUNCTION_NAME=name, FUNCTION_REGION=self.location)
         env.update(_local_env(self.state_dir, spec, self.url(name), self.project))
+        env.update(self.extra_env)
         return argv, env
 
     def _launch(self, name: str, log_mode: str = "w") -> None:

@@ -40,7 +40,7 @@ def parse(header: str) -> tuple[int, list[str]]:
         if not sep:
             raise SignatureError("malformed")
         if key == "t":
-            if not value.isdigit() or len(value) > 12:
+            if not (value.isascii() and value.isdigit()) or len(value) > 12:
                 raise SignatureError("malformed")
             timestamp = int(value)
         elif key == "v1":

@@ -33,7 +33,9 @@ from google.api_core import exceptions as gexc
 from google.cloud import firestore
 from tenacity import retry, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from shared import metrics
 from shared.domain.bank_accounts import ValidatedBankAccount
+from shared.domain.errors import DomainError
 from shared.domain.ledger import Bucket, JournalEntry
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, ReleaseState
@@ -67,7 +69,7 @@ def firestore_client(project: str) -> firestore.Client:
     """One client per project per process, created lazily (gRPC and fork don't mix)."""
     with _clients_lock:
         if project not in _clients:
-            _clients[project] = firestore.Client(project=project)
+            _clients[project] = metrics.instrument_firestore(firestore.Client(project=project))
         return _clients[project]
 
 
@@ -208,6 +210,8 @@ class FirestoreStore:
         return firestore_client(self.project)
 
     def doc(self, collection: str, doc_id: str) -> firestore.DocumentReference:
+        if not valid_document_id(doc_id):
+            raise UnknownDocument(collection, doc_id)
         return self.client.collection(collection).document(doc_id)
 
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
@@ -226,10 +230,12 @@ class FirestoreStore:
         def attempt() -> T:
             @firestore.transactional
             def body(txn: firestore.Transaction) -> T:
+                metrics.incr("firestore.tx_attempts")
                 return fn(Tx(self, txn))
 
             return body(self.client.transaction(max_attempts=5))  # type: ignore[no-any-return]
 
+        metrics.incr("firestore.transactions")
         return attempt()
 
     # --- balances ---------------------------------------------------------------------------
@@ -423,6 +429,25 @@ def order_line_from_doc(data: dict[str, Any]) -> OrderLine:
         release_at=data.get("release_at"),
         release_state=ReleaseState(data.get("release_state", ReleaseState.AWAITING_DELIVERY.value)),
         parked=tuple(data.get("parked") or ()),
+    )
+
+
+class UnknownDocument(DomainError):
+    """An id Firestore could never hold (empty, a path, ``.``/``..``, ``__x__``): nothing by that
+    id exists. Refused before the database is asked, where it would be an error to retry."""
+
+    http_status = 404
+
+    def __init__(self, collection: str, doc_id: str) -> None:
+        super().__init__("not_found", f"no {collection.rstrip('s')} {doc_id[:80]!r}", "id")
+
+
+def valid_document_id(doc_id: str) -> bool:
+    return (
+        0 < len(doc_id.encode()) <= 1500
+        and "/" not in doc_id
+        and doc_id not in (".", "..")
+        and not (doc_id.startswith("__") and doc_id.endswith("__"))
     )
 
 

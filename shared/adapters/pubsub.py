@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from shared import metrics
 from shared.settings import Settings, get_settings
 
 _publisher: Any = None
@@ -27,4 +28,7 @@ class Publisher:
 
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         path = _client().topic_path(self.settings.project, topic)
-        return str(_client().publish(path, data, **attributes).result(timeout=30))
+        message_id = str(_client().publish(path, data, **attributes).result(timeout=30))
+        metrics.incr("pubsub.messages")
+        metrics.incr("pubsub.bytes", len(data) + sum(len(k) + len(v) for k, v in attributes.items()))
+        return message_id

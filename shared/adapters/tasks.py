@@ -19,6 +19,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import timestamp_pb2
 
+from shared import metrics
 from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -83,6 +84,9 @@ class TaskQueue:
         try:
             created = _tasks_client(self.settings).create_task(parent=self.queue_path(queue), task=task)
         except gexc.AlreadyExists:
+            metrics.incr("tasks.already_exists")
             logger.info("task %s already exists; not enqueued twice", dedupe_key)
             return str(task.get("name", ""))
+        metrics.incr("tasks.created")
+        metrics.incr(f"tasks.created.{queue}")
         return str(created.name)

@@ -8,8 +8,16 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 
 from shared.domain.money import Money, currency_exponent
 
+
 # Ids we accept from callers: short, URL-safe, no separators that our keys use.
-Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
+def not_reserved(value: str) -> str:
+    # Firestore reserves ids of the form __x__: refuse them here rather than fail in the database.
+    if value.startswith("__") and value.endswith("__"):
+        raise ValueError("ids of the form __x__ are reserved")
+    return value
+
+
+Identifier = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,64}$"), AfterValidator(not_reserved)]
 
 
 def _known_currency(code: str) -> str:

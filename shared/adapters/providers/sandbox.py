@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from shared import signing
+from shared import metrics, signing
 from shared.adapters.providers.base import (
     OutcomeUnknown,
     ProviderEvent,
@@ -54,7 +54,7 @@ def _state(data: Mapping[str, Any]) -> TransferState:
         provider_ref=str(data["id"]),
         reference=str(data["reference"]),
         status=_STATUS[str(data["status"])],
-        amount=Money(int(data["amount"]), str(data["currency"])),
+        amount=Money(data["amount"], str(data["currency"])),  # Money refuses floats and booleans
         failure_code=_failure(data.get("failure_code")),
     )
 
@@ -77,6 +77,7 @@ class SandboxProvider:
             "reference": request.payout_id,
             "destination": _destination(request.destination),
         }
+        metrics.incr("provider.create_transfer")
         try:
             resp = self._http.post(
                 f"{self._url}/v1/transfers",
@@ -102,6 +103,7 @@ class SandboxProvider:
         raise ProviderUnavailable(f"provider refused the request: {resp.status_code}")
 
     def fetch_transfer(self, reference: str) -> TransferState | None:
+        metrics.incr("provider.fetch_transfer")
         try:
             resp = self._http.get(
                 f"{self._url}/v1/transfers",
@@ -123,6 +125,7 @@ class SandboxProvider:
             )
         except signing.SignatureError as exc:
             raise WebhookRejected(f"signature {exc.reason}") from exc
+        metrics.incr("provider.webhooks")
         try:
             data = json.loads(body)
             transfer = data["data"]["transfer"]
@@ -138,5 +141,6 @@ class SandboxProvider:
                 transfer=state,
                 occurred_at=datetime.fromtimestamp(int(data["created"]), UTC),
             )
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError) as exc:
+            # Whatever a signed but broken body holds, it is refused, never a crash to retry.
             raise WebhookRejected("malformed webhook body") from exc
