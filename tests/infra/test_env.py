@@ -15,7 +15,11 @@ SPECS = {spec.name: spec for spec in topology.FUNCTIONS}
 
 # Every environment variable shared/settings.py reads, by who needs it in production.
 EVERY_FUNCTION = {"GOOGLE_CLOUD_PROJECT", "FUNCTION_REGION", "PAYOUTS_ENV", "LOG_LEVEL", "BALANCE_SHARDS"}
-OIDC = {"OIDC_AUDIENCE", "OIDC_ALLOWED_EMAILS", "OIDC_SIGNATURE_CHECKED_BY_PLATFORM"}  # functions that check ID tokens
+OIDC = {
+    "OIDC_AUDIENCE",
+    "OIDC_ALLOWED_EMAILS",
+    "OIDC_SIGNATURE_CHECKED_BY_PLATFORM",
+}  # functions that check ID tokens
 TASKS = {"TASKS_LOCATION", "TASKS_INVOKER_EMAIL", "TASK_DISPATCH_DEADLINE_SECONDS"}  # functions that enqueue
 PROVIDER_API = {"SANDBOX_URL", "PROVIDER_TIMEOUT_SECONDS"}  # functions that call the provider
 SECRETS = {"ORDER_WEBHOOK_SECRETS", "SANDBOX_API_KEY", "SANDBOX_WEBHOOK_SECRETS"}  # Secret Manager only
@@ -30,6 +34,10 @@ DEFAULT_IS_PRODUCTION = {
     "MAX_BODY_BYTES",
     "COUNTRY_RULES_PATH",
     "OIDC_SELLER_SCOPES",
+    # Operation counters for the benchmark (shared/metrics.py): off unless set; FUNCTION_NAME
+    # only labels those counters.
+    "PAYOUTS_METRICS_FILE",
+    "FUNCTION_NAME",
 }
 # Local stack only: must never reach a deployed function.
 LOCAL_ONLY = {

@@ -25,7 +25,10 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 # The second stack, started and stopped here, sits this far above the session stack's ports.
-SECOND_STACK_OFFSET = int(os.environ.get("STACK_TEST_PORT_OFFSET", "1000"))
+# Beside the session's stack, wherever that one is (STACK_PORT_OFFSET moves it).
+SECOND_STACK_OFFSET = int(os.environ.get("STACK_TEST_PORT_OFFSET", "1000")) + int(
+    os.environ.get("STACK_PORT_OFFSET", "0")
+)
 
 
 @pytest.fixture
