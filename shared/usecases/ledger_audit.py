@@ -1,10 +1,15 @@
 """Ledger checks over the whole store: every entry balances per currency, and every stored
-seller balance equals the sum of that seller's postings."""
+seller balance equals the sum of that seller's postings.
+
+``audit_ledger`` reads the store; ``ledger_report`` does the same checks on plain documents
+(journal entries and balance shards as stored), so other auditors can reuse them."""
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from shared.adapters.firestore_store import BALANCE_SHARDS, FirestoreStore
 from shared.domain.ledger import Bucket, parse_seller_account, seller_account
@@ -15,6 +20,9 @@ class LedgerReport:
     entries: int = 0
     totals_by_currency: dict[str, int] = field(default_factory=dict)  # must all be 0
     account_totals: dict[tuple[str, str], int] = field(default_factory=dict)
+    stored_balances: dict[tuple[str, str], int] = field(default_factory=dict)  # seller buckets, as kept
+    unbalanced_entries: list[str] = field(default_factory=list)
+    balance_mismatches: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -22,11 +30,12 @@ class LedgerReport:
         return not self.problems
 
 
-def audit_ledger(store: FirestoreStore) -> LedgerReport:
+def ledger_report(entries: Iterable[Mapping[str, Any]], shards: Iterable[Mapping[str, Any]]) -> LedgerReport:
+    """The checks of :func:`audit_ledger` on journal entry and balance shard documents."""
     report = LedgerReport()
     by_currency: dict[str, int] = defaultdict(int)
     accounts: dict[tuple[str, str], int] = defaultdict(int)
-    for entry in store.journal_entries():
+    for entry in entries:
         report.entries += 1
         per_entry: dict[str, int] = defaultdict(int)
         for posting in entry["postings"]:
@@ -34,6 +43,7 @@ def audit_ledger(store: FirestoreStore) -> LedgerReport:
             by_currency[posting["currency"]] += posting["amount"]
             accounts[(posting["account"], posting["currency"])] += posting["amount"]
         if any(per_entry.values()):
+            report.unbalanced_entries.append(str(entry["entry_id"]))
             report.problems.append(f"entry {entry['entry_id']} does not balance: {dict(per_entry)}")
     report.totals_by_currency = dict(by_currency)
     report.account_totals = dict(accounts)
@@ -42,14 +52,20 @@ def audit_ledger(store: FirestoreStore) -> LedgerReport:
             report.problems.append(f"journal does not sum to zero in {ccy}: {total}")
 
     stored: dict[tuple[str, str], int] = defaultdict(int)
-    for shard in store.client.collection_group(BALANCE_SHARDS).stream():
-        data = shard.to_dict() or {}
+    for data in shards:
         for bucket in Bucket:
             account = seller_account(data["seller_id"], bucket)
             stored[(account, data["currency"])] += int(data.get(bucket.value, 0))
+    report.stored_balances = dict(stored)
     seller_keys = {k for k in accounts if parse_seller_account(k[0])} | set(stored)
     for key in sorted(seller_keys):
         kept, posted = stored.get(key, 0), accounts.get(key, 0)
         if kept != posted:
+            report.balance_mismatches.append(f"{key[0]} {key[1]}")
             report.problems.append(f"balance {key[0]} {key[1]} is {kept} but its postings sum to {posted}")
     return report
+
+
+def audit_ledger(store: FirestoreStore) -> LedgerReport:
+    shards = (shard.to_dict() or {} for shard in store.client.collection_group(BALANCE_SHARDS).stream())
+    return ledger_report(store.journal_entries(), shards)
