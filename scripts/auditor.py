@@ -223,7 +223,7 @@ def audit(
         _transfers_per_payout(payouts, transfers_of),
         _orphan_transfers(payouts, transfers_of),
         _paid_have_transfer(payouts, transfers_of),
-        _provider_agrees(payouts, transfers_of),
+        *_provider_agrees(payouts, transfers_of),
         _one_payout_per_seller_per_run(payouts),
         Check(
             "entries_balance",
@@ -316,25 +316,27 @@ def _paid_have_transfer(payouts: Mapping[str, Doc], transfers_of: Mapping[str, l
     return check
 
 
-def _provider_agrees(payouts: Mapping[str, Doc], transfers_of: Mapping[str, list[Doc]]) -> Check:
-    """A final payout's status must be what its transfer's is: a payout the ledger failed while
-    the money left is a double payout waiting to happen; a paid one the bank sent back is money
-    the seller never gets back."""
-    check = Check("provider_agrees", "each final payout agrees with its transfer's status", kind="lost")
+def _provider_agrees(payouts: Mapping[str, Doc], transfers_of: Mapping[str, list[Doc]]) -> list[Check]:
+    """A final payout's status must be its transfer's. A payout the ledger failed or canceled
+    while the money left is a double payout waiting to happen (its amount is available again);
+    a paid one the bank sent back is money the seller never sees again."""
+    sent = Check("failed_not_sent", "no failed or canceled payout whose money left", kind="double")
+    agree = Check("provider_agrees", "each final payout agrees with its transfer's status", kind="lost")
     for pid, p in sorted(payouts.items()):
         status = str(p["status"])
         if status not in FINAL:
             continue
-        check.checked += 1
+        sent.checked += 1
+        agree.checked += 1
         ts = transfers_of.get(pid, [])
         at_provider = {str(t["status"]) for t in ts}
         if status in ("failed", "canceled"):
             moved = at_provider & {"processing", "paid"}
             if moved:
-                check.breaches.append(f"{pid} is {status} but its transfer is {sorted(moved)[0]} [double]")
+                sent.breaches.append(f"{pid} is {status} but its transfer is {sorted(moved)[0]}")
         elif ts and at_provider != {status}:
-            check.breaches.append(f"{pid} is {status} but its transfer is {','.join(sorted(at_provider))}")
-    return check
+            agree.breaches.append(f"{pid} is {status} but its transfer is {','.join(sorted(at_provider))}")
+    return [sent, agree]
 
 
 def _one_payout_per_seller_per_run(payouts: Mapping[str, Doc]) -> Check:
@@ -434,7 +436,8 @@ def _conservation(
             for transfer in ts:
                 if transfer["status"] == "paid":
                     at_provider[str(transfer["currency"])] += int(transfer["amount"])
-    match = Check("ledger_matches_provider", "money out per the ledger = paid per the provider", kind="lost")
+    # Per currency, not per payout: it counts towards no figure, the per-payout checks say which.
+    match = Check("ledger_matches_provider", "money out per the ledger = paid per the provider")
     for ccy in sorted(set(at_provider) | {c for c in currencies if totals[c]["paid_out"]}):
         match.checked += 1
         ours = totals.get(ccy, {}).get("paid_out", 0)

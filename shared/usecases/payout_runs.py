@@ -31,11 +31,13 @@ from shared.adapters.firestore_store import (
 )
 from shared.domain.eligibility import SkipReason, decide_payout
 from shared.domain.payouts import OPEN_STATES, PayoutStatus, run_payout_id
+from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_RUN_SHARDS
 from shared.usecases.payouts import AfterCommit, PayoutService, seller_locks
 
 logger = logging.getLogger(__name__)
 ACTOR = "payout-run"
+_run_locks = KeyedLocks()  # starts of one run in this process go one after the other
 
 
 class RunNotFound(Exception):
@@ -57,24 +59,24 @@ def start_run(
     buckets = svc.store.settings.run_buckets
     ref = svc.store.run_ref(run_id)
 
-    def create(tx: Tx) -> dict[str, Any]:
-        existing = tx.get_ref(ref)
-        if existing is not None:
-            return {**existing, "created": False}
-        run = {
-            "run_id": run_id,
-            "run_date": run_date.isoformat(),
-            "dry_run": dry_run,
-            "status": "planning",
-            "buckets": buckets,
-            "created_at": now,
-            "requested_by": requested_by,
-        }
-        tx.set_ref(ref, run)
-        return {**run, "created": True}
-
-    with log.bind(run_id=run_id):
-        run = svc.store.run(create)
+    run: dict[str, Any] = {
+        "run_id": run_id,
+        "run_date": run_date.isoformat(),
+        "dry_run": dry_run,
+        "status": "planning",
+        "buckets": buckets,
+        "created_at": now,
+        "requested_by": requested_by,
+    }
+    with log.bind(run_id=run_id), _run_locks.hold(run_id):
+        # A plain create, not a read-then-write transaction: concurrent starters (Scheduler's
+        # redelivery, an ops call, a second trigger) must not queue on the run document's lock.
+        # Exactly one create succeeds; the others read what it wrote.
+        try:
+            ref.create(run)
+            run["created"] = True
+        except gexc.AlreadyExists:
+            run = {**(ref.get().to_dict() or {}), "created": False}
         if run["status"] == "planning":
             # Enqueue (again, after a crash) every first page; pages and tasks are idempotent.
             for bucket in range(int(run["buckets"])):

@@ -182,9 +182,8 @@ def test_money_sent_for_a_payout_the_ledger_failed_is_caught(books):
         if t["reference"] == pid:
             t["status"] = "paid"
     report = audit(books.data(), books.transfers)
-    assert "provider_agrees" in breached(report)
-    assert "[double]" in report.check("provider_agrees").breaches[0]
-    assert report.ok is False
+    assert breached(report) == {"failed_not_sent": 1, "ledger_matches_provider": 1}
+    assert report.double_payouts == 1
 
 
 def test_a_return_the_ledger_never_heard_of_is_a_lost_payout(books):
@@ -195,7 +194,7 @@ def test_a_return_the_ledger_never_heard_of_is_a_lost_payout(books):
             t["status"] = "returned"
     report = audit(books.data(), books.transfers)
     assert breached(report) == {"provider_agrees": 1, "ledger_matches_provider": 1}
-    assert report.lost_payouts == 2
+    assert report.lost_payouts == 1
 
 
 def test_an_unbalanced_entry_is_a_ledger_imbalance(books):

@@ -46,12 +46,6 @@ def test_a_short_plan_is_smaller_but_keeps_every_kind():
 
 @pytest.mark.e2e
 @pytest.mark.timeout(420)
-@pytest.mark.xfail(
-    strict=False,
-    reason="KNOWN BUG found by this run (seed 11): nine concurrent starts of one payout run, from the "
-    "API and from Pub/Sub, contend on the run document (2 s emulator lock waits): the API answers 503 and "
-    "the run is created only after ~300 s. The audit itself passes (0 double, 0 lost, 0 imbalance).",
-)
 def test_a_short_seeded_fault_run_passes_the_audit(tmp_path):
     lines: list[str] = []
     outcome = run_fault_injection(
@@ -66,8 +60,6 @@ def test_a_short_seeded_fault_run_passes_the_audit(tmp_path):
     for kind in ("transfer_task_duplicate", "sigkill_", "sandbox_5xx_burst", "order_event_late_redelivery",
                  "refund_while_payout_in_flight", "webhook_replay_days_later", "run_start_concurrent"):  # fmt: skip
         assert any(k.startswith(kind) for k in faults), (kind, faults)
-    if outcome.findings:
-        # Known product bugs (scripts/faults.py FINDINGS): nothing else may breach meanwhile.
-        pytest.xfail(f"known product bugs: {sorted(outcome.findings)}")
+    assert not outcome.findings, log  # regressions of the bugs it found (scripts/faults.py FINDINGS)
     assert outcome.figures["lost_payouts"] == 0, log
     assert outcome.report.ok and outcome.ok, log
