@@ -25,6 +25,11 @@ locals {
       collection = "payouts"
       fields     = [["status", "ASCENDING"], ["updated_at", "ASCENDING"]]
     }
+    # FirestoreStore.paid_payouts_to_recheck (sweeper's return watch): status ==, return_check_from <, ordered by it.
+    "payouts-status-return_check_from" = {
+      collection = "payouts"
+      fields     = [["status", "ASCENDING"], ["return_check_from", "ASCENDING"]]
+    }
     # payout_runs.complete_runs and run_view: count payouts of a run by status.
     "payouts-run_id-status" = {
       collection = "payouts"

@@ -273,7 +273,9 @@ locals {
       publishes     = true
       secrets       = ["sandbox-api-key"]
       settings = {
-        STUCK_AFTER_SECONDS = tostring(var.stuck_after_seconds)
+        STUCK_AFTER_SECONDS        = tostring(var.stuck_after_seconds)
+        RETURN_CHECK_AFTER_SECONDS = tostring(var.return_check_after_seconds)
+        RETURN_WATCH_DAYS          = tostring(var.return_watch_days)
       }
     }
   }

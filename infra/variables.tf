@@ -97,6 +97,18 @@ variable "stuck_after_seconds" {
   default     = 900
 }
 
+variable "return_check_after_seconds" {
+  description = "RETURN_CHECK_AFTER_SECONDS: the sweeper first asks the provider whether a paid payout was returned this long after it was paid, then at doubling intervals."
+  type        = number
+  default     = 3600
+}
+
+variable "return_watch_days" {
+  description = "RETURN_WATCH_DAYS: how long after payment the sweeper keeps asking about returns (lost transfer.returned webhooks)."
+  type        = number
+  default     = 14
+}
+
 variable "provider_api_url" {
   description = "SANDBOX_URL: base URL of the payment provider's API."
   type        = string

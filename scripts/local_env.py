@@ -112,6 +112,7 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "PROVIDER_TIMEOUT_SECONDS": "3",
         # Locally a payout is "stuck" after a minute; production waits 15 minutes.
         "STUCK_AFTER_SECONDS": "60",
+        "RETURN_CHECK_AFTER_SECONDS": "60",
         "SANDBOX_API_KEY": str(sec["provider_api_key"]),
         "SANDBOX_WEBHOOK_SECRETS": str(sec["provider_webhook_secret"]),
         "OIDC_ISSUER": LOCAL_ISSUER,

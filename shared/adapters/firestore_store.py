@@ -340,6 +340,24 @@ class FirestoreStore:
         )
         return [payout_from_doc(snap.to_dict() or {}) for snap in query.stream()]
 
+    def paid_payouts_to_recheck(self, due_from_before: datetime, limit: int) -> list[Payout]:
+        """Paid payouts whose return check is due (index: status, return_check_from)."""
+        query = (
+            self.client.collection(PAYOUTS)
+            .where(filter=firestore.FieldFilter("status", "==", PayoutStatus.PAID.value))
+            .where(filter=firestore.FieldFilter("return_check_from", "<", due_from_before))
+            .order_by("return_check_from")
+            .limit(limit)
+        )
+        return [payout_from_doc(snap.to_dict() or {}) for snap in query.stream()]
+
+    def reschedule_return_check(self, payout: Payout, check_from: datetime | None) -> None:
+        """A plain update, outside any transaction: if the payout moves on meanwhile, the
+        status filter of the query no longer sees it, whatever this writes."""
+        self.doc(PAYOUTS, payout.payout_id).update(
+            {"return_check_from": check_from, "return_checks": payout.return_checks + 1}
+        )
+
     def flag_stuck(self, payout_id: str, reason: str, now: datetime) -> None:
         self.doc(PAYOUTS, payout_id).update({"stuck_reason": reason, "stuck_flagged_at": now})
 
@@ -516,6 +534,8 @@ def payout_to_doc(payout: Payout) -> dict[str, Any]:
         "transfer_started_at": payout.transfer_started_at,
         "sequence": payout.sequence,
         "history": [t.as_dict() for t in payout.history],
+        "return_check_from": payout.return_check_from,
+        "return_checks": payout.return_checks,
     }
 
 
@@ -545,6 +565,8 @@ def payout_from_doc(data: dict[str, Any]) -> Payout:
             )
             for t in data.get("history", [])
         ),
+        return_check_from=data.get("return_check_from"),
+        return_checks=int(data.get("return_checks", 0)),
     )
 
 

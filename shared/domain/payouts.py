@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain.errors import DomainError
@@ -112,6 +112,10 @@ class Payout:
     transfer_started_at: datetime | None = None  # set before the provider is called; blocks cancel
     sequence: int = 0  # number of status events published so far
     history: tuple[Transition, ...] = field(default_factory=tuple)
+    # Paid payouts only: the sweeper asks the provider whether the bank sent the money back
+    # (see next_return_check); the next check is due ``return_check_after`` past this time.
+    return_check_from: datetime | None = None
+    return_checks: int = 0
 
     @property
     def is_final(self) -> bool:
@@ -212,8 +216,29 @@ def transition(
         failure_message=failure_message if target is PayoutStatus.FAILED else payout.failure_message,
         sequence=payout.sequence + 1,
         history=(*payout.history, step),
+        return_check_from=at if target is PayoutStatus.PAID else None,
+        return_checks=0,
     )
     return moved, postings_for(payout, target)
+
+
+def paid_at(payout: Payout) -> datetime | None:
+    return next((t.at for t in reversed(payout.history) if t.to_status is PayoutStatus.PAID), None)
+
+
+def next_return_check(
+    payout: Payout, *, now: datetime, check_after: timedelta, watch_for: timedelta
+) -> datetime | None:
+    """Return watch: a bank can send a paid transfer back days later (Stripe: a paid payout may
+    turn failed "within days"), and that webhook can be lost. So the sweeper asks the provider
+    about each paid payout at doubling intervals (``check_after``, then 2x, 4x, ...) until
+    ``watch_for`` after it was paid. This gives the new ``return_check_from`` (the next check is
+    due ``check_after`` later), or None when the watch is over."""
+    paid = paid_at(payout) or payout.updated_at
+    due = now + check_after * (1 << (payout.return_checks + 1))
+    if due > paid + watch_for:
+        return None
+    return due - check_after
 
 
 class PayoutAlreadySent(DomainError):

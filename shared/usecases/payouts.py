@@ -49,6 +49,7 @@ from shared.domain.payouts import (
     PayoutStatus,
     can_transition,
     new_payout,
+    next_return_check,
     transition,
 )
 from shared.domain.sellers import BankAccountStatus, Seller
@@ -526,7 +527,41 @@ class PayoutService:
                         payout.payout_id, f"{payout.status.value} at the provider for too long", now
                     )
                     counts["flagged"] += 1
+        counts.update(self.recheck_returns(now))
         logger.info("sweep: %s", counts)
+        return counts
+
+    def recheck_returns(self, now: datetime) -> dict[str, int]:
+        """The return watch (next_return_check): ask the provider about paid payouts whose check
+        is due, and book the bank's return if its webhook never came."""
+        settings = self.store.settings
+        check_after = timedelta(seconds=settings.return_check_after_seconds)
+        watch_for = timedelta(days=settings.return_watch_days)
+        counts = {"return_checked": 0, "returned": 0}
+        for payout in self.store.paid_payouts_to_recheck(now - check_after, limit=500):
+            with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
+                try:
+                    state = provider_for(payout.provider or "sandbox").fetch_transfer(payout.payout_id)
+                except ProviderUnavailable:
+                    logger.warning("provider unreachable for a return check; asking again next sweep")
+                    break
+                counts["return_checked"] += 1
+                if state is not None and state.status is PayoutStatus.RETURNED:
+                    self.apply_state(
+                        payout.payout_id,
+                        PayoutStatus.RETURNED,
+                        provider_ref=state.provider_ref,
+                        failure_code=state.failure_code,
+                        cause="sweeper: the provider reports the transfer returned",
+                        actor="sweeper",
+                        amount=state.amount,
+                    )
+                    counts["returned"] += 1
+                else:
+                    check_from = next_return_check(
+                        payout, now=now, check_after=check_after, watch_for=watch_for
+                    )
+                    self.store.reschedule_return_check(payout, check_from)
         return counts
 
 

@@ -7,15 +7,23 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from google.cloud.firestore import FieldFilter
 
+from scripts import local_env
 from scripts.sample_data import seller_body
+from shared.adapters import providers
 from shared.adapters.firestore_store import OUTBOX, PROVIDER_EVENTS
+from shared.adapters.providers.sandbox import SandboxProvider
+from shared.adapters.pubsub import Publisher
+from shared.adapters.tasks import TaskQueue
+from shared.domain.countries import load_country_rules
 from shared.domain.ledger import parse_seller_account
+from shared.settings import Settings
 from shared.topology import TOPIC_PAYOUT_RUNS
+from shared.usecases.payouts import PayoutService
 from tests.e2e.conftest import eventually
 
 pytestmark = pytest.mark.e2e
@@ -400,3 +408,39 @@ def test_provider_events_are_applied_once(stack_store, client, uid, sandbox_faul
         .stream()
     ]
     assert len(applied) == 1 and applied[0]["status"] == "paid"
+
+
+def test_a_return_whose_webhook_never_came_is_booked_by_the_sweepers_return_watch(
+    client, stack_store, uid, sandbox_faults, monkeypatch
+):
+    """Found by the fault harness: a lost ``transfer.returned`` webhook used to leave the payout
+    paid for ever, and the seller's money out of its balance."""
+    sandbox_faults(return_delay_ms=2500)
+    seller = f"s-{uid}"
+    available = fund(client, seller, outcome="returned")
+    pid = pay(client, seller, 20000).json()["payout_id"]
+    settled(client, pid, "paid")
+    sandbox_faults(return_delay_ms=2500, drop_webhook_rate=1.0)  # the return's webhook is lost
+    eventually(lambda: transfers_for(client, pid)[0]["status"] == "returned", timeout=30)
+    time.sleep(1.0)
+    assert payout(client, pid)["status"] == "paid"
+    sandbox_faults()
+
+    # The sweeper, in this process, an hour and a bit later (RETURN_CHECK_AFTER_SECONDS = 3600).
+    key = str(local_env.local_secrets(client.state_dir)["provider_api_key"])
+    settings = Settings(SANDBOX_URL=client.sandbox_url, SANDBOX_API_KEY=key)
+    monkeypatch.setitem(providers._instances, "sandbox", SandboxProvider(settings))
+    sweeper = PayoutService(stack_store, load_country_rules(), TaskQueue(settings), Publisher(settings))
+    later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    for _ in range(20):  # other tests' paid payouts are due too, 500 a sweep
+        counts = sweeper.recheck_returns(later)
+        if counts["returned"] or not counts["return_checked"]:
+            break
+    done = payout(client, pid)
+    assert done["status"] == "returned"
+    assert done["history"][-1]["actor"] == "sweeper"
+    assert balance(client, seller)["available"] == available
+    assert_books_agree(stack_store, seller)
+    # Checked again later, it stays returned and books nothing twice.
+    sweeper.recheck_returns(later + timedelta(hours=3))
+    assert payout(client, pid)["sequence"] == done["sequence"]

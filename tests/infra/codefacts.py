@@ -81,8 +81,9 @@ CAPABILITIES: dict[str, Capabilities] = {
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY"}),
-        settings=frozenset({"STUCK_AFTER_SECONDS"}),
-        notes="sweep: provider fetch_transfer, after_commit (re-enqueue), relay; complete_runs: relay",
+        settings=frozenset({"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS"}),
+        notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
+        "relay; complete_runs: relay",
     ),
 }
 

@@ -23,7 +23,14 @@ OIDC = {
 TASKS = {"TASKS_LOCATION", "TASKS_INVOKER_EMAIL", "TASK_DISPATCH_DEADLINE_SECONDS"}  # functions that enqueue
 PROVIDER_API = {"SANDBOX_URL", "PROVIDER_TIMEOUT_SECONDS"}  # functions that call the provider
 SECRETS = {"ORDER_WEBHOOK_SECRETS", "SANDBOX_API_KEY", "SANDBOX_WEBHOOK_SECRETS"}  # Secret Manager only
-TUNING = {"RUN_BUCKETS", "RUN_PAGE_SIZE", "STUCK_AFTER_SECONDS", "RELEASE_BATCH_SIZE"}  # per CAPABILITIES
+TUNING = {
+    "RUN_BUCKETS",
+    "RUN_PAGE_SIZE",
+    "STUCK_AFTER_SECONDS",
+    "RETURN_CHECK_AFTER_SECONDS",
+    "RETURN_WATCH_DAYS",
+    "RELEASE_BATCH_SIZE",
+}  # per CAPABILITIES
 # The code's default is the production value (Google's OIDC issuer and keys, packaged country
 # rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/auth.py) unset means no caller
 # is seller-scoped, which holds until a seller portal calls the APIs in production.

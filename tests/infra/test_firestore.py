@@ -26,6 +26,7 @@ QUERY_INDEXES: dict[str, set[str]] = {
     f"{STORE}.due_order_lines": {"order_lines-release"},
     f"{STORE}.sellers_in_buckets": {"sellers-run_bucket"},
     f"{STORE}.open_payouts_before": {"payouts-status-updated_at"},
+    f"{STORE}.paid_payouts_to_recheck": {"payouts-status-return_check_from"},
     # Any combination of seller_id/status/run_id equality, ordered by created_at, payout_id.
     f"{STORE}.list_payouts": LIST_PAYOUTS,
     # payout_runs.status == and pages.status != are single-field; run_id + status in are counted.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -19,6 +20,7 @@ from shared.domain.payouts import (
     PayoutAlreadySent,
     PayoutStatus,
     new_payout,
+    next_return_check,
     transition,
 )
 
@@ -140,3 +142,36 @@ def test_any_sequence_of_notifications_keeps_the_books_balanced_and_never_goes_b
     book = balances_from_entries(entries)
     in_flight = book.get((seller_account("s-1", Bucket.IN_FLIGHT), "EUR"), 0)
     assert in_flight == (amount if p.status in (S.PENDING, S.PROCESSING) else 0)
+
+
+# --- the return watch ----------------------------------------------------------------------
+
+
+def _paid(at: datetime):
+    p, _ = new_payout("po_w", "s-1", Money(10000, "EUR"), at=at, origin="run", cause="run", actor="test")
+    p, _ = transition(p, S.PROCESSING, at=at, cause="t", actor="t")
+    p, _ = transition(p, S.PAID, at=at, cause="t", actor="t")
+    return p
+
+
+def test_a_paid_payout_is_watched_for_a_return_from_the_moment_it_is_paid():
+    p = _paid(T)
+    assert p.return_check_from == T and p.return_checks == 0
+    returned, _ = transition(p, S.RETURNED, at=T + timedelta(days=2), cause="t", actor="t")
+    assert returned.return_check_from is None
+
+
+def test_return_checks_double_their_interval_and_stop_when_the_watch_is_over():
+    hour, watch = timedelta(hours=1), timedelta(days=14)
+    p, now, due_times = _paid(T), T + hour, []
+    while True:
+        check_from = next_return_check(p, now=now, check_after=hour, watch_for=watch)
+        if check_from is None:
+            break
+        due = check_from + hour
+        due_times.append(due)
+        p, now = replace(p, return_check_from=check_from, return_checks=p.return_checks + 1), due
+    gaps = [b - a for a, b in itertools.pairwise([T + hour, *due_times])]
+    assert gaps == [hour * 2**n for n in range(1, len(gaps) + 1)]
+    assert due_times[-1] <= T + watch < due_times[-1] + hour * 2 ** (len(gaps) + 1)
+    assert len(due_times) == 7  # 1 h, 3 h, 7 h, ... 255 h after payment: 8 checks in 14 days
