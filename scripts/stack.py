@@ -309,6 +309,8 @@ class Stack:
                 str(p.port),
                 "--state-file",
                 str(self.state_dir / "sandbox.json"),
+                "--save-interval",
+                "1",
             ]
             return [*argv, "--webhook-url", self.url("provider-webhook") + "/sandbox"], env
         if name == "push-relay":
