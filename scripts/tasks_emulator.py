@@ -9,12 +9,15 @@ Run it with ``.venv-tasks/bin/python scripts/tasks_emulator.py --port 8290 --def
 - A failing task is retried at most ``--max-retries`` times (default 50), with exponential backoff
   between ``--min-backoff`` and ``--max-backoff``. The package retries every 0.1 s, forever.
 - ``X-CloudTasks-QueueName`` is the short queue id, as in production (the package sends the full path).
+- Up to ``--max-concurrent-dispatches`` tasks of a queue are in flight at once (default 8), like
+  production's ``rateLimits.maxConcurrentDispatches``; the package sends one at a time per queue,
+  and finds each task by a scan of its queue, which is quadratic in a backlog of 10,000 tasks.
 - A task with an ``oidc_token`` gets ``Authorization: Bearer <ID token>`` for that service account,
   audience the token's audience or the task URL, as production Cloud Tasks sends. The token is
   signed by the local stack's issuer (``TASKS_EMULATOR_OIDC_KEY``, ``TASKS_EMULATOR_OIDC_ISSUER``,
   ``TASKS_EMULATOR_OIDC_KID``). The package sends none.
 
-Still a stub: no de-duplication of task names, no GetTask/DeleteTask, one task at a time per queue.
+Still a stub: no de-duplication of task names, no GetTask/DeleteTask, no dispatch rate limit.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import os
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 import warnings
@@ -139,6 +143,110 @@ class BackoffQueueState(upstream.QueueState):  # type: ignore[misc]
         return task
 
 
+class ConcurrentQueueState(BackoffQueueState):
+    """Takes due tasks from the front of a queue in batches and dispatches them on a thread pool,
+    at most ``concurrency`` per queue; a failed one goes to the back with its backoff."""
+
+    def __init__(self, max_retries: int, min_backoff: float, max_backoff: float, concurrency: int) -> None:
+        super().__init__(max_retries, min_backoff, max_backoff)
+        self.concurrency = concurrency
+        self.lock = threading.Lock()
+
+    def create_task(self, queue: str, task: Task) -> Task:
+        with self.lock:
+            return super().create_task(queue, task)  # type: ignore[no-any-return]
+
+    def submit_task(self, task_name: str, force_run: bool = False) -> Task:  # RunTask
+        with self.lock:
+            return super().submit_task(task_name, force_run)
+
+    def take_due(self, queue: str, limit: int) -> list[Task]:
+        now = datetime.now(UTC)
+        with self.lock:
+            tasks = self._queue_tasks.get(queue)
+            if not tasks or limit <= 0:
+                return []
+            picked: list[int] = []
+            for i, task in enumerate(tasks):
+                if not task.schedule_time or task.schedule_time < now:
+                    picked.append(i)
+                    if len(picked) == limit:
+                        break
+            if picked and picked[-1] == len(picked) - 1:  # the usual case: a prefix
+                taken = tasks[: len(picked)]
+                del tasks[: len(picked)]
+                return list(taken)
+            chosen = set(picked)
+            taken = [t for i, t in enumerate(tasks) if i in chosen]
+            tasks[:] = [t for i, t in enumerate(tasks) if i not in chosen]
+            return taken
+
+    def dispatch(self, queue: str, task: Task) -> None:
+        task.dispatch_count += 1
+        try:
+            status = upstream._make_task_request(queue, task, "127.0.0.1", 80).status
+        except urllib.error.HTTPError as err:
+            status = err.code
+        except Exception as err:  # connection refused, deadline: like the package, a 500
+            log.error("[TASKS] dispatch of %s failed: %s", task.name, err)
+            status = 500
+        if not 400 <= status < 600:
+            return
+        if self._max_retries >= 0 and task.dispatch_count > self._max_retries:
+            log.warning("[TASKS] giving up task %s after %d attempts", task.name, task.dispatch_count)
+            return
+        delay = min(self._max_backoff, self._min_backoff * 2 ** (task.dispatch_count - 1))
+        task.schedule_time = datetime.now(UTC) + timedelta(seconds=delay)
+        with self.lock:
+            if queue in self._queue_tasks:
+                self._queue_tasks[queue].append(task)
+
+
+class ConcurrentProcessor(threading.Thread):
+    """One loop over every queue: fill each queue's free dispatch slots with its due tasks."""
+
+    def __init__(self, state: ConcurrentQueueState) -> None:
+        super().__init__(name="tasks-processor", daemon=True)
+        self.state = state
+        self.pool = futures.ThreadPoolExecutor(max_workers=64, thread_name_prefix="dispatch")
+        self.in_flight: dict[str, int] = {}
+        self.guard = threading.Lock()
+        self.running = threading.Event()
+
+    def _done(self, queue: str) -> None:
+        with self.guard:
+            self.in_flight[queue] -= 1
+
+    def _run_one(self, queue: str, task: Task) -> None:
+        try:
+            self.state.dispatch(queue, task)
+        finally:
+            self._done(queue)
+
+    def run(self) -> None:
+        self.running.set()
+        while self.running.is_set():
+            busy = False
+            for queue in list(self.state._queues):
+                found = self.state._queues.get(queue)  # None once deleted
+                if found is None or found.state != Queue.State.RUNNING:
+                    continue
+                with self.guard:
+                    free = self.state.concurrency - self.in_flight.get(queue, 0)
+                batch = self.state.take_due(queue, free)
+                with self.guard:
+                    self.in_flight[queue] = self.in_flight.get(queue, 0) + len(batch)
+                for task in batch:
+                    self.pool.submit(self._run_one, queue, task)
+                busy = busy or bool(batch)
+            time.sleep(0.005 if busy else 0.02)
+
+    def join(self, timeout: float | None = None) -> None:
+        self.running.clear()
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        super().join(timeout)
+
+
 class _QuietRequeues(logging.Filter):
     """Drop the package's per-loop chatter (every 0.1 s for each waiting task)."""
 
@@ -169,13 +277,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--min-backoff", type=float, default=0.1, help="first retry delay, seconds")
     p.add_argument("--max-backoff", type=float, default=5.0, help="longest retry delay, seconds")
+    p.add_argument(
+        "--max-concurrent-dispatches",
+        type=int,
+        default=int(os.environ.get("TASKS_EMULATOR_CONCURRENCY", "8")),
+        help="tasks of one queue in flight at once (default 8; 1 = the package's serial dispatch)",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     return p.parse_args(argv)
 
 
 def serve(args: argparse.Namespace) -> int:
     upstream._make_task_request = _dispatcher(args.dispatch_timeout)
-    state = BackoffQueueState(args.max_retries, args.min_backoff, args.max_backoff)
+    state = ConcurrentQueueState(
+        args.max_retries, args.min_backoff, args.max_backoff, max(1, args.max_concurrent_dispatches)
+    )
     for name in args.default_queue:
         state.create_queue(name.rsplit("/", 2)[0], Queue(name=name))
 
@@ -189,8 +305,7 @@ def serve(args: argparse.Namespace) -> int:
         log.error("[API] cannot listen on %s: %s", address, err)
         return 1
     api.start()
-    processor = upstream.Processor(state)
-    processor.daemon = True
+    processor = ConcurrentProcessor(state)
     processor.start()
     log.warning(
         "[API] Cloud Tasks emulator listening on %s, queues: %s", address, args.default_queue or "none"
