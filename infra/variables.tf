@@ -100,7 +100,7 @@ variable "stuck_after_seconds" {
 variable "return_check_after_seconds" {
   description = "RETURN_CHECK_AFTER_SECONDS: the sweeper first asks the provider whether a paid payout was returned this long after it was paid, then at doubling intervals."
   type        = number
-  default     = 3600
+  default     = 86400
 }
 
 variable "return_watch_days" {

@@ -67,9 +67,12 @@ class Settings(BaseSettings):
     run_buckets: int = Field(default=16, ge=1, le=1024, validation_alias="RUN_BUCKETS")
     run_page_size: int = Field(default=100, ge=1, le=300, validation_alias="RUN_PAGE_SIZE")
     stuck_after_seconds: int = Field(default=900, validation_alias="STUCK_AFTER_SECONDS")
-    # Return watch (shared/domain/payouts.py next_return_check): first check an hour after a
-    # payout is paid, then at doubling intervals, for 14 days.
-    return_check_after_seconds: int = Field(default=3600, ge=1, validation_alias="RETURN_CHECK_AFTER_SECONDS")
+    # Return watch (shared/domain/payouts.py next_return_check): first check a day after a
+    # payout is paid, then 3 and 7 days after (doubling intervals), for 14 days: 3 provider
+    # calls and 3 writes per paid payout, in case its transfer.returned webhook is lost.
+    return_check_after_seconds: int = Field(
+        default=86400, ge=1, validation_alias="RETURN_CHECK_AFTER_SECONDS"
+    )
     return_watch_days: int = Field(default=14, ge=0, validation_alias="RETURN_WATCH_DAYS")
 
     balance_shards: int = Field(default=4, ge=1, le=64, validation_alias="BALANCE_SHARDS")

@@ -426,12 +426,12 @@ def test_a_return_whose_webhook_never_came_is_booked_by_the_sweepers_return_watc
     assert payout(client, pid)["status"] == "paid"
     sandbox_faults()
 
-    # The sweeper, in this process, an hour and a bit later (RETURN_CHECK_AFTER_SECONDS = 3600).
+    # The sweeper, in this process, a day and a bit later (RETURN_CHECK_AFTER_SECONDS = 86400).
     key = str(local_env.local_secrets(client.state_dir)["provider_api_key"])
     settings = Settings(SANDBOX_URL=client.sandbox_url, SANDBOX_API_KEY=key)
     monkeypatch.setitem(providers._instances, "sandbox", SandboxProvider(settings))
     sweeper = PayoutService(stack_store, load_country_rules(), TaskQueue(settings), Publisher(settings))
-    later = datetime.now(UTC) + timedelta(hours=1, minutes=1)
+    later = datetime.now(UTC) + timedelta(days=1, minutes=1)
     for _ in range(20):  # other tests' paid payouts are due too, 500 a sweep
         counts = sweeper.recheck_returns(later)
         if counts["returned"] or not counts["return_checked"]:
@@ -442,5 +442,5 @@ def test_a_return_whose_webhook_never_came_is_booked_by_the_sweepers_return_watc
     assert balance(client, seller)["available"] == available
     assert_books_agree(stack_store, seller)
     # Checked again later, it stays returned and books nothing twice.
-    sweeper.recheck_returns(later + timedelta(hours=3))
+    sweeper.recheck_returns(later + timedelta(days=3))
     assert payout(client, pid)["sequence"] == done["sequence"]
