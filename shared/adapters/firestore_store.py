@@ -97,17 +97,35 @@ class Balance:
         }
 
 
+@dataclass(frozen=True)
+class OutboxEvent:
+    """An outbox document as its transaction wrote it: once that transaction has committed,
+    the relay publishes it without reading it back."""
+
+    event_id: str
+    doc: dict[str, Any]
+
+
 class Tx:
     """Reads and writes inside one Firestore transaction. All reads come before any write."""
 
     def __init__(self, store: FirestoreStore, txn: firestore.Transaction) -> None:
         self._store = store
         self._txn = txn
+        self._read: dict[str, dict[str, Any] | None] = {}  # document path -> what prefetch read
 
     # reads
+    def prefetch(self, refs: list[firestore.DocumentReference]) -> None:
+        """Read several documents in one round trip (``get_all``), inside the transaction; later
+        ``get`` / ``get_ref`` / ``available`` calls for them use what was read."""
+        missing = [ref for ref in refs if ref.path not in self._read]
+        if not missing:
+            return
+        for snap in self._txn.get_all(missing):
+            self._read[snap.reference.path] = snap.to_dict() if snap.exists else None
+
     def get(self, collection: str, doc_id: str) -> dict[str, Any] | None:
-        snap = self._store.doc(collection, doc_id).get(transaction=self._txn)
-        return snap.to_dict() if snap.exists else None
+        return self.get_ref(self._store.doc(collection, doc_id))
 
     def get_order_line(self, order_line_id: str) -> OrderLine | None:
         data = self.get(ORDER_LINES, order_line_id)
@@ -122,16 +140,18 @@ class Tx:
         return payout_from_doc(data) if data else None
 
     def get_ref(self, ref: firestore.DocumentReference) -> dict[str, Any] | None:
+        if ref.path in self._read:
+            found = self._read[ref.path]
+            return dict(found) if found is not None else None
         snap = ref.get(transaction=self._txn)
         return snap.to_dict() if snap.exists else None
 
     def available(self, seller_id: str, currency: str) -> Money:
         """The seller's available balance, read (and so locked) inside the transaction."""
         refs = self._store.balance_shard_refs(seller_id, currency)
-        total = 0
-        for snap in self._txn.get_all(refs):
-            if snap.exists:
-                total += int((snap.to_dict() or {}).get(Bucket.AVAILABLE.value, 0))
+        if not all(ref.path in self._read for ref in refs):
+            self.prefetch(refs)
+        total = sum(int((self._read[ref.path] or {}).get(Bucket.AVAILABLE.value, 0)) for ref in refs)
         return Money(total, currency)
 
     # writes
@@ -169,23 +189,20 @@ class Tx:
     def put_payout(self, payout: Payout) -> None:
         self.set(PAYOUTS, payout.payout_id, payout_to_doc(payout))
 
-    def add_outbox(self, payout: Payout, at: datetime) -> str:
+    def add_outbox(self, payout: Payout, at: datetime) -> OutboxEvent:
         """The status event of this change, committed with it; relayed to Pub/Sub afterwards."""
         event_id = f"{payout.payout_id}-{payout.sequence:06d}"
-        self.create(
-            OUTBOX,
-            event_id,
-            {
-                "event_id": event_id,
-                "type": payout_event_type(payout.status),
-                "payout_id": payout.payout_id,
-                "sequence": payout.sequence,
-                "data": payout_event_data(payout),
-                "created_at": at,
-                "published": False,
-            },
-        )
-        return event_id
+        doc = {
+            "event_id": event_id,
+            "type": payout_event_type(payout.status),
+            "payout_id": payout.payout_id,
+            "sequence": payout.sequence,
+            "data": payout_event_data(payout),
+            "created_at": at,
+            "published": False,
+        }
+        self.create(OUTBOX, event_id, doc)
+        return OutboxEvent(event_id, doc)
 
     def put_order_line(self, line: OrderLine) -> None:
         self.set(ORDER_LINES, line.order_line_id, order_line_to_doc(line))

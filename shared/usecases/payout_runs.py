@@ -205,7 +205,7 @@ def process_page(
                     counts["paid"] += 1
                     if created.payout.status is PayoutStatus.PENDING:
                         work.transfers.append(created.payout.payout_id)
-                    work.outbox_ids.extend(created.outbox_ids)
+                    work.outbox.extend(created.outbox)
                 else:
                     counts["skipped"] += 1
         skipped.commit()

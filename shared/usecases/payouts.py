@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -19,9 +20,11 @@ from shared import log
 from shared.adapters.firestore_store import (
     IDEMPOTENCY_KEYS,
     OUTBOX,
+    PAYOUTS,
     PROVIDER_EVENTS,
     SELLERS,
     FirestoreStore,
+    OutboxEvent,
     Tx,
     seller_to_doc,
 )
@@ -93,7 +96,7 @@ class RetryLater(Exception):
 class Created:
     payout: Payout | None
     decision: Decision
-    outbox_ids: tuple[str, ...] = ()
+    outbox: tuple[OutboxEvent, ...] = ()
     new: bool = False
 
 
@@ -102,7 +105,7 @@ class AfterCommit:
     """Work to do once a transaction has committed: send transfers, relay events."""
 
     transfers: list[str] = field(default_factory=list)
-    outbox_ids: list[str] = field(default_factory=list)
+    outbox: list[OutboxEvent] = field(default_factory=list)
 
 
 class PayoutService:
@@ -133,7 +136,14 @@ class PayoutService:
         now: datetime,
         run_id: str | None = None,
     ) -> Created:
-        """Reads first (payout, balance), then writes. ``amount`` None means all available."""
+        """Reads first (payout, balance: one round trip), then writes. ``amount`` None means
+        all available."""
+        tx.prefetch(
+            [
+                self.store.doc(PAYOUTS, payout_id),
+                *self.store.balance_shard_refs(seller.seller_id, seller.currency),
+            ]
+        )
         existing = tx.get_payout(payout_id)
         if existing is not None:
             return Created(existing, Decision(existing.amount))
@@ -159,8 +169,7 @@ class PayoutService:
         )
         tx.put_payout(payout)
         tx.post(entry, now)
-        outbox_id = tx.add_outbox(payout, now)
-        return Created(payout, decision, (outbox_id,), new=True)
+        return Created(payout, decision, (tx.add_outbox(payout, now),), new=True)
 
     def after_commit(self, work: AfterCommit) -> None:
         """Enqueue transfers and relay events. Failures here are recovered by the sweeper."""
@@ -174,7 +183,7 @@ class PayoutService:
                 )
             except Exception:
                 logger.exception("could not enqueue the transfer of %s; the sweeper will", payout_id)
-        self.relay(work.outbox_ids)
+        self.relay(work.outbox)
 
     # --- on demand --------------------------------------------------------------------------
 
@@ -197,7 +206,16 @@ class PayoutService:
 
         def create(tx: Tx) -> tuple[int, dict[str, Any]]:
             work.transfers.clear()
-            work.outbox_ids.clear()
+            work.outbox.clear()
+            # Every document this can read, in one round trip.
+            tx.prefetch(
+                [
+                    self.store.doc(IDEMPOTENCY_KEYS, key_id),
+                    self.store.doc(SELLERS, seller_id),
+                    self.store.doc(PAYOUTS, payout_id),
+                    *self.store.balance_shard_refs(seller_id, amount.currency),
+                ]
+            )
             stored = tx.get(IDEMPOTENCY_KEYS, key_id)
             if stored is not None:
                 if stored["fingerprint"] != fingerprint:
@@ -237,7 +255,7 @@ class PayoutService:
                 else:
                     status, body = 201, payout_view(created.payout)
                     work.transfers.append(payout_id)
-                    work.outbox_ids.extend(created.outbox_ids)
+                    work.outbox.extend(created.outbox)
             tx.create(
                 IDEMPOTENCY_KEYS,
                 key_id,
@@ -353,10 +371,14 @@ class PayoutService:
         """Move a payout to what the provider says, with its postings, in one transaction.
         Anything that would move a state backwards is ignored and logged."""
         now = now or datetime.now(UTC)
-        outbox: list[str] = []
+        outbox: list[OutboxEvent] = []
 
         def apply(tx: Tx) -> str:
             outbox.clear()
+            refs = [self.store.doc(PAYOUTS, payout_id)]
+            if dedupe_id is not None:
+                refs.append(self.store.doc(PROVIDER_EVENTS, dedupe_id))
+            tx.prefetch(refs)  # one round trip
             if dedupe_id is not None and tx.get(PROVIDER_EVENTS, dedupe_id) is not None:
                 return "duplicate"
             payout = tx.get_payout(payout_id)
@@ -406,7 +428,7 @@ class PayoutService:
         failure_code: FailureCode | None,
         amount: Money | None,
         now: datetime,
-        outbox: list[str],
+        outbox: list[OutboxEvent],
     ) -> str:
         if amount is not None and amount != payout.amount:
             logger.error(
@@ -445,7 +467,7 @@ class PayoutService:
 
     def cancel(self, payout_id: str, actor: str, now: datetime | None = None) -> Payout:
         now = now or datetime.now(UTC)
-        outbox: list[str] = []
+        outbox: list[OutboxEvent] = []
 
         def cancel(tx: Tx) -> Payout:
             outbox.clear()
@@ -467,14 +489,20 @@ class PayoutService:
 
     # --- events out -------------------------------------------------------------------------
 
-    def relay(self, outbox_ids: list[str] | tuple[str, ...]) -> int:
+    def relay(self, events: Sequence[OutboxEvent | str]) -> int:
         """Publish outbox events and mark them published. Safe to repeat: consumers de-duplicate
-        on (payout_id, sequence), and the sweeper relays whatever this misses."""
+        on (payout_id, sequence), and the sweeper relays whatever this misses. An event that a
+        committed transaction just wrote is published as written; one named by id is read first
+        (and skipped if published meanwhile)."""
         sent = 0
-        for event_id in outbox_ids:
-            doc = self.store.get(OUTBOX, event_id)
-            if doc is None or doc.get("published"):
-                continue
+        for event in events:
+            if isinstance(event, OutboxEvent):
+                event_id, doc = event.event_id, event.doc
+            else:
+                event_id, found = event, self.store.get(OUTBOX, event)
+                if found is None or found.get("published"):
+                    continue
+                doc = found
             try:
                 self.publisher.publish(
                     TOPIC_PAYOUT_EVENTS,
