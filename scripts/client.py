@@ -18,6 +18,19 @@ from scripts import local_env
 from shared import signing
 
 
+def _session() -> requests.Session:
+    """A session that resends an idempotent request (GET, PUT, DELETE…) when the server closed
+    a pooled keep-alive connection just as it was reused (gunicorn's keep-alive is 2 s); POSTs
+    are never resent by the client."""
+    from requests.adapters import HTTPAdapter
+    from urllib3.util.retry import Retry
+
+    session = requests.Session()
+    retry = Retry(total=2, connect=2, read=2, status=0, other=0, backoff_factor=0.1, raise_on_status=False)
+    session.mount("http://", HTTPAdapter(max_retries=retry))
+    return session
+
+
 class StackClient:
     def __init__(
         self,
@@ -34,7 +47,7 @@ class StackClient:
         self.state_dir = state_dir
         self.pubsub_host = pubsub_host
         self.identity = identity
-        self.http = requests.Session()
+        self.http = _session()
         self._publisher: Any = None
 
     @classmethod

@@ -73,6 +73,15 @@ def firestore_client(project: str) -> firestore.Client:
         return _clients[project]
 
 
+def is_contention(exc: BaseException) -> bool:
+    """A transaction that gave up because other transactions held its documents."""
+    if isinstance(exc, ValueError) and "Failed to commit transaction" in str(exc):
+        return True  # the client's own attempts ran out
+    return isinstance(exc, gexc.Aborted) or (
+        isinstance(exc, gexc.GoogleAPICallError) and "lock timeout" in str(exc).lower()
+    )
+
+
 def _is_transient(exc: BaseException) -> bool:
     if isinstance(exc, ValueError) and "Failed to commit transaction" in str(exc):
         return True  # the client's own attempts ran out on contention

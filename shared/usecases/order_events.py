@@ -6,12 +6,13 @@ Both the Pub/Sub function and the signed webhook call :func:`ingest_order_event`
 from __future__ import annotations
 
 import logging
+import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from shared import log
-from shared.adapters.firestore_store import ORDER_EVENTS, SELLERS, FirestoreStore, Tx
+from shared.adapters.firestore_store import ORDER_EVENTS, SELLERS, FirestoreStore, Tx, is_contention
 from shared.domain.countries import CountryRegistry, CountryRules
 from shared.domain.errors import DomainError
 from shared.domain.order_events import (
@@ -30,6 +31,7 @@ from shared.keyed_lock import KeyedLocks
 
 logger = logging.getLogger(__name__)
 _line_locks = KeyedLocks()
+_release_lock = KeyedLocks()  # one release tick at a time per process
 
 
 class UnknownSeller(DomainError):
@@ -199,21 +201,33 @@ def release_due_funds(
     """Move every order line whose holding period has passed from pending to available.
 
     Idempotent: each line is released in its own transaction that re-checks its state, and
-    the journal entry id is derived from the line, so a second run changes nothing."""
+    the journal entry id is derived from the line, so a second run changes nothing. Ticks are
+    delivered at least once, sometimes together: in one process they take turns, and across
+    processes each walks its batch in its own random order and skips a line whose transaction
+    stays contended (another tick is releasing it; if not, it is still due at the next tick),
+    so duplicate ticks never fail each other."""
     now = now or datetime.now(UTC)
-    examined = released = 0
-    while True:
-        ids = store.due_order_lines(now, batch)
-        if not ids:
-            break
-        done = 0
-        for order_line_id in ids:
-            examined += 1
-            done += int(_release_one(store, order_line_id, now))
-        released += done
-        if len(ids) < batch or done == 0:
-            break
-    logger.info("released funds of %d order lines (%d examined)", released, examined)
+    examined = released = contended = 0
+    with _release_lock.hold("release"):
+        while True:
+            ids = store.due_order_lines(now, batch)
+            if not ids:
+                break
+            random.shuffle(ids)
+            done = 0
+            for order_line_id in ids:
+                examined += 1
+                try:
+                    done += int(_release_one(store, order_line_id, now))
+                except Exception as exc:
+                    if not is_contention(exc):
+                        raise
+                    contended += 1
+                    logger.warning("order line %s contended; left for the next tick", order_line_id)
+            released += done
+            if len(ids) < batch or done == 0:
+                break
+    logger.info("released funds of %d order lines (%d examined, %d contended)", released, examined, contended)
     return ReleaseSummary(examined, released)
 
 

@@ -72,6 +72,25 @@ def count(store, collection):
     return len(list(store.client.collection(collection).stream()))
 
 
+def test_duplicate_release_ticks_at_once_release_every_line_once_and_none_fails(store, seller):
+    """A tick delivered three times at once (found by the fault harness: the copies walked the
+    same lines in the same order, ran out of transaction attempts and stopped releasing)."""
+    delivered_at = NOW - timedelta(days=RULES.get("FR").holding_period_days + 1)
+    for i in range(40):
+        ingest_order_event(store, RULES, paid(100 + i, gross=1000, commission=100, line=f"ol-{i}"),
+                           source="t", now=NOW)  # fmt: skip
+        ingest_order_event(store, RULES, ev(200 + i, "delivered", {"delivered_at": delivered_at.isoformat()},
+                                            line=f"ol-{i}"), source="t", now=NOW)  # fmt: skip
+    stores = [FirestoreStore(Settings(), project=store.project) for _ in range(3)]
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        results = list(pool.map(lambda st: release_due_funds(st, now=NOW), stores))
+    assert sum(r.released for r in results) == 40
+    assert store.due_order_lines(NOW, 10) == []
+    bal = balance(store, seller)
+    assert (bal.pending, bal.available) == (0, 40 * 900)
+    assert audit_ledger(store).ok
+
+
 def test_a_paid_event_posts_a_balanced_entry_and_the_balance_follows(store, seller):
     result = ingest_order_event(store, RULES, paid(), source="test", now=NOW)
     assert result.outcome is Outcome.APPLIED and not result.duplicate
