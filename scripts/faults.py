@@ -518,6 +518,7 @@ class FaultRun:
         self.notes: list[str] = []
         self.snapshots: list[dict[str, str]] = []
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="faults")
+        self.restarts = threading.Lock()
         self.background: list[Future[Any]] = []
         self.lock = threading.Lock()
         self.countries = {s.seller_id: s.country for s in plan.sellers}
@@ -740,7 +741,8 @@ class FaultRun:
         self.stack.kill_function(name)
         self.fault(f"sigkill_{name.replace('-', '_')}")
         time.sleep(float(kill["down_seconds"]))
-        self.stack.restart_function(name)
+        with self.restarts:  # one restart at a time: each waits for its own process's health
+            self.stack.restart_function(name)
         self.say(f"{name} restarted")
 
     def set_sandbox(self, config: JSON) -> None:

@@ -366,8 +366,10 @@ class Stack:
         deadline = time.monotonic() + timeout
         waiting = list(names)
         while waiting:
-            for name, p in self.procs.items():  # any launched process that died fails the start
-                popen = self._popens.get(p.pid)
+            # A process being waited for that died fails the start. Only those: another thread may
+            # be killing some other function on purpose meanwhile (the fault harness does).
+            for name in names:
+                popen = self._popens.get(self.procs[name].pid)
                 if popen is not None and popen.poll() is not None:
                     raise self._failure(name, f"exited with code {popen.returncode}")
             waiting = [name for name in waiting if not self.answers(name)]
