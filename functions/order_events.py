@@ -9,12 +9,13 @@ import flask
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from shared import deps, log, signing
-from shared.auth import Caller
+from shared import log
 from shared.domain.errors import DomainError
 from shared.domain.order_events import Outcome, parse_order_event
-from shared.http import HttpError, json_response, raw_body, serve
-from shared.pubsub_trigger import open_message
+from shared.entrypoints import deps, signing
+from shared.entrypoints.auth import Caller
+from shared.entrypoints.http import HttpError, json_response, raw_body, serve
+from shared.entrypoints.pubsub_trigger import open_message
 from shared.settings import Settings
 from shared.usecases.dead_letters import record_poison
 from shared.usecases.order_events import EventConflict, ingest_order_event

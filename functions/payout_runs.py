@@ -13,9 +13,10 @@ from datetime import UTC, date, datetime
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from shared import deps, log
+from shared import log
 from shared.domain.validation import StrictModel
-from shared.pubsub_trigger import open_message, start_trigger
+from shared.entrypoints import deps
+from shared.entrypoints.pubsub_trigger import open_message, start_trigger
 from shared.usecases import payout_runs as runs
 
 logger = logging.getLogger(__name__)

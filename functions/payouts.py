@@ -19,12 +19,13 @@ import functions_framework
 from google.cloud import firestore
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
-from shared import deps, log
+from shared import log
 from shared.adapters.firestore_store import payout_from_doc
-from shared.auth import Caller
 from shared.domain.payouts import PayoutStatus
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
-from shared.http import HttpError, Router, json_response, read_model, serve
+from shared.entrypoints import deps
+from shared.entrypoints.auth import Caller
+from shared.entrypoints.http import HttpError, Router, json_response, read_model, serve
 from shared.settings import Settings
 from shared.usecases import payout_runs
 from shared.usecases.payouts import PayoutNotFound, payout_view

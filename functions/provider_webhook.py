@@ -12,11 +12,12 @@ import time
 import flask
 import functions_framework
 
-from shared import deps, log
+from shared import log
 from shared.adapters.firestore_store import UnknownDocument
 from shared.adapters.providers import WebhookRejected, provider_for
-from shared.auth import Caller
-from shared.http import HttpError, Router, json_response, raw_body, serve
+from shared.entrypoints import deps
+from shared.entrypoints.auth import Caller
+from shared.entrypoints.http import HttpError, Router, json_response, raw_body, serve
 from shared.settings import Settings
 from shared.usecases.payouts import PayoutNotFound
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from shared import deps, log
-from shared.pubsub_trigger import start_trigger
+from shared import log
+from shared.entrypoints import deps
+from shared.entrypoints.pubsub_trigger import start_trigger
 from shared.usecases.order_events import release_due_funds
 
 

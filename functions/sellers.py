@@ -11,11 +11,12 @@ import flask
 import functions_framework
 from pydantic import TypeAdapter, ValidationError
 
-from shared import deps, log
-from shared.auth import Caller
+from shared import log
 from shared.domain.sellers import SellerIn, SellerPatch
 from shared.domain.validation import Identifier
-from shared.http import HttpError, Router, json_response, read_model, serve
+from shared.entrypoints import deps
+from shared.entrypoints.auth import Caller
+from shared.entrypoints.http import HttpError, Router, json_response, read_model, serve
 from shared.settings import Settings
 from shared.usecases import sellers
 

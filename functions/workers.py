@@ -13,10 +13,11 @@ import flask
 import functions_framework
 from pydantic import AfterValidator, StringConstraints, ValidationError
 
-from shared import deps, log
-from shared.auth import Caller
+from shared import log
 from shared.domain.validation import StrictModel, field_errors, not_reserved
-from shared.http import HttpError, json_response, raw_body, serve
+from shared.entrypoints import deps
+from shared.entrypoints.auth import Caller
+from shared.entrypoints.http import HttpError, json_response, raw_body, serve
 from shared.settings import Settings
 from shared.usecases import payout_runs
 from shared.usecases.payouts import RetryLater

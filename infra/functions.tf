@@ -26,7 +26,7 @@ locals {
   # hangs is cut off before the task is retried and no two attempts overlap.
   task_dispatch_deadline_seconds = 120
 
-  # Who may invoke what. Callers named as in scripts/local_env.py ALLOWED_CALLERS.
+  # Who may invoke what. Callers named as in local_stack/local_env.py ALLOWED_CALLERS.
   caller_members = {
     "ops"           = ["serviceAccount:${google_service_account.ops.email}"]
     "marketplace"   = ["serviceAccount:${var.marketplace_service_account}"]
@@ -69,8 +69,8 @@ locals {
   # pubsub.tf), task (Cloud Tasks, queue in local.task_queues).
   #   timeout        seconds; shorter than the trigger's deadline (ack deadline, dispatch deadline)
   #   concurrency    requests per instance; THREADS is set to the same number
-  #   verifies_oidc  the code checks the caller's ID token (shared.http.serve(require_oidc=True),
-  #                  shared.pubsub_auth.require_push_caller for the Pub/Sub functions)
+  #   verifies_oidc  the code checks the caller's ID token (shared.entrypoints.http.serve(require_oidc=True),
+  #                  shared.entrypoints.pubsub_auth.require_push_caller for the Pub/Sub functions)
   #   callers        granted roles/run.invoker; with verifies_oidc, also OIDC_ALLOWED_EMAILS
   #   enqueues       task-triggered functions it creates tasks for
   #   publishes      publishes payout events (topic payout-events)
@@ -326,6 +326,10 @@ locals {
     "tests/**",
     "infra/**",
     "scripts/**",
+    "local_stack/**",
+    "stand_ins/**",
+    "verification/**",
+    "tools/**",
     "**/__pycache__/**",
     ".mypy_cache/**",
     ".ruff_cache/**",

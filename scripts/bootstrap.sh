@@ -81,4 +81,4 @@ install_venv .venv-tasks requirements-tasks-emulator.txt requirements-tasks-emul
 # checkov (infra checks) in its own .venv-checkov: its pins clash with the app's tools
 bash infra/checkov.sh --install
 
-echo "ready. Start the local stack with: .venv/bin/python -m scripts.stack up"
+echo "ready. Start the local stack with: .venv/bin/python -m local_stack.stack up"

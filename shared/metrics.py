@@ -1,4 +1,4 @@
-"""Operation counters, incremented at the adapter boundary, for the benchmark (scripts/bench.py).
+"""Operation counters, incremented at the adapter boundary, for the benchmark (verification/bench.py).
 
 Off unless asked for, so production and the tests pay one boolean check per operation:
 

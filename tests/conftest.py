@@ -1,7 +1,7 @@
 """Fixtures shared by every test tier.
 
 Unit tests start nothing. A test that asks for ``stack`` (integration and e2e tests) gets the local
-stack: the one already running from ``python -m scripts.stack start`` if it answers, else one started
+stack: the one already running from ``python -m local_stack.stack start`` if it answers, else one started
 for this session and stopped at its end.
 """
 
@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.stack import Stack
+from local_stack.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ENV = (

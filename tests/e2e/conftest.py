@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from scripts.client import StackClient
+from local_stack.client import StackClient
 from shared.adapters.firestore_store import FirestoreStore
 from shared.settings import Settings
 

@@ -1,4 +1,4 @@
-"""The ops command-line tool (scripts/ops.py) against the running local stack."""
+"""The ops command-line tool (tools/ops.py) against the running local stack."""
 
 from __future__ import annotations
 
@@ -13,11 +13,11 @@ from datetime import UTC, datetime
 import pytest
 from typer.testing import CliRunner
 
-from scripts.ops import app
-from scripts.sample_data import seller_body
 from shared.topology import TOPIC_SWEEPER
+from stand_ins.sample_sellers import seller_body
 from tests.conftest import ROOT
 from tests.e2e.conftest import eventually
+from tools.ops import app
 
 pytestmark = pytest.mark.e2e
 
@@ -97,7 +97,7 @@ def test_run_show_watch_follows_the_run_until_completed(ops):
         [
             sys.executable,
             "-m",
-            "scripts.ops",
+            "tools.ops",
             "run",
             "show",
             run_id,

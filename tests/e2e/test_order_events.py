@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts.sample_data import seller_body
 from shared.adapters.firestore_store import DEAD_LETTERS, ORDER_EVENTS
 from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_RELEASE_FUNDS
+from stand_ins.sample_sellers import seller_body
 from tests.e2e.conftest import eventually
 
 pytestmark = pytest.mark.e2e
@@ -51,7 +51,7 @@ def test_a_signed_webhook_event_is_applied_once_and_a_replay_changes_nothing(cli
 
 
 def test_the_previous_secret_still_verifies_during_rotation(client, seller, uid):
-    from scripts import local_env
+    from local_stack import local_env
 
     previous = local_env.local_secrets(client.state_dir)["order_webhook_secrets"][1]
     assert client.post_order_event(paid_event(uid), secret=previous).status_code == 202
@@ -70,7 +70,7 @@ def test_bad_signatures_are_refused_and_write_nothing(client, stack_store, selle
     elif case == "future":
         resp = client.post_order_event(body, timestamp=int(time.time()) + 301)
     else:
-        from shared import signing
+        from shared.entrypoints import signing
 
         header = signing.sign(client.webhook_secret(), int(time.time()), body)
         resp = client.post_order_event(body.replace(b"30000", b"90000"), signature=header)

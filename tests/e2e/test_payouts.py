@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from google.cloud.firestore import FieldFilter
 
-from scripts import local_env
-from scripts.sample_data import seller_body
+from local_stack import local_env
 from shared.adapters import providers
 from shared.adapters.firestore_store import OUTBOX, PROVIDER_EVENTS
 from shared.adapters.providers.sandbox import SandboxProvider
@@ -24,6 +23,7 @@ from shared.domain.ledger import parse_seller_account
 from shared.settings import Settings
 from shared.topology import TOPIC_PAYOUT_RUNS
 from shared.usecases.payouts import PayoutService
+from stand_ins.sample_sellers import seller_body
 from tests.e2e.conftest import eventually
 
 pytestmark = pytest.mark.e2e
@@ -379,7 +379,7 @@ def test_a_forged_provider_webhook_is_refused(client, uid):
             },
         }
     ).encode()
-    from shared import signing
+    from shared.entrypoints import signing
 
     resp = client.http.post(
         client.urls["provider-webhook"] + "/sandbox",

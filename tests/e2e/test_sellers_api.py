@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from scripts.sample_data import iban_for, seller_body
+from stand_ins.sample_sellers import iban_for, seller_body
 
 pytestmark = pytest.mark.e2e
 
@@ -114,7 +114,7 @@ def test_the_api_refuses_callers_without_a_valid_token(client, stack, uid):
     assert client.http.get(url, timeout=10).status_code == 401
     expired = client.token("sellers-api", issued_at=1_700_000_000, ttl=60)
     assert client.http.get(url, headers={"Authorization": f"Bearer {expired}"}, timeout=10).status_code == 401
-    from scripts import local_env
+    from local_stack import local_env
 
     wrong_aud = local_env.mint_token(
         client.state_dir, email=local_env.identity("ops", client.project), audience="http://elsewhere"

@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts.auditor import StoreData, audit, journal_fingerprints
 from shared.adapters.firestore_store import (
     journal_to_doc,
     payout_event_data,
@@ -28,6 +27,7 @@ from shared.domain.ledger import (
 )
 from shared.domain.money import Money
 from shared.domain.payouts import FailureCode, Payout, PayoutStatus, new_payout, run_payout_id, transition
+from verification.auditor import StoreData, audit, journal_fingerprints
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 RUN = "run-2026-11-20"

@@ -1,4 +1,4 @@
-"""The seeded fault-injection run (scripts/faults.py): its plan is reproducible, and a short run
+"""The seeded fault-injection run (verification/faults.py): its plan is reproducible, and a short run
 against a stack of its own passes the audit."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from scripts.faults import EXPECTED_SKIP, FAILING, make_plan, run_fault_injection
+from verification.faults import EXPECTED_SKIP, FAILING, make_plan, run_fault_injection
 
 # Its own stack, beside the session's one (and beside a second stack moved by STACK_PORT_OFFSET).
 OFFSET = int(os.environ.get("FAULTS_PORT_OFFSET", str(int(os.environ.get("STACK_PORT_OFFSET", "0")) + 500)))
@@ -60,6 +60,6 @@ def test_a_short_seeded_fault_run_passes_the_audit(tmp_path):
     for kind in ("transfer_task_duplicate", "sigkill_", "sandbox_5xx_burst", "order_event_late_redelivery",
                  "refund_while_payout_in_flight", "webhook_replay_days_later", "run_start_concurrent"):  # fmt: skip
         assert any(k.startswith(kind) for k in faults), (kind, faults)
-    assert not outcome.findings, log  # regressions of the bugs it found (scripts/faults.py FINDINGS)
+    assert not outcome.findings, log  # regressions of the bugs it found (verification/faults.py FINDINGS)
     assert outcome.figures["lost_payouts"] == 0, log
     assert outcome.report.ok and outcome.ok, log

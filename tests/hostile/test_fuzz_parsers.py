@@ -1,11 +1,11 @@
 """Hostile input to the parsers at the edge: each may accept or refuse, but only in its own way.
 
 - ``parse_order_event``: a valid event or ``pydantic.ValidationError``;
-- ``shared.signing.parse`` / ``verify``: a result or ``SignatureError``;
+- ``shared.entrypoints.signing.parse`` / ``verify``: a result or ``SignatureError``;
 - ``message_from_cloud_event``: a ``PubSubMessage`` or ``EnvelopeError``;
 - ``SandboxProvider.parse_webhook`` (validly signed bodies): a ``ProviderEvent`` or ``WebhookRejected``.
 
-Anything else escapes to ``shared.http.serve`` as a 503 "retry later": the sender retries a request
+Anything else escapes to ``shared.entrypoints.http.serve`` as a 503 "retry later": the sender retries a request
 that can never succeed. Known escapes are pinned by ``xfail(strict=True)`` tests with their repro, so
 that a fix turns them into failures to be un-marked; the other tests fuzz around them.
 """
@@ -22,7 +22,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared import signing
 from shared.adapters.providers.base import ProviderEvent, WebhookRejected
 from shared.adapters.providers.sandbox import SIGNATURE_HEADER, SandboxProvider
 from shared.domain.order_events import (
@@ -32,7 +31,8 @@ from shared.domain.order_events import (
     OrderLineReturnWindowClosed,
     parse_order_event,
 )
-from shared.pubsub_envelope import EnvelopeError, PubSubMessage, message_from_cloud_event
+from shared.entrypoints import signing
+from shared.entrypoints.pubsub_envelope import EnvelopeError, PubSubMessage, message_from_cloud_event
 from shared.settings import Settings
 
 FUZZ = settings(
@@ -238,7 +238,7 @@ def test_order_event_byte_flips(doc: dict[str, Any], where: int, junk: bytes) ->
     _parse_event_or_refuse(raw[:i] + junk + raw[i + 1 :])
 
 
-# --- shared.signing ---------------------------------------------------------------------------------
+# --- shared.entrypoints.signing ---------------------------------------------------------------------------------
 
 SECRETS = ["whsec_current", "whsec_previous"]
 NOW = 1_800_000_000
@@ -302,7 +302,7 @@ def test_signature_verify_valid_and_shifted(body: bytes, secret: str, skew: int)
 def test_signature_parse_any_text_only_signature_error(header: str) -> None:
     """``parse`` must refuse any text with ``SignatureError``.
 
-    Known escape: ``value.isdigit()`` (shared/signing.py, ``parse``) is true for Unicode digits that
+    Known escape: ``value.isdigit()`` (shared/entrypoints/signing.py, ``parse``) is true for Unicode digits that
     ``int()`` refuses (superscripts, circled digits...), so ``int(value)`` raises ``ValueError``.
     """
     try:

@@ -1,4 +1,4 @@
-"""The OpenAPI files in shared/openapi/ are what scripts/openapi.py writes, and every one loads."""
+"""The OpenAPI files in shared/openapi/ are what tools/openapi.py writes, and every one loads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 import pytest
 import schemathesis
 
-from scripts import openapi
+from tools import openapi
 
 DOCUMENTS = openapi.documents()
 
@@ -30,7 +30,7 @@ def test_one_file_per_http_function() -> None:
 def test_committed_file_is_generated(name: str) -> None:
     committed = (openapi.OUT_DIR / f"{name}.json").read_text()
     assert committed == openapi.render(DOCUMENTS[name]), (
-        f"shared/openapi/{name}.json is stale: run .venv/bin/python -m scripts.openapi"
+        f"shared/openapi/{name}.json is stale: run .venv/bin/python -m tools.openapi"
     )
 
 

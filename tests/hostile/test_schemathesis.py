@@ -31,10 +31,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from scripts import local_env
-from scripts.client import StackClient
-from shared import signing
+from local_stack import local_env
+from local_stack.client import StackClient
 from shared.adapters.providers.sandbox import SIGNATURE_HEADER as SANDBOX_SIGNATURE_HEADER
+from shared.entrypoints import signing
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 

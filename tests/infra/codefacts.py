@@ -108,8 +108,8 @@ def signature_type(spec: topology.FunctionSpec) -> str | None:
 
 def verifies_oidc(spec: topology.FunctionSpec) -> bool:
     """Whether the entry point checks the caller's ID token: an HTTP function through
-    shared.http.serve(..., require_oidc=...), a CloudEvent function through
-    shared.pubsub_auth.require_push_caller(...), usually by way of shared.pubsub_trigger
+    shared.entrypoints.http.serve(..., require_oidc=...), a CloudEvent function through
+    shared.entrypoints.pubsub_auth.require_push_caller(...), usually by way of shared.entrypoints.pubsub_trigger
     (start_trigger or open_message)."""
     fn = entry_point(spec)
     assert callable(fn), spec.entry_point

@@ -32,7 +32,7 @@ TUNING = {
     "RELEASE_BATCH_SIZE",
 }  # per CAPABILITIES
 # The code's default is the production value (Google's OIDC issuer and keys, packaged country
-# rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/auth.py) unset means no caller
+# rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/entrypoints/auth.py) unset means no caller
 # is seller-scoped, which holds until a seller portal calls the APIs in production.
 DEFAULT_IS_PRODUCTION = {
     "OIDC_ISSUER",

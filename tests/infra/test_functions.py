@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from scripts.local_env import ALLOWED_CALLERS
+from local_stack.local_env import ALLOWED_CALLERS
 from shared import topology
 from tests.infra import codefacts, tfmodel
 
@@ -113,7 +113,9 @@ def test_who_may_invoke(name):
     elif spec.public:
         assert f["callers"] == [], "a public function needs no other invoker"
     elif name in ALLOWED_CALLERS:
-        assert sorted(f["callers"]) == sorted(ALLOWED_CALLERS[name]), "same callers as scripts/local_env.py"
+        assert sorted(f["callers"]) == sorted(ALLOWED_CALLERS[name]), (
+            "same callers as local_stack/local_env.py"
+        )
     else:
         assert f["callers"], f"{name} is neither public nor callable by anyone"
     assert set(f["callers"]) <= set(infra.locals["caller_members"]) == set(infra.locals["caller_emails"])
@@ -128,7 +130,7 @@ def test_oidc_checked_in_code_matches_infra(name):
         # The function refuses any caller not in OIDC_ALLOWED_EMAILS: they must be the invokers,
         # and it must never be public (Cloud Run then verifies the token's signature first).
         assert f["callers"] and not f["public"]
-        assert name in ALLOWED_CALLERS, "scripts/local_env.py ALLOWED_CALLERS should list it too"
+        assert name in ALLOWED_CALLERS, "local_stack/local_env.py ALLOWED_CALLERS should list it too"
 
 
 def test_only_topology_public_functions_are_public():

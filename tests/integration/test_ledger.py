@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from scripts.sample_data import seller_body
 from shared.adapters.firestore_store import JOURNAL, ORDER_EVENTS, ORDER_LINES, FirestoreStore
 from shared.domain.countries import load_country_rules
 from shared.domain.order_events import Outcome, parse_order_event
@@ -23,6 +22,7 @@ from shared.usecases.order_events import (
     release_due_funds,
 )
 from shared.usecases.sellers import put_seller
+from stand_ins.sample_sellers import seller_body
 
 pytestmark = pytest.mark.integration
 RULES = load_country_rules()

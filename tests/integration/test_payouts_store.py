@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scripts.sample_data import seller_body
 from shared.adapters.firestore_store import FirestoreStore
 from shared.adapters.pubsub import Publisher
 from shared.adapters.tasks import TaskQueue
@@ -23,6 +22,7 @@ from shared.usecases.ledger_audit import audit_ledger
 from shared.usecases.order_events import ingest_order_event
 from shared.usecases.payouts import PayoutService
 from shared.usecases.sellers import put_seller
+from stand_ins.sample_sellers import seller_body
 
 pytestmark = pytest.mark.integration
 RULES = load_country_rules()

@@ -18,7 +18,7 @@ import pytest
 from google.cloud import pubsub_v1, tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-from scripts.stack import EMULATORS, Stack, StackError, _group_members, port_free
+from local_stack.stack import EMULATORS, Stack, StackError, _group_members, port_free
 from shared.topology import FUNCTIONS, all_topics, subscription_for
 
 pytestmark = pytest.mark.integration
@@ -89,7 +89,7 @@ def test_every_topic_exists_and_pushes_into_its_function(stack):
         )
         topic_path = f"projects/{stack.project}/topics/{spec.topic}"
         assert sub.topic == topic_path
-        # Through the push relay, which adds the OIDC token the emulator leaves out (scripts/push_relay.py).
+        # Through the push relay, which adds the OIDC token the emulator leaves out (local_stack/push_relay.py).
         relay = f"http://{stack.procs['push-relay'].address}"
         assert sub.push_config.push_endpoint == f"{relay}/push/{spec.name}/{topic_path}"
         assert sub.ack_deadline_seconds == 60

@@ -1,4 +1,4 @@
-"""The stack's Cloud Tasks emulator (scripts/tasks_emulator.py) dispatches like production: several
+"""The stack's Cloud Tasks emulator (local_stack/tasks_emulator.py) dispatches like production: several
 tasks of a queue at once, a failed one retried with backoff and the retry count in its headers."""
 
 from __future__ import annotations

@@ -18,12 +18,12 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from google.cloud import tasks_v2
 from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-from scripts import local_env
-from scripts.client import StackClient
-from scripts.sample_data import seller_body
+from local_stack import local_env
+from local_stack.client import StackClient
+from stand_ins.sample_sellers import seller_body
 from tests.e2e.conftest import eventually
 
-# The caller each kind of function admits (scripts/local_env.ALLOWED_CALLERS).
+# The caller each kind of function admits (local_stack/local_env.ALLOWED_CALLERS).
 API_CALLER = "ops"
 TASKS_CALLER = "tasks-invoker"
 PUSH_CALLER = local_env.PUSH_IDENTITY

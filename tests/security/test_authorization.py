@@ -1,7 +1,7 @@
 """Seller-scoped callers: a seller portal reads its own sellers' data and nothing else.
 
 Locally the portal (``seller-portal``) may read ``portal-seller-1`` and ``portal-seller-2``
-(scripts/local_env.SELLER_SCOPED_CALLERS, OIDC_SELLER_SCOPES). Ops and the marketplace read
+(local_stack/local_env.SELLER_SCOPED_CALLERS, OIDC_SELLER_SCOPES). Ops and the marketplace read
 everything. The portal writes nothing, anywhere.
 """
 
@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from scripts import local_env
+from local_stack import local_env
 from shared.topology import TOPIC_ORDER_EVENTS
 from tests.security.helpers import fund, onboard, pay, post, push_envelope, settled, with_token
 

@@ -2,7 +2,7 @@
 
 Three kinds of callers present Google-style ID tokens: API callers (sellers-api, payouts-api),
 Cloud Tasks (run-shard-worker, transfer-worker) and Pub/Sub push (order-events, release-funds,
-payout-runs, payout-sweeper; locally through scripts/push_relay.py). Each test sends one request
+payout-runs, payout-sweeper; locally through local_stack/push_relay.py). Each test sends one request
 that would change something with every bad token (tests/security/helpers.py lists them), reads
 Firestore or the API to show that nothing changed, then shows that the genuine caller does
 change it, so the check had something to catch.
@@ -18,7 +18,6 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from google.cloud.firestore import FieldFilter
 
-from scripts.sample_data import seller_body
 from shared.adapters.firestore_store import DEAD_LETTERS, ORDER_EVENTS, PAYOUTS, RUN_ITEMS, RUN_PAGES
 from shared.topology import (
     QUEUE_RUN_SHARDS,
@@ -28,6 +27,7 @@ from shared.topology import (
     TOPIC_RELEASE_FUNDS,
     TOPIC_SWEEPER,
 )
+from stand_ins.sample_sellers import seller_body
 from tests.e2e.conftest import eventually
 from tests.security.helpers import (
     API_CALLER,

@@ -18,10 +18,10 @@ from typing import Any
 import pytest
 import requests
 
-from scripts import local_env
-from scripts.client import StackClient
-from scripts.sample_data import minor_units, seller_body
+from local_stack import local_env
+from local_stack.client import StackClient
 from shared.topology import TOPIC_ORDER_EVENTS
+from stand_ins.sample_sellers import minor_units, seller_body
 from tests.e2e.conftest import eventually
 from tests.security.helpers import settled
 

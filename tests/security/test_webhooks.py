@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from scripts import local_env
-from shared import signing
+from local_stack import local_env
 from shared.adapters.firestore_store import ORDER_EVENTS, PROVIDER_EVENTS
 from shared.adapters.providers.sandbox import SIGNATURE_HEADER as SANDBOX_HEADER
+from shared.entrypoints import signing
 from tests.security.helpers import balance, fund, onboard, pay, settled
 
 pytestmark = pytest.mark.e2e
@@ -118,7 +118,7 @@ def test_rotation_accepts_both_secrets_while_it_runs_and_only_the_new_one_after(
 
 
 def _provider_event(payout: dict, status: str) -> bytes:
-    """A webhook as the sandbox provider sends it (scripts/sandbox_provider.py)."""
+    """A webhook as the sandbox provider sends it (stand_ins/sandbox_provider.py)."""
     return json.dumps(
         {
             "id": f"evt_{uuid.uuid4().hex[:16]}",

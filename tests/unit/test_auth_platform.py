@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from shared.auth import SIGNATURE_REMOVED, AuthError, authenticate
+from shared.entrypoints.auth import SIGNATURE_REMOVED, AuthError, authenticate
 from shared.settings import Settings
 
 AUD = "https://europe-west1-p.cloudfunctions.net/payouts-api"
@@ -36,7 +36,7 @@ def stripped(**claims) -> str:
 
 @pytest.fixture(scope="module")
 def jwks(tmp_path_factory) -> str:
-    from scripts.local_env import ensure_material
+    from local_stack.local_env import ensure_material
 
     folder = tmp_path_factory.mktemp("oidc")
     ensure_material(folder)

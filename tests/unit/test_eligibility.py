@@ -8,12 +8,12 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from scripts.sample_data import seller_body
 from shared.domain.countries import load_country_rules
 from shared.domain.eligibility import SkipReason, decide_payout, requested_amount_decision
 from shared.domain.money import Money
 from shared.domain.schedule import PayoutSchedule
 from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, SellerIn, onboard_seller
+from stand_ins.sample_sellers import seller_body
 
 RULES = load_country_rules()
 DAILY = PayoutSchedule(interval="daily")

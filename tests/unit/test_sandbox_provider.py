@@ -11,7 +11,8 @@ import pytest
 from flask import Flask, request
 from schwifty import IBAN
 
-from scripts.sandbox_provider import (
+from shared.entrypoints.signing import SignatureError, verify
+from stand_ins.sandbox_provider import (
     SIGNATURE_HEADER,
     Config,
     Sandbox,
@@ -20,7 +21,6 @@ from scripts.sandbox_provider import (
     event_id,
     main,
 )
-from shared.signing import SignatureError, verify
 
 API_KEY = "sk_test_sandbox"
 SECRET = "whsec_sandbox"

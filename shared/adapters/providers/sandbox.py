@@ -1,4 +1,4 @@
-"""Adapter for the sandbox provider (``scripts/sandbox_provider.py``), shaped like a real PSP."""
+"""Adapter for the sandbox provider (``stand_ins/sandbox_provider.py``), shaped like a real PSP."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from shared import metrics, signing
+from shared import metrics
 from shared.adapters.providers.base import (
     OutcomeUnknown,
     ProviderEvent,
@@ -22,6 +22,7 @@ from shared.adapters.providers.base import (
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.money import Money
 from shared.domain.payouts import FailureCode, PayoutStatus
+from shared.entrypoints import signing
 from shared.settings import Settings
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"

@@ -19,9 +19,9 @@ from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
 from shared import log
-from shared.auth import AuthError, Caller, authenticate
 from shared.domain.errors import DomainError
 from shared.domain.validation import field_errors
+from shared.entrypoints.auth import AuthError, Caller, authenticate
 from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ class Router:
         return self._handlers[endpoint](request, **extra, **args)
 
 
-# What a seller-scoped caller (a seller portal, ``shared.auth.Caller.sellers``) may do: GET these
+# What a seller-scoped caller (a seller portal, ``shared.entrypoints.auth.Caller.sellers``) may do: GET these
 # paths, and nothing else (fail closed: a new route is refused to it until it is listed here).
 # ``path``: the seller is in the path; ``query``: a ``seller_id`` filter is required, forced to
 # one of its sellers; ``response``: the seller is read from the response. Every response shown to

@@ -4,7 +4,7 @@ Request bodies come from the pydantic models the functions validate with (``mode
 so a model change shows up as a diff here; ``tests/hostile/test_openapi_files.py`` checks that the
 committed files are what this script writes. ``--check`` exits 1 when they differ.
 
-    .venv/bin/python -m scripts.openapi [--check]
+    .venv/bin/python -m tools.openapi [--check]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from shared.domain.order_events import ORDER_EVENT
 from shared.domain.payouts import PayoutStatus
 from shared.domain.sellers import SellerIn, SellerPatch
 from shared.domain.validation import Identifier
-from shared.signing import HEADER as ORDER_SIGNATURE_HEADER
+from shared.entrypoints.signing import HEADER as ORDER_SIGNATURE_HEADER
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "shared" / "openapi"
 REF = "#/components/schemas/{model}"

@@ -14,8 +14,8 @@ from typing import Any
 
 import requests
 
-from scripts import local_env
-from shared import signing
+from local_stack import local_env
+from shared.entrypoints import signing
 
 
 def _session() -> requests.Session:

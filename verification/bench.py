@@ -1,6 +1,6 @@
 """Benchmark of the payout platform on the local stack (a command, not a timed test).
 
-    .venv/bin/python -m scripts.bench [--sizes 1000,10000] [--large] [--out bench-results/]
+    .venv/bin/python -m verification.bench [--sizes 1000,10000] [--large] [--out bench-results/]
         [--concurrency 1,8,32] [--parts e2e,workers,http] [--keep]
 
 It starts its own stack (``--port-offset 600``, state in ``/tmp/bench-stack``) with
@@ -120,10 +120,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scripts.client import StackClient
-from scripts.demo import run_date_for
-from scripts.sample_data import COUNTRIES, CURRENCIES, minor_units, seller_body
-from scripts.stack import HOST, Stack, StackError, http_answers, port_free
+from local_stack.client import StackClient
+from local_stack.stack import HOST, Stack, StackError, http_answers, port_free
 from shared import metrics
 from shared.adapters.firestore_store import PAYOUTS, RUN_PAGES, FirestoreStore, Tx
 from shared.adapters.pubsub import Publisher
@@ -138,6 +136,8 @@ from shared.usecases.order_events import ingest_order_event
 from shared.usecases.payout_runs import _page_id
 from shared.usecases.payouts import PayoutService
 from shared.usecases.sellers import put_seller
+from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
+from tools.demo import run_date_for
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=None if sys.stdout.isatty() else 150)
@@ -1420,7 +1420,7 @@ def start_stack(args: argparse.Namespace, metrics_base: Path) -> tuple[Stack, bo
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m scripts.bench", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog="python -m verification.bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", default="1000,10000", help="sellers per end-to-end run (default 1000,10000)")
     p.add_argument("--large", action="store_true", help="add a run over 50,000 sellers")
     p.add_argument("--out", type=Path, default=ROOT / "bench-results", help="folder of the JSON result")

@@ -1,7 +1,7 @@
 """Caller authentication: Google-style OIDC ID tokens, verified the same way in every mode.
 
 Production verifies against Google's issuer and key set. The local stack creates its own
-issuer and RSA key set at start (``scripts/local_env.py``); only the key source differs.
+issuer and RSA key set at start (``local_stack/local_env.py``); only the key source differs.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ The checks, one line each in the report:
 - every status change has one outbox event, sequences 1..n with no gap, all relayed;
 - no journal entry changed or deleted since a checkpoint; every run completed.
 
-``python -m scripts.auditor [--state-dir DIR]`` audits a running local stack.
+``python -m verification.auditor [--state-dir DIR]`` audits a running local stack.
 """
 
 from __future__ import annotations
@@ -511,13 +511,15 @@ def _runs_completed(runs: Sequence[Doc]) -> Check:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.auditor", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m verification.auditor", description=__doc__.split("\n\n")[0]
+    )
     parser.add_argument("--state-dir", type=Path, default=None, help="the stack's state (default .local/)")
     args = parser.parse_args(argv)
     import os
 
-    from scripts.client import StackClient
-    from scripts.stack import Stack
+    from local_stack.client import StackClient
+    from local_stack.stack import Stack
     from shared.settings import Settings
 
     root = Path(__file__).resolve().parent.parent

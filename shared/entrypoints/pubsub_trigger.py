@@ -10,10 +10,11 @@ from typing import TypeVar
 from cloudevents.http.event import CloudEvent
 from pydantic import ValidationError
 
-from shared import deps, log
+from shared import log
 from shared.domain.validation import field_errors
-from shared.pubsub_auth import require_push_caller
-from shared.pubsub_envelope import EnvelopeError, PubSubMessage, message_from_cloud_event
+from shared.entrypoints import deps
+from shared.entrypoints.pubsub_auth import require_push_caller
+from shared.entrypoints.pubsub_envelope import EnvelopeError, PubSubMessage, message_from_cloud_event
 from shared.settings import Settings, get_settings
 from shared.usecases.dead_letters import record_poison
 

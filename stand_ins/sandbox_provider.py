@@ -3,7 +3,7 @@
 Run::
 
     SANDBOX_API_KEY=sk_test SANDBOX_WEBHOOK_SECRET=whsec_test \\
-    .venv/bin/python -m scripts.sandbox_provider --host 127.0.0.1 --port 8300 \\
+    .venv/bin/python -m stand_ins.sandbox_provider --host 127.0.0.1 --port 8300 \\
         --webhook-url http://127.0.0.1:8080/provider-webhook --state-file .local/sandbox.json \\
         [--config '{"settle_delay_ms": 200}']          # or env SANDBOX_CONFIG
 
@@ -36,7 +36,7 @@ E.g. IBAN.generate("DE", bank_code="37040044", account_code="0000999901") -> DE7
 
 Webhooks: each status change POSTs {"id": "evt_…", "type": "transfer.paid" | "transfer.failed" |
 "transfer.returned", "created": unix, "data": {"transfer": {...}}} to --webhook-url with
-``X-Sandbox-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`` (shared.signing).
+``X-Sandbox-Signature: t=<unix>,v1=<hex HMAC-SHA256(secret, "{t}.{body}")>`` (shared.entrypoints.signing).
 Event ids are derived from (transfer, status), so duplicates and replays carry the same id.
 Non-2xx or connection errors are retried after base, 2*base, 4*base… ms, re-signed each time.
 
@@ -82,7 +82,7 @@ from schwifty import IBAN
 from werkzeug.exceptions import HTTPException
 from werkzeug.serving import make_server
 
-from shared.signing import sign
+from shared.entrypoints.signing import sign
 
 SIGNATURE_HEADER = "X-Sandbox-Signature"
 JSON = dict[str, Any]
@@ -660,7 +660,7 @@ def create_app(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.sandbox_provider", description="Sandbox PSP")
+    parser = argparse.ArgumentParser(prog="python -m stand_ins.sandbox_provider", description="Sandbox PSP")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8300)
     parser.add_argument("--webhook-url", required=True)

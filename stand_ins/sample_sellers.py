@@ -2,7 +2,7 @@
 
 IBANs are built with schwifty from bank and account codes, so every one is valid. The sandbox
 provider decides a transfer's fate from the last six digits of the account number, like a real
-PSP's test accounts (see scripts/sandbox_provider.py); ``outcome`` picks them.
+PSP's test accounts (see stand_ins/sandbox_provider.py); ``outcome`` picks them.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """A seeded fault-injection run of the whole payout cycle, judged by the auditor.
 
-    .venv/bin/python -m scripts.faults --seed 7 [--sellers 1000] [--short] [--keep]
+    .venv/bin/python -m verification.faults --seed 7 [--sellers 1000] [--short] [--keep]
 
 It starts its own stack (port offset and state directory of its own, never the usual one),
 onboards sellers in every supported country (some with bank accounts the sandbox fails or
@@ -14,7 +14,7 @@ message id; the same transfer task delivered 2-10 times, at once or one after an
 webhooks replayed "days later"; two starts of the same run at the same instant; SIGKILL of a
 function mid-shard, mid-transfer, mid-flood; a hot seller flooded with hundreds of events; refunds
 landing while the seller's payout is in flight. Then it drains (sweeper ticks, as Cloud Scheduler
-would send them) until every payout is final, and audits (scripts/auditor.py).
+would send them) until every payout is final, and audits (verification/auditor.py).
 
 It prints the seed, the faults injected per kind, the payouts, ``double payouts``, ``lost
 payouts`` and ``ledger imbalance``, and exits 1 on any breach.
@@ -46,11 +46,9 @@ from typing import Any
 import requests
 from google.cloud import firestore
 
-from scripts import local_env
-from scripts.auditor import AuditReport, audit, journal_fingerprints
-from scripts.client import StackClient
-from scripts.sample_data import COUNTRIES, CURRENCIES, minor_units, seller_body
-from scripts.stack import Stack
+from local_stack import local_env
+from local_stack.client import StackClient
+from local_stack.stack import Stack
 from shared.adapters.firestore_store import (
     DEAD_LETTERS,
     ORDER_EVENTS,
@@ -73,6 +71,8 @@ from shared.topology import (
     subscription_for,
 )
 from shared.topology import function as function_spec
+from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
+from verification.auditor import AuditReport, audit, journal_fingerprints
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = load_country_rules()
@@ -464,7 +464,7 @@ def expected_ledger(
 
 @contextlib.contextmanager
 def function_env_overrides(**overrides: str) -> Iterator[None]:
-    """Extra environment for every function the stack (re)starts: scripts.local_env builds it."""
+    """Extra environment for every function the stack (re)starts: local_stack.local_env builds it."""
     original = local_env.function_env
 
     def patched(*args: Any, **kwargs: Any) -> dict[str, str]:
@@ -1360,7 +1360,7 @@ def run_fault_injection(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.faults",
+        prog="python -m verification.faults",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )

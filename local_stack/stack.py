@@ -1,9 +1,9 @@
 """The local stack: the Firestore, Pub/Sub and Cloud Tasks emulators and every function, on 127.0.0.1.
 
-    .venv/bin/python -m scripts.stack up       # start, stay in the foreground, stop on Ctrl-C
-    .venv/bin/python -m scripts.stack start    # start and return; state in .local/stack.json
-    .venv/bin/python -m scripts.stack status   # what runs, and whether it answers
-    .venv/bin/python -m scripts.stack stop     # stop what `start` left running
+    .venv/bin/python -m local_stack.stack up       # start, stay in the foreground, stop on Ctrl-C
+    .venv/bin/python -m local_stack.stack start    # start and return; state in .local/stack.json
+    .venv/bin/python -m local_stack.stack status   # what runs, and whether it answers
+    .venv/bin/python -m local_stack.stack stop     # stop what `start` left running
 
 Functions come from ``shared.topology.FUNCTIONS``, queues from ``QUEUES``. Ports are the defaults
 below or the catalogue's, overridden by FIRESTORE_PORT, PUBSUB_PORT, TASKS_PORT and PORT_<NAME>,
@@ -30,7 +30,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from scripts import local_env
+from local_stack import local_env
 from shared.topology import FUNCTIONS, QUEUES, FunctionSpec, all_topics, function, subscription_for
 
 HOST = "127.0.0.1"
@@ -38,8 +38,8 @@ EMULATORS = {
     "firestore": ("FIRESTORE_PORT", 8280),
     "pubsub": ("PUBSUB_PORT", 8285),
     "tasks": ("TASKS_PORT", 8290),
-    "sandbox": ("SANDBOX_PORT", 8300),  # the sandbox payment provider (scripts/sandbox_provider.py)
-    "push-relay": ("PUSH_RELAY_PORT", 8299),  # adds Pub/Sub push's OIDC token (scripts/push_relay.py)
+    "sandbox": ("SANDBOX_PORT", 8300),  # the sandbox payment provider (stand_ins/sandbox_provider.py)
+    "push-relay": ("PUSH_RELAY_PORT", 8299),  # adds Pub/Sub push's OIDC token (local_stack/push_relay.py)
 }
 HEALTH_TIMEOUT = 60.0
 STOP_GRACE = 10.0
@@ -301,7 +301,7 @@ class Stack:
                 SANDBOX_API_KEY=str(secrets["provider_api_key"]),
                 SANDBOX_WEBHOOK_SECRET=str(secrets["provider_webhook_secret"]),
             )
-            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "scripts.sandbox_provider"]
+            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "stand_ins.sandbox_provider"]
             argv += [
                 "--host",
                 HOST,
@@ -314,7 +314,13 @@ class Stack:
             ]
             return [*argv, "--webhook-url", self.url("provider-webhook") + "/sandbox"], env
         if name == "push-relay":
-            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "scripts.push_relay", "--host", HOST]
+            argv = [
+                str(self.root / ".venv" / "bin" / "python"),
+                "-m",
+                "local_stack.push_relay",
+                "--host",
+                HOST,
+            ]
             argv += ["--port", str(p.port), "--state-dir", str(self.state_dir), "--project", self.project]
             pushed = [s.name for s in FUNCTIONS if s.trigger == "pubsub"]
             return [*argv, *(f"--target={n}={self.url(n)}" for n in pushed)], env
@@ -327,7 +333,7 @@ class Stack:
                 f"--default-queue=projects/{self.project}/locations/{self.location}/queues/{q}"
                 for q in QUEUES
             ]
-            script = str(self.root / "scripts" / "tasks_emulator.py")
+            script = str(self.root / "local_stack" / "tasks_emulator.py")
             return [str(_tasks_python(self.root)), script, f"--port={p.port}", *queues], env
         spec = function(name)
         # No --signature-type: as in production, the function's decorator decides it.
@@ -518,7 +524,7 @@ def _ff_bin(root: Path) -> Path:
 
 
 def _local_env(state_dir: Path, spec: FunctionSpec, url: str, project: str) -> dict[str, str]:
-    """Local secrets and OIDC settings of one function (scripts/local_env.py)."""
+    """Local secrets and OIDC settings of one function (local_stack/local_env.py)."""
     return local_env.function_env(state_dir, spec, url, project)
 
 
@@ -591,7 +597,7 @@ def _stop_signal(*_: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scripts.stack", description="The local stack: emulators and functions."
+        prog="python -m local_stack.stack", description="The local stack: emulators and functions."
     )
     parser.add_argument("command", choices=["up", "start", "stop", "status"])
     parser.add_argument("--port-offset", type=int, default=0, help="add N to every port (a second stack)")

@@ -7,13 +7,13 @@ subscription here instead::
 
     http://127.0.0.1:RELAY/push/<function name>/projects/P/topics/T
 
-and the relay mints the token Pub/Sub would (``scripts.local_env.mint_token``, the stack's own
+and the relay mints the token Pub/Sub would (``local_stack.local_env.mint_token``, the stack's own
 issuer), forwards the body and headers to ``<function URL>/projects/P/topics/T``
 (functions-framework fills the CloudEvent's source from that path) and answers with the
 function's status and body, so Pub/Sub acknowledges exactly what the function acknowledged.
 A function that does not answer is a 502/504: Pub/Sub redelivers.
 
-    .venv/bin/python -m scripts.push_relay --port 8299 --state-dir .local --project payouts-local \\
+    .venv/bin/python -m local_stack.push_relay --port 8299 --state-dir .local --project payouts-local \\
         --target order-events=http://127.0.0.1:8303 …
 """
 
@@ -29,7 +29,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from scripts import local_env
+from local_stack import local_env
 
 log = logging.getLogger("push-relay")
 
@@ -107,7 +107,9 @@ def _handler(relay: Relay) -> type[BaseHTTPRequestHandler]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.push_relay", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m local_stack.push_relay", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--state-dir", type=Path, required=True, help="holds the local issuer's key")

@@ -1,6 +1,6 @@
 """Cloud Tasks emulator of the local stack: gcloud-tasks-emulator 0.6.2 with its sharp edges filed off.
 
-Run it with ``.venv-tasks/bin/python scripts/tasks_emulator.py --port 8290 --default-queue projects/…``
+Run it with ``.venv-tasks/bin/python local_stack/tasks_emulator.py --port 8290 --default-queue projects/…``
 (the package pins a protobuf the app cannot share). What differs from the package, read from its source:
 
 - It listens on 127.0.0.1 only; the package hard-codes ``[::]:PORT``.

@@ -30,9 +30,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from scripts.client import StackClient
-from scripts.sample_data import COUNTRIES, CURRENCIES, minor_units, seller_body
-from scripts.stack import Stack
+from local_stack.client import StackClient
+from local_stack.stack import Stack
 from shared.adapters.firestore_store import FirestoreStore
 from shared.domain.countries import load_country_rules
 from shared.domain.ledger import Bucket, balances_from_entries
@@ -42,6 +41,7 @@ from shared.domain.schedule import is_business_day
 from shared.settings import Settings
 from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_PAYOUT_RUNS, TOPIC_RELEASE_FUNDS, TOPIC_SWEEPER
 from shared.usecases.ledger_audit import audit_ledger
+from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console()

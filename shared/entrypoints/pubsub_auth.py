@@ -3,9 +3,9 @@
 A push subscription (or the Eventarc trigger of a gen2 function) with an OIDC service account
 sends ``Authorization: Bearer <Google ID token>``: email the push service account, audience the
 function's URL. Every Pub/Sub-triggered function calls :func:`require_push_caller` first, so the
-token is verified exactly like the HTTP functions' (``shared.auth.authenticate``: signature,
+token is verified exactly like the HTTP functions' (``shared.entrypoints.auth.authenticate``: signature,
 issuer, audience, expiry, ``OIDC_ALLOWED_EMAILS``). Locally the Pub/Sub emulator sends no token;
-the stack's push relay (``scripts/push_relay.py``) adds one, as production does.
+the stack's push relay (``local_stack/push_relay.py``) adds one, as production does.
 
 functions-framework runs a CloudEvent function inside the Flask request of the push, so the
 headers are at hand. A refusal raises an HTTP exception carrying the usual JSON error body:
@@ -22,8 +22,8 @@ from typing import NoReturn
 
 import flask
 
-from shared.auth import AuthError, Caller, authenticate
-from shared.http import HttpError, error_response
+from shared.entrypoints.auth import AuthError, Caller, authenticate
+from shared.entrypoints.http import HttpError, error_response
 from shared.settings import Settings
 
 logger = logging.getLogger(__name__)

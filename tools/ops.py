@@ -1,11 +1,11 @@
 """Ops command-line tool over the HTTP API: payout runs, payouts and seller balances.
 
-    .venv/bin/python -m scripts.ops run start 2026-11-24 --dry-run
-    .venv/bin/python -m scripts.ops run show dry-2026-11-24-1a2b3c4d --watch
-    .venv/bin/python -m scripts.ops payouts list --seller s-123 --all
-    .venv/bin/python -m scripts.ops seller show s-123
+    .venv/bin/python -m tools.ops run start 2026-11-24 --dry-run
+    .venv/bin/python -m tools.ops run show dry-2026-11-24-1a2b3c4d --watch
+    .venv/bin/python -m tools.ops payouts list --seller s-123 --all
+    .venv/bin/python -m tools.ops seller show s-123
 
-By default it talks to the local stack that ``python -m scripts.stack start`` left running, with a
+By default it talks to the local stack that ``python -m local_stack.stack start`` left running, with a
 locally minted OIDC token. Against production, give both ``--base-url-sellers`` and
 ``--base-url-payouts`` (or OPS_SELLERS_URL and OPS_PAYOUTS_URL): each call then carries a Google
 ID token for that URL from the ambient credentials (ADC). Every command takes ``--json`` to print
@@ -54,8 +54,8 @@ class LocalTarget:
     """The running local stack (``.local/stack.json``), with locally minted OIDC tokens."""
 
     def __init__(self) -> None:
-        from scripts.client import StackClient
-        from scripts.stack import Stack
+        from local_stack.client import StackClient
+        from local_stack.stack import Stack
 
         try:
             state_dir = os.environ.get("STACK_STATE_DIR")  # a second stack beside the usual one
@@ -63,7 +63,7 @@ class LocalTarget:
             self.client = StackClient.from_stack(stack, identity="ops")
         except FileNotFoundError:
             _fail(
-                "no local stack: start one with `python -m scripts.stack start`, "
+                "no local stack: start one with `python -m local_stack.stack start`, "
                 "or give --base-url-sellers and --base-url-payouts"
             )
 

@@ -1,0 +1,2 @@
+"""The entry-point layer shared by the functions: HTTP and Pub/Sub plumbing, authentication,
+webhook signatures and the composition root."""

@@ -1,0 +1,2 @@
+"""Stand-ins for outside systems, run by the local stack: the sandbox payment provider and
+its test sellers."""

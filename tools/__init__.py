@@ -1,0 +1,1 @@
+"""What people run: the ops CLI, the demo, the OpenAPI generator."""

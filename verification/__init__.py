@@ -1,0 +1,1 @@
+"""Harnesses that prove the product: seeded fault injection, the auditor, the benchmark."""
