@@ -14,9 +14,9 @@ import functions_framework
 from cloudevents.http.event import CloudEvent
 
 from shared import log
-from shared.domain.validation import StrictModel
+from shared.domain.validation import StrictModel, parse_payload
 from shared.entrypoints import deps
-from shared.entrypoints.pubsub_trigger import open_message, start_trigger
+from shared.entrypoints.pubsub_trigger import open_message, parse_tick
 from shared.usecases import payout_runs as runs
 
 logger = logging.getLogger(__name__)
@@ -49,14 +49,22 @@ def payout_runs(cloud_event: CloudEvent) -> None:
 
 
 def _run_message(data: bytes) -> RunMessage:
-    return RunMessage.model_validate_json(data or b"{}")
+    return parse_payload(RunMessage, data or b"{}")
 
 
 @functions_framework.cloud_event
 def payout_sweeper(cloud_event: CloudEvent) -> None:
     """Resolve stuck payouts, relay unpublished events, and complete finished runs."""
-    start_trigger()
+    opened = open_message(
+        cloud_event,
+        source="payout-sweeper",
+        parse=parse_tick,
+        invalid_code="invalid_message",
+        invalid_reason="not a tick",
+    )
+    if opened is None:
+        return
     svc = deps.payout_service()
-    with log.bind(message_id=str(cloud_event["id"])):
+    with log.bind(message_id=opened[0].message_id):
         svc.sweep()
         runs.complete_runs(svc)

@@ -25,7 +25,15 @@ from shared.domain.payouts import PayoutStatus
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
-from shared.entrypoints.http import HttpError, Router, json_response, read_model, serve
+from shared.entrypoints.http import (
+    HttpError,
+    Router,
+    json_response,
+    path_id,
+    read_model,
+    serve,
+    validation_error,
+)
 from shared.settings import Settings
 from shared.usecases import payout_runs
 from shared.usecases.payouts import PayoutNotFound, payout_view
@@ -79,6 +87,7 @@ def _create(request: flask.Request, settings: Settings, caller: Caller) -> flask
 
 
 def _get(request: flask.Request, settings: Settings, caller: Caller, payout_id: str) -> flask.Response:
+    payout_id = path_id("payout_id", payout_id, made_by_us=True)
     payout = deps.store().get_payout(payout_id)
     if payout is None:
         raise PayoutNotFound(payout_id)
@@ -115,7 +124,10 @@ def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.R
                 "limit must be an integer",
                 [{"field": "query.limit", "reason": "not an integer"}],
             ) from exc
-    q = ListQuery.model_validate(args, strict=False)
+    try:
+        q = ListQuery.model_validate(args, strict=False)
+    except ValidationError as exc:
+        raise validation_error(exc, prefix="query") from exc
     docs = deps.store().list_payouts(
         seller_id=q.seller_id,
         status=q.status.value if q.status else None,
@@ -133,6 +145,7 @@ def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.R
 
 
 def _cancel(request: flask.Request, settings: Settings, caller: Caller, payout_id: str) -> flask.Response:
+    payout_id = path_id("payout_id", payout_id, made_by_us=True)
     with log.bind(payout_id=payout_id):
         payout = deps.payout_service().cancel(payout_id, actor=caller.email)
     return json_response(payout_view(payout))
@@ -148,6 +161,7 @@ def _start_run(request: flask.Request, settings: Settings, caller: Caller) -> fl
 
 
 def _get_run(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
+    run_id = path_id("run_id", run_id, made_by_us=True)
     try:
         return json_response(payout_runs.run_view(deps.payout_service(), run_id))
     except payout_runs.RunNotFound as exc:
@@ -158,6 +172,7 @@ def _get_run(request: flask.Request, settings: Settings, caller: Caller, run_id:
 
 def _run_items(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
     """Each seller's outcome in a run, by seller id, cursor-paginated."""
+    run_id = path_id("run_id", run_id, made_by_us=True)
     if not deps.store().run_ref(run_id).get().exists:
         raise HttpError(
             404, "run_not_found", f"run {run_id} does not exist", [{"field": "run_id", "reason": "unknown"}]

@@ -7,12 +7,21 @@ from cloudevents.http.event import CloudEvent
 
 from shared import log
 from shared.entrypoints import deps
-from shared.entrypoints.pubsub_trigger import start_trigger
+from shared.entrypoints.pubsub_trigger import open_message, parse_tick
+from shared.settings import get_settings
 from shared.usecases.order_events import release_due_funds
 
 
 @functions_framework.cloud_event
 def release_funds(cloud_event: CloudEvent) -> None:
-    settings = start_trigger()
-    with log.bind(message_id=str(cloud_event["id"])):
-        release_due_funds(deps.store(), batch=settings.release_batch_size)
+    opened = open_message(
+        cloud_event,
+        source="release-funds",
+        parse=parse_tick,
+        invalid_code="invalid_message",
+        invalid_reason="not a tick",
+    )
+    if opened is None:
+        return
+    with log.bind(message_id=opened[0].message_id):
+        release_due_funds(deps.store(), batch=get_settings().release_batch_size)

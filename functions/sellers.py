@@ -9,34 +9,18 @@ from __future__ import annotations
 
 import flask
 import functions_framework
-from pydantic import TypeAdapter, ValidationError
 
 from shared import log
 from shared.domain.sellers import SellerIn, SellerPatch
-from shared.domain.validation import Identifier
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
-from shared.entrypoints.http import HttpError, Router, json_response, read_model, serve
+from shared.entrypoints.http import Router, json_response, path_id, read_model, serve
 from shared.settings import Settings
 from shared.usecases import sellers
 
-_IDENTIFIER = TypeAdapter[str](Identifier)
-
-
-def _seller_id(value: str) -> str:
-    try:
-        return _IDENTIFIER.validate_python(value)
-    except ValidationError as exc:
-        raise HttpError(
-            404,
-            "seller_not_found",
-            "no such seller",
-            [{"field": "seller_id", "reason": "not a valid seller id"}],
-        ) from exc
-
 
 def _put(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
-    seller_id = _seller_id(seller_id)
+    seller_id = path_id("seller_id", seller_id)
     data = read_model(request, settings, SellerIn)
     result = sellers.put_seller(deps.store(), deps.country_rules(), seller_id, data)
     balances = deps.store().balances(seller_id)
@@ -46,14 +30,14 @@ def _put(request: flask.Request, settings: Settings, seller_id: str) -> flask.Re
 
 
 def _patch(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
-    seller_id = _seller_id(seller_id)
+    seller_id = path_id("seller_id", seller_id)
     patch = read_model(request, settings, SellerPatch)
     seller = sellers.update_seller(deps.store(), deps.country_rules(), seller_id, patch)
     return json_response(sellers.seller_view(seller, deps.country_rules(), deps.store().balances(seller_id)))
 
 
 def _get(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
-    seller, balances = sellers.get_seller(deps.store(), _seller_id(seller_id))
+    seller, balances = sellers.get_seller(deps.store(), path_id("seller_id", seller_id))
     return json_response(sellers.seller_view(seller, deps.country_rules(), balances))
 
 

@@ -7,14 +7,12 @@ A task is answered 2xx when its work is done or can never be done (recorded and 
 from __future__ import annotations
 
 import logging
-from typing import Annotated
 
 import flask
 import functions_framework
-from pydantic import AfterValidator, StringConstraints, ValidationError
 
 from shared import log
-from shared.domain.validation import StrictModel, field_errors, not_reserved
+from shared.domain.validation import InvalidPayload, ResourceId, StrictModel, parse_payload
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import HttpError, json_response, raw_body, serve
@@ -23,7 +21,7 @@ from shared.usecases import payout_runs
 from shared.usecases.payouts import RetryLater
 
 logger = logging.getLogger(__name__)
-TaskId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,80}$"), AfterValidator(not_reserved)]
+TaskId = ResourceId
 
 
 class ShardTask(StrictModel):
@@ -42,21 +40,28 @@ def _task_context(request: flask.Request) -> dict[str, str | None]:
     }
 
 
-def _parse(model: type[StrictModel], request: flask.Request, settings: Settings) -> StrictModel | None:
+def _parse(
+    model: type[StrictModel], request: flask.Request, settings: Settings
+) -> StrictModel | InvalidPayload:
     if request.method != "POST":
         raise HttpError(405, "method_not_allowed", "tasks are POSTed")
     try:
-        return model.model_validate_json(raw_body(request, settings))
-    except ValidationError as exc:
-        # A task that can never be valid: acknowledge it so the queue does not retry it for days.
-        logger.error("invalid task body dropped", extra={"fields": {"errors": field_errors(exc)}})
-        return None
+        return parse_payload(model, raw_body(request, settings))
+    except InvalidPayload as exc:
+        # A task that can never be valid (not strict JSON, or not the model): acknowledge it so the
+        # queue does not retry it for days; nothing is written.
+        logger.error("invalid task body dropped: %s", exc, extra={"fields": {"errors": exc.details}})
+        return exc
+
+
+def _dropped(exc: InvalidPayload) -> flask.Response:
+    return json_response({"result": "invalid_task_dropped", "details": exc.details})
 
 
 def _shard(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:
     task = _parse(ShardTask, request, settings)
-    if task is None:
-        return json_response({"result": "invalid_task_dropped"})
+    if isinstance(task, InvalidPayload):
+        return _dropped(task)
     assert isinstance(task, ShardTask)
     with log.bind(run_id=task.run_id, **_task_context(request)):
         counts = payout_runs.process_page(deps.payout_service(), task.run_id, task.page_id)
@@ -65,8 +70,8 @@ def _shard(request: flask.Request, settings: Settings, caller: Caller | None) ->
 
 def _transfer(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:
     task = _parse(TransferTask, request, settings)
-    if task is None:
-        return json_response({"result": "invalid_task_dropped"})
+    if isinstance(task, InvalidPayload):
+        return _dropped(task)
     assert isinstance(task, TransferTask)
     with log.bind(payout_id=task.payout_id, **_task_context(request)):
         try:

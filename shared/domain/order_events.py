@@ -25,7 +25,7 @@ from shared.domain.ledger import (
     release_pending_funds,
 )
 from shared.domain.money import Money
-from shared.domain.validation import Identifier, MoneyIn, PositiveMoneyIn, StrictModel
+from shared.domain.validation import Identifier, MoneyIn, PositiveMoneyIn, StrictModel, parse_payload
 
 # --- Events at the boundary ---------------------------------------------------------------------
 
@@ -103,8 +103,9 @@ ORDER_EVENT = TypeAdapter[OrderEvent](OrderEvent)
 
 
 def parse_order_event(raw: bytes | str) -> OrderEvent:
-    """Strict JSON parse; raises pydantic.ValidationError with field paths."""
-    return ORDER_EVENT.validate_json(raw, strict=True)
+    """Strict JSON (no duplicate keys, bounded depth), then the event model (strict types);
+    raises :class:`InvalidPayload` with field paths."""
+    return parse_payload(ORDER_EVENT, raw)
 
 
 def event_fingerprint(event: OrderEvent) -> str:

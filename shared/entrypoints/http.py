@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import flask
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from shared import log
+from shared import log, strict_json
 from shared.domain.errors import DomainError
-from shared.domain.validation import field_errors
+from shared.domain.validation import Identifier, InvalidPayload, ResourceId, field_errors, parse_payload
 from shared.entrypoints.auth import AuthError, Caller, authenticate
 from shared.settings import Settings, get_settings
 
@@ -59,14 +59,22 @@ def error_response(err: HttpError) -> flask.Response:
     return json_response(body, err.status, headers)
 
 
+_BODY_KEY = "seller_payouts.body"  # the capped body, read once per request (request.environ)
+
+
 def raw_body(request: flask.Request, settings: Settings) -> bytes:
-    """The raw body, refused past the size cap before it is read whole."""
+    """The raw body, refused past the size cap before it is read whole. ``serve`` reads it for
+    every route, whether or not the route wants a body; handlers get the same bytes again."""
+    cached = request.environ.get(_BODY_KEY)
+    if isinstance(cached, bytes):
+        return cached
     limit = settings.max_body_bytes
     if request.content_length is not None and request.content_length > limit:
         raise HttpError(413, "body_too_large", f"body exceeds {limit} bytes")
     data = request.stream.read(limit + 1)
     if len(data) > limit:
         raise HttpError(413, "body_too_large", f"body exceeds {limit} bytes")
+    request.environ[_BODY_KEY] = data
     return data
 
 
@@ -74,10 +82,16 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def read_model(request: flask.Request, settings: Settings, model: type[M]) -> M:
-    """The capped body, as JSON (400 if it is not), validated strictly by ``model`` (422)."""
-    body = raw_body(request, settings)
-    parse_json(body)
-    return model.model_validate_json(body)
+    """The capped body, strict JSON (400 if it is not), validated strictly by ``model`` (422)."""
+    return parse_payload(model, raw_body(request, settings))
+
+
+def payload_error(exc: InvalidPayload) -> HttpError:
+    """A refused body as an answer: 400 ``malformed_json`` (not strict JSON: a duplicate key,
+    nested too deep, not JSON at all), else 422 ``validation_failed``; ``details`` name each field."""
+    if exc.malformed:
+        return HttpError(400, "malformed_json", "body is not valid JSON", exc.details)
+    return HttpError(422, "validation_failed", "the request is not valid", exc.details)
 
 
 def validation_error(exc: ValidationError, prefix: str = "") -> HttpError:
@@ -96,11 +110,30 @@ def domain_error(exc: DomainError) -> HttpError:
 
 
 def parse_json(body: bytes) -> Any:
+    """The body as a value, parsed strictly (``shared.strict_json``); 400 ``malformed_json``."""
     try:
-        return json.loads(body)
-    except (ValueError, UnicodeDecodeError) as exc:
+        return strict_json.loads(body)
+    except strict_json.JsonRejected as exc:
         raise HttpError(
-            400, "malformed_json", "body is not valid JSON", [{"field": "$", "reason": str(exc)}]
+            400, "malformed_json", "body is not valid JSON", [{"field": exc.path, "reason": exc.reason}]
+        ) from exc
+
+
+_IDENTIFIER = TypeAdapter[str](Identifier)
+_RESOURCE_ID = TypeAdapter[str](ResourceId)
+
+
+def path_id(name: str, value: str, *, made_by_us: bool = False) -> str:
+    """A path parameter that must be an id (a caller's ``Identifier``, or a ``ResourceId`` the
+    platform ``made_by_us``: payouts, runs): one that can never be valid is a 422
+    naming the parameter (``seller_id``, as its not-found answer does), not a 404 as if it might
+    exist one day."""
+    try:
+        return (_RESOURCE_ID if made_by_us else _IDENTIFIER).validate_python(value)
+    except ValidationError as exc:
+        reason = field_errors(exc)[0]["reason"]
+        raise HttpError(
+            422, "validation_failed", f"{name} is not a valid id", [{"field": name, "reason": reason}]
         ) from exc
 
 
@@ -199,10 +232,12 @@ def serve(
             if require_oidc:
                 caller = authenticate(request.headers.get("Authorization"), settings)
                 with log.bind(caller=caller.email):
+                    raw_body(request, settings)  # the size cap, on every route
                     if caller.sellers is None:
                         return handle(request, settings, caller)
                     check_seller_scoped_request(request, caller)
                     return check_seller_scoped_response(handle(request, settings, caller), caller)
+            raw_body(request, settings)
             return handle(request, settings, None)
         except AuthError as exc:
             logger.warning("unauthenticated request refused: %s", exc.reason)
@@ -214,6 +249,10 @@ def serve(
             else:
                 logger.info("request refused: %s %s", exc.code, exc.message)
             return error_response(exc)
+        except InvalidPayload as exc:
+            err = payload_error(exc)
+            logger.info("request refused: %s %s", err.code, exc)
+            return error_response(err)
         except ValidationError as exc:
             return error_response(validation_error(exc))
         except DomainError as exc:

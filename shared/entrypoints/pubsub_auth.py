@@ -18,11 +18,10 @@ its dead-letter topic takes it): a misconfigured token never loses a message.
 from __future__ import annotations
 
 import logging
-from typing import NoReturn
 
 import flask
 
-from shared.entrypoints.auth import AuthError, Caller, authenticate
+from shared.entrypoints.auth import AuthError, authenticate
 from shared.entrypoints.http import HttpError, error_response
 from shared.settings import Settings
 
@@ -37,24 +36,28 @@ def envelope_limit(settings: Settings) -> int:
     return (settings.max_body_bytes + 2) // 3 * 4 + _ENVELOPE_OVERHEAD_BYTES
 
 
-def _refuse(err: HttpError) -> NoReturn:
-    flask.abort(error_response(err))
-
-
-def require_push_caller(settings: Settings) -> Caller:
-    """Verify the push's OIDC token and its size; refuse the delivery otherwise."""
+def push_refusal(settings: Settings) -> HttpError | None:
+    """Why this push delivery is refused (a bad token, a seller-scoped caller, over the size cap),
+    or None when it comes from the push identity within the cap."""
     request = flask.request
     try:
         caller = authenticate(request.headers.get("Authorization"), settings)
     except AuthError as exc:
         logger.warning("push refused (%d): %s", exc.status, exc.reason)
-        _refuse(HttpError(exc.status, "unauthenticated" if exc.status == 401 else "forbidden", exc.reason))
+        return HttpError(exc.status, "unauthenticated" if exc.status == 401 else "forbidden", exc.reason)
     if caller.sellers is not None:
         logger.warning("push refused: a seller-scoped caller")
-        _refuse(HttpError(403, "forbidden", "caller not allowed"))
+        return HttpError(403, "forbidden", "caller not allowed")
     limit = envelope_limit(settings)
     size = request.content_length if request.content_length is not None else len(request.get_data())
     if size > limit:
         logger.warning("push refused: %d bytes, over the %d-byte cap", size, limit)
-        _refuse(HttpError(413, "body_too_large", f"body exceeds {limit} bytes"))
-    return caller
+        return HttpError(413, "body_too_large", f"body exceeds {limit} bytes")
+    return None
+
+
+def require_push_caller(settings: Settings) -> None:
+    """Verify the push's OIDC token and its size; refuse the delivery otherwise."""
+    refusal = push_refusal(settings)
+    if refusal is not None:
+        flask.abort(error_response(refusal))

@@ -1,32 +1,81 @@
 """The common start of every Pub/Sub-triggered function: logging, the push caller's token, the
-envelope and the message body. A message that can never be valid is recorded as poison and
-acknowledged (the function returns), so Pub/Sub does not retry it forever."""
+envelope and the message body.
+
+Two kinds of refusal, on purpose:
+
+- the push request itself is wrong (no or a bad token, over the size cap, a body that is not
+  strict JSON): a JSON 4xx, nothing read or written; Pub/Sub redelivers it and, after its last
+  attempt, moves it to the subscription's dead-letter topic, so a misconfigured sender loses
+  nothing;
+- the message can never be valid (no Pub/Sub message in the event, data that is not strict JSON
+  or not the message's model): poison, logged and recorded in ``dead_letters`` with its field
+  paths, and acknowledged (the function returns), so Pub/Sub does not retry it forever.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Annotated, NoReturn, TypeVar
 
+import flask
 from cloudevents.http.event import CloudEvent
-from pydantic import ValidationError
+from pydantic import StringConstraints
 
-from shared import log
-from shared.domain.validation import field_errors
+from shared import log, strict_json
+from shared.domain.validation import InvalidPayload, StrictModel, parse_payload
 from shared.entrypoints import deps
+from shared.entrypoints.http import HttpError, error_response
 from shared.entrypoints.pubsub_auth import require_push_caller
 from shared.entrypoints.pubsub_envelope import EnvelopeError, PubSubMessage, message_from_cloud_event
 from shared.settings import Settings, get_settings
 from shared.usecases.dead_letters import record_poison
 
 T = TypeVar("T")
+logger = logging.getLogger(__name__)
+
+# Set on flask.g once the function runs: an error after it is the function's, not the framework's
+# (shared.entrypoints.framework answers the two differently).
+FUNCTION_STARTED = "seller_payouts_function_started"
+
+
+class Tick(StrictModel):
+    """A scheduler tick (release-funds, payout-sweeper): Cloud Scheduler sends ``{}``; people and
+    harnesses may say why they sent one. Anything else is not a tick."""
+
+    reason: Annotated[str, StringConstraints(max_length=200)] | None = None
+
+
+def parse_tick(data: bytes) -> Tick:
+    return parse_payload(Tick, data or b"{}")
 
 
 def start_trigger() -> Settings:
     """Configure logging and refuse callers other than the Pub/Sub push identity."""
     settings = get_settings()
     log.configure(settings.log_level)
+    setattr(flask.g, FUNCTION_STARTED, True)
     require_push_caller(settings)
+    _require_strict_envelope()
     return settings
+
+
+def _refuse(err: HttpError) -> NoReturn:
+    flask.abort(error_response(err))
+
+
+def _require_strict_envelope() -> None:
+    """The push body is JSON the framework has parsed its own way (the last duplicate key wins):
+    it must also be strict JSON, as every body is, or the delivery is refused."""
+    try:
+        strict_json.check(flask.request.get_data())
+    except strict_json.JsonRejected as exc:
+        logger.warning("push refused: the envelope is not strict JSON: %s", exc)
+        _refuse(
+            HttpError(
+                400, "malformed_json", "body is not valid JSON", [{"field": exc.path, "reason": exc.reason}]
+            )
+        )
 
 
 def open_message(
@@ -37,7 +86,12 @@ def open_message(
     invalid_code: str,
     invalid_reason: str,
 ) -> tuple[PubSubMessage, T] | None:
-    """The message and its parsed body, or None when it was poison (recorded and logged)."""
+    """The message and its parsed body, or None when it was poison (recorded and logged).
+
+    ``parse`` raises :class:`InvalidPayload` (``shared.domain.validation.parse_payload``) for data
+    that can never be valid: not strict JSON (poison code ``malformed_json``) or not the model
+    (``invalid_code``); the dead letter keeps each field path.
+    """
     start_trigger()
     try:
         message = message_from_cloud_event(cloud_event["id"], cloud_event.data)
@@ -52,14 +106,14 @@ def open_message(
         return None
     try:
         return message, parse(message.data)
-    except ValidationError as exc:
+    except InvalidPayload as exc:
         record_poison(
             deps.store(),
             source=source,
             message_id=message.message_id,
-            code=invalid_code,
-            reason=invalid_reason,
-            details=field_errors(exc),
+            code="malformed_json" if exc.malformed else invalid_code,
+            reason="the message data is not valid JSON" if exc.malformed else invalid_reason,
+            details=exc.details,
             payload=message.data,
         )
         return None

@@ -1,6 +1,6 @@
 """Hostile input to the parsers at the edge: each may accept or refuse, but only in its own way.
 
-- ``parse_order_event``: a valid event or ``pydantic.ValidationError``;
+- ``parse_order_event``: a valid event or ``InvalidPayload`` (strict JSON, then the model);
 - ``shared.entrypoints.signing.parse`` / ``verify``: a result or ``SignatureError``;
 - ``message_from_cloud_event``: a ``PubSubMessage`` or ``EnvelopeError``;
 - ``SandboxProvider.parse_webhook`` (validly signed bodies): a ``ProviderEvent`` or ``WebhookRejected``.
@@ -20,7 +20,6 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from shared.adapters.providers.base import ProviderEvent, WebhookRejected
 from shared.adapters.providers.sandbox import SIGNATURE_HEADER, SandboxProvider
@@ -31,6 +30,7 @@ from shared.domain.order_events import (
     OrderLineReturnWindowClosed,
     parse_order_event,
 )
+from shared.domain.validation import InvalidPayload
 from shared.entrypoints import signing
 from shared.entrypoints.pubsub_envelope import EnvelopeError, PubSubMessage, message_from_cloud_event
 from shared.settings import Settings
@@ -195,7 +195,7 @@ def mutated_events(draw: st.DrawFn) -> dict[str, Any]:
 def _parse_event_or_refuse(raw: bytes | str) -> None:
     try:
         event = parse_order_event(raw)
-    except ValidationError:
+    except InvalidPayload:
         return
     assert isinstance(event, EVENT_TYPES)
     # What was accepted is an event whose own JSON parses to the same event.
