@@ -28,13 +28,16 @@ def _receive(
     try:
         adapter = provider_for(provider)
     except KeyError as exc:
-        raise HttpError(404, "unknown_provider", f"no provider {provider}") from exc
+        raise HttpError(
+            404, "unknown_provider", f"no provider {provider!r}", [{"field": "provider", "reason": "unknown"}]
+        ) from exc
     body = raw_body(request, settings)
     try:
         event = adapter.parse_webhook(dict(request.headers.items()), body, now=int(time.time()))
     except WebhookRejected as exc:
         status = 401 if exc.reason.startswith("signature") else 400
-        raise HttpError(status, "invalid_webhook", exc.reason) from exc
+        details = exc.details or [{"field": "$", "reason": exc.reason}]
+        raise HttpError(status, "invalid_webhook", exc.reason, details) from exc
     with log.bind(provider_event_id=event.event_id, payout_id=event.transfer.reference):
         try:
             result = deps.payout_service().apply_provider_event(adapter, event)

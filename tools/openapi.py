@@ -23,7 +23,9 @@ from shared.domain.eligibility import SkipReason
 from shared.domain.order_events import ORDER_EVENT
 from shared.domain.payouts import PayoutStatus
 from shared.domain.sellers import SellerIn, SellerPatch
-from shared.domain.validation import Identifier
+from shared.adapters.providers.sandbox import SIGNATURE_HEADER as SANDBOX_SIGNATURE_HEADER
+from shared.adapters.providers.sandbox import SandboxWebhook
+from shared.domain.validation import Identifier, ResourceId
 from shared.entrypoints.signing import HEADER as ORDER_SIGNATURE_HEADER
 
 OUT_DIR = Path(__file__).resolve().parent.parent / "shared" / "openapi"
@@ -60,14 +62,16 @@ ERROR_SCHEMA: Schema = {
 }
 
 _ERRORS: dict[int, str] = {
-    400: "Malformed JSON, or a required header is missing.",
+    400: "Malformed JSON (not JSON, a duplicate key, nested too deep: `details` names the path), "
+    "or a required header is missing.",
     401: "Missing, malformed, expired, misaddressed or badly signed credentials.",
     403: "The caller is authenticated but not allowed (or a seller-scoped caller out of scope).",
     404: "No such resource (or route).",
     405: "Method not allowed on this path.",
     409: "Conflict with the resource's current state.",
     413: "The body is over the size cap (64 KiB).",
-    422: "The request is well-formed but not valid; `details` names each field.",
+    422: "The request is well-formed but not valid (a path id that can never be valid included); "
+    "`details` names each field.",
     503: "A temporary failure: retry later (never a bare 500).",
 }
 
@@ -157,15 +161,16 @@ def _document(
 
 
 IDENTIFIER: Schema = TypeAdapter[str](Identifier).json_schema()
+RESOURCE_ID: Schema = TypeAdapter[str](ResourceId).json_schema()
 OBJECT: Schema = {"type": "object"}
 OIDC_ERRORS = [401, 403, 413]
 
 
 def sellers_api() -> Schema:
     c = _Components()
-    seller_id = _path_param("seller_id", IDENTIFIER, "The seller's id (any other string answers 404).")
+    seller_id = _path_param("seller_id", IDENTIFIER, "The seller's id (any other string answers 422).")
     view = {"type": "object", "description": "The seller, bank account masked, with its balances."}
-    common = [*OIDC_ERRORS, 404]
+    common = [*OIDC_ERRORS, 404, 422]
     paths = {
         "/sellers/{seller_id}": {
             "parameters": [seller_id],
@@ -174,14 +179,14 @@ def sellers_api() -> Schema:
                 "summary": "Create (201) or replace (200) a seller.",
                 "requestBody": _json_body(c.model(SellerIn)),
                 "responses": _responses(
-                    {200: ("Replaced.", view), 201: ("Created.", view)}, [*common, 400, 409, 422]
+                    {200: ("Replaced.", view), 201: ("Created.", view)}, [*common, 400, 409]
                 ),
             },
             "patch": {
                 "operationId": "patchSeller",
                 "summary": "Change some of a seller's fields; country and currency never change.",
                 "requestBody": _json_body(c.model(SellerPatch)),
-                "responses": _responses({200: ("Updated.", view)}, [*common, 400, 409, 422]),
+                "responses": _responses({200: ("Updated.", view)}, [*common, 400, 409]),
             },
             "get": {
                 "operationId": "getSeller",
@@ -220,8 +225,8 @@ def payouts_api() -> Schema:
     for name, prop in list_query["properties"].items():
         prop = {k: v for k, v in prop.items() if k not in ("title", "default")}
         list_params.append(_query_param(name, status_schema if name == "status" else prop))
-    payout_id = _path_param("payout_id", {"type": "string", "minLength": 1}, "The payout's id.")
-    run_id = _path_param("run_id", {"type": "string", "minLength": 1}, "`run-YYYY-MM-DD`.")
+    payout_id = _path_param("payout_id", RESOURCE_ID, "The payout's id (any other string answers 422).")
+    run_id = _path_param("run_id", RESOURCE_ID, "`run-YYYY-MM-DD` (any other shape of id answers 422).")
     paths = {
         "/payouts": {
             "post": {
@@ -245,7 +250,7 @@ def payouts_api() -> Schema:
             "parameters": [payout_id],
             "get": {
                 "operationId": "getPayout",
-                "responses": _responses({200: ("The payout.", payout)}, [*OIDC_ERRORS, 404]),
+                "responses": _responses({200: ("The payout.", payout)}, [*OIDC_ERRORS, 404, 422]),
             },
         },
         "/payouts/{payout_id}/cancel": {
@@ -253,7 +258,7 @@ def payouts_api() -> Schema:
             "post": {
                 "operationId": "cancelPayout",
                 "summary": "Cancel a pending payout not yet sent (409 otherwise).",
-                "responses": _responses({200: ("Canceled.", payout)}, [*OIDC_ERRORS, 404, 409]),
+                "responses": _responses({200: ("Canceled.", payout)}, [*OIDC_ERRORS, 404, 409, 422]),
             },
         },
         "/runs": {
@@ -272,7 +277,7 @@ def payouts_api() -> Schema:
             "get": {
                 "operationId": "getRun",
                 "summary": "Progress: pages, payouts by status, amounts, skip reasons.",
-                "responses": _responses({200: ("The run.", OBJECT)}, [*OIDC_ERRORS, 404]),
+                "responses": _responses({200: ("The run.", OBJECT)}, [*OIDC_ERRORS, 404, 422]),
             },
         },
         "/runs/{run_id}/items": {
@@ -285,7 +290,7 @@ def payouts_api() -> Schema:
                     _query_param("seller_id", IDENTIFIER),
                     _query_param("page_token", {"type": "string"}),
                 ],
-                "responses": _responses({200: ("A page of items.", page)}, [*OIDC_ERRORS, 404]),
+                "responses": _responses({200: ("A page of items.", page)}, [*OIDC_ERRORS, 404, 422]),
             },
         },
     }
@@ -314,36 +319,14 @@ def order_events_webhook() -> Schema:
 
 def provider_webhook() -> Schema:
     c = _Components()
-    transfer = {
-        "type": "object",
-        "required": ["id", "reference", "amount", "currency"],
-        "properties": {
-            "id": {"type": "string"},
-            "reference": {"type": "string", "description": "Our payout id."},
-            "amount": {"type": "integer", "minimum": 1, "maximum": 2**53},
-            "currency": {"type": "string", "pattern": "^[A-Z]{3}$"},
-            "failure_code": {"type": ["string", "null"]},
-        },
-    }
-    event = {
-        "type": "object",
-        "required": ["id", "type", "created", "data"],
-        "properties": {
-            "id": {"type": "string", "description": "The provider's event id (applied once)."},
-            "type": {
-                "enum": ["transfer.processing", "transfer.paid", "transfer.failed", "transfer.returned"]
-            },
-            "created": {"type": "integer", "minimum": 0, "maximum": 2**32, "description": "Unix seconds."},
-            "data": {"type": "object", "required": ["transfer"], "properties": {"transfer": transfer}},
-        },
-    }
     paths = {
         "/{provider}": {
             "parameters": [_path_param("provider", {"enum": ["sandbox"]}, "The provider's name.")],
             "post": {
                 "operationId": "postProviderEvent",
-                "summary": "A transfer's new state, from the payment provider.",
-                "requestBody": _json_body(c.add("SandboxEvent", event)),
+                "summary": "A transfer's new state, from the payment provider. A signed body that breaks "
+                "this schema is a 400 invalid_webhook naming each field; nothing is written.",
+                "requestBody": _json_body(c.model(SandboxWebhook)),
                 "responses": _responses(
                     {200: ("Applied, ignored or an unknown payout: stop retrying.", OBJECT)},
                     [400, 401, 404, 405, 409, 413, 422],
@@ -351,7 +334,7 @@ def provider_webhook() -> Schema:
             },
         }
     }
-    security = _hmac_security("X-Sandbox-Signature", "The provider's signature")
+    security = _hmac_security(SANDBOX_SIGNATURE_HEADER, "The provider's signature")
     return _document("provider-webhook", "Payment provider webhooks (public, HMAC).", paths, c, security)
 
 

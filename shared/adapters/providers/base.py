@@ -3,14 +3,19 @@ reference, and verify and parse a webhook."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel
 
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.money import Money
 from shared.domain.payouts import FailureCode, PayoutStatus
+from shared.domain.validation import InvalidPayload, parse_payload
+
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(frozen=True)
@@ -57,9 +62,27 @@ class OutcomeUnknown(ProviderError):
 
 
 class WebhookRejected(ProviderError):
-    def __init__(self, reason: str) -> None:
+    """A webhook refused before anything runs: a bad signature (``reason`` starts with
+    "signature": 401) or a body that is not the provider's documented schema (400
+    ``invalid_webhook``, ``details`` naming each field: ``[{"field", "reason"}]``)."""
+
+    def __init__(self, reason: str, details: Sequence[dict[str, Any]] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.details = list(details)
+
+
+def parse_webhook_body(schema: type[M], body: bytes) -> M:
+    """A signed webhook's body: strict JSON (no duplicate keys, bounded depth), then the
+    provider's documented schema, or :class:`WebhookRejected` with each field's path. Every
+    provider adapter calls this after checking the signature and before anything else runs."""
+    try:
+        return parse_payload(schema, body)
+    except InvalidPayload as exc:
+        reason = (
+            "webhook body is not valid JSON" if exc.malformed else "webhook body does not match its schema"
+        )
+        raise WebhookRejected(reason, exc.details) from exc
 
 
 class PaymentProvider(Protocol):

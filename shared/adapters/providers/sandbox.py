@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import requests
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared import metrics
 from shared.adapters.providers.base import (
@@ -18,10 +18,12 @@ from shared.adapters.providers.base import (
     TransferRequest,
     TransferState,
     WebhookRejected,
+    parse_webhook_body,
 )
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.money import Money
 from shared.domain.payouts import FailureCode, PayoutStatus
+from shared.domain.validation import MAX_AMOUNT, CurrencyCode, ResourceId
 from shared.entrypoints import signing
 from shared.settings import Settings
 
@@ -32,6 +34,38 @@ _STATUS = {
     "failed": PayoutStatus.FAILED,
     "returned": PayoutStatus.RETURNED,
 }
+
+
+# --- the webhook body, as the sandbox documents it (stand_ins/sandbox_provider.py) -------------------
+
+
+class _WebhookModel(BaseModel):
+    # Strict types, but fields the provider adds later are ignored: a PSP extends its events
+    # without notice, and refusing them would stop every payout from settling.
+    model_config = ConfigDict(strict=True, extra="ignore", frozen=True, hide_input_in_errors=True)
+
+
+ProviderId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,255}$")]
+
+
+class SandboxTransfer(_WebhookModel):
+    id: ProviderId
+    reference: ResourceId = Field(description="Our payout id.")
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="Integer minor units.")
+    currency: CurrencyCode
+    status: Literal["processing", "paid", "failed", "returned"] | None = None
+    failure_code: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class SandboxWebhookData(_WebhookModel):
+    transfer: SandboxTransfer
+
+
+class SandboxWebhook(_WebhookModel):
+    id: ProviderId = Field(description="The provider's event id (applied once).")
+    type: Literal["transfer.processing", "transfer.paid", "transfer.failed", "transfer.returned"]
+    created: int = Field(ge=0, le=2**32, description="Unix seconds.")
+    data: SandboxWebhookData
 
 
 def _destination(account: ValidatedBankAccount) -> dict[str, Any]:
@@ -120,28 +154,37 @@ class SandboxProvider:
         return _state(found[0]) if found else None
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes, now: int) -> ProviderEvent:
+        """Signature first, then the documented schema (strict JSON, strict types): a body that
+        breaks it is refused here, so nothing downstream runs and nothing is written."""
         try:
             signing.verify(
                 headers.get(SIGNATURE_HEADER), body, self._webhook_secrets, now=now, tolerance=self._tolerance
             )
         except signing.SignatureError as exc:
-            raise WebhookRejected(f"signature {exc.reason}") from exc
+            details = [{"field": f"header.{SIGNATURE_HEADER}", "reason": exc.reason}]
+            raise WebhookRejected(f"signature {exc.reason}", details) from exc
         metrics.incr("provider.webhooks")
-        try:
-            data = json.loads(body)
-            transfer = data["data"]["transfer"]
-            status = {
-                "transfer.paid": "paid",
-                "transfer.failed": "failed",
-                "transfer.returned": "returned",
-                "transfer.processing": "processing",
-            }[data["type"]]
-            state = _state({**transfer, "status": status})
-            return ProviderEvent(
-                event_id=str(data["id"]),
-                transfer=state,
-                occurred_at=datetime.fromtimestamp(int(data["created"]), UTC),
+        webhook = parse_webhook_body(SandboxWebhook, body)
+        transfer = webhook.data.transfer
+        status = webhook.type.removeprefix("transfer.")
+        if transfer.status is not None and transfer.status != status:
+            raise WebhookRejected(
+                "webhook body does not match its schema",
+                [
+                    {
+                        "field": "data.transfer.status",
+                        "reason": f"{transfer.status!r} contradicts type {webhook.type!r}",
+                    }
+                ],
             )
-        except (ValueError, KeyError, TypeError, OverflowError, OSError, RecursionError) as exc:
-            # Whatever a signed but broken body holds, it is refused, never a crash to retry.
-            raise WebhookRejected("malformed webhook body") from exc
+        return ProviderEvent(
+            event_id=webhook.id,
+            transfer=TransferState(
+                provider_ref=transfer.id,
+                reference=transfer.reference,
+                status=_STATUS[status],
+                amount=Money(transfer.amount, transfer.currency),
+                failure_code=_failure(transfer.failure_code),
+            ),
+            occurred_at=datetime.fromtimestamp(webhook.created, UTC),
+        )
