@@ -2,7 +2,8 @@
 
 Every function is deployed from the repository root with its own ``--entry-point``, so the
 ``shared`` package travels with each of them. The modules in ``functions/`` hold the code;
-this file only names them, as the Python runtime looks for ``main.py``.
+this file only names them, as the Python runtime looks for ``main.py``, and makes the
+framework's own answers (routing, CloudEvent parsing) the documented JSON error body.
 """
 
 from functions.order_events import order_events_pubsub, order_events_webhook
@@ -12,6 +13,9 @@ from functions.provider_webhook import provider_webhook
 from functions.release_funds import release_funds
 from functions.sellers import sellers_api
 from functions.workers import run_shard_worker, transfer_worker
+from shared.entrypoints import framework
+
+framework.install()  # functions-framework imports this file inside its app, before routing it
 
 __all__ = [
     "order_events_pubsub",
