@@ -16,7 +16,7 @@ from datetime import date, datetime
 from enum import StrEnum
 
 from shared.domain.countries import CountryRules
-from shared.domain.money import Money
+from shared.domain.money import Money, amount_text
 from shared.domain.schedule import is_business_day, is_payout_due, local_date
 from shared.domain.sellers import BankAccountStatus, KycStatus, Seller
 
@@ -89,13 +89,16 @@ def payout_blocker(seller: Seller, rules: CountryRules, now: datetime) -> Decisi
 
 def amount_decision(available: Money, rules: CountryRules) -> Decision:
     if available.is_negative():
-        return skip(SkipReason.NEGATIVE_BALANCE, f"available balance is {available}; refunds are owed")
+        return skip(
+            SkipReason.NEGATIVE_BALANCE, f"available balance is {amount_text(available)}; refunds are owed"
+        )
     if available.is_zero():
         return skip(SkipReason.NO_AVAILABLE_BALANCE, "nothing available to pay")
     if available.amount < rules.minimum_payout:
         return skip(
             SkipReason.BELOW_MINIMUM,
-            f"available {available} is below the minimum {rules.minimum_payout_money}",
+            f"available {amount_text(available)} is below the minimum "
+            f"{amount_text(rules.minimum_payout_money)}",
         )
     return Decision(available)
 
@@ -104,10 +107,12 @@ def requested_amount_decision(amount: Money, available: Money, rules: CountryRul
     """An on-demand payout of ``amount``: not more than available, not less than the minimum."""
     if amount > available:
         return skip(
-            SkipReason.INSUFFICIENT_AVAILABLE_BALANCE, f"amount {amount} exceeds the available {available}"
+            SkipReason.INSUFFICIENT_AVAILABLE_BALANCE,
+            f"amount {amount_text(amount)} exceeds the available {amount_text(available)}",
         )
     if amount.amount < rules.minimum_payout:
         return skip(
-            SkipReason.BELOW_MINIMUM, f"amount {amount} is below the minimum {rules.minimum_payout_money}"
+            SkipReason.BELOW_MINIMUM,
+            f"amount {amount_text(amount)} is below the minimum {amount_text(rules.minimum_payout_money)}",
         )
     return Decision(amount)

@@ -171,6 +171,12 @@ class Money:
         return f"{self.to_decimal():f} {self.currency}"
 
 
+def amount_text(money: Money) -> str:
+    """An amount as every message states it: the integer minor units the API takes, then the
+    formatted value: ``1000 (10.00 EUR)``, ``-5400 (-54.00 EUR)``, ``1200 (1200 JPY)``."""
+    return f"{money.amount} ({money})"
+
+
 def sum_money(items: Iterable[Money], currency: str) -> Money:
     """Sum of ``items``, all in ``currency`` (CurrencyMismatch otherwise); zero when empty."""
     total = Money.zero(currency)

@@ -24,7 +24,7 @@ from shared.domain.ledger import (
     record_sale,
     release_pending_funds,
 )
-from shared.domain.money import Money
+from shared.domain.money import Money, amount_text
 from shared.domain.validation import Identifier, MoneyIn, PositiveMoneyIn, StrictModel, parse_payload
 
 # --- Events at the boundary ---------------------------------------------------------------------
@@ -210,7 +210,8 @@ def _apply_paid(
         return line, [_reject(event, "order line is already paid by another event")]
     gross, commission = event.data.gross.to_money(), event.data.commission.to_money()
     if gross.amount > rules.max_transaction_amount:
-        return line, [_reject(event, f"gross amount exceeds the limit of {rules.max_transaction_amount}")]
+        limit = amount_text(rules.max_transaction_money)
+        return line, [_reject(event, f"gross amount {amount_text(gross)} exceeds the limit of {limit}")]
     waiting = [parse_order_event(raw) for raw in line.parked]
     line = replace(
         line, paid=True, currency=gross.currency, gross=gross.amount, commission=commission.amount, parked=()
@@ -260,13 +261,19 @@ def _apply_refund(line: OrderLine, event: OrderLineRefunded) -> tuple[OrderLine,
         return line, _reject(event, f"refund {data.refund_id} was already applied with another amount")
     refundable = line.gross - line.refunded
     if data.amount.amount > refundable:
-        return line, _reject(event, f"refund of {data.amount.amount} exceeds the refundable {refundable}")
+        return line, _reject(
+            event,
+            f"refund of {amount_text(data.amount.to_money())} exceeds the refundable "
+            f"{amount_text(_money(line, refundable))}",
+        )
     commission_left = line.commission - line.commission_returned
     if data.commission_returned is not None:
         returned = data.commission_returned.amount
         if returned > commission_left:
             return line, _reject(
-                event, f"commission_returned exceeds the commission left ({commission_left})"
+                event,
+                f"commission_returned {amount_text(data.commission_returned.to_money())} exceeds the "
+                f"commission left {amount_text(_money(line, commission_left))}",
             )
     elif data.amount.amount == refundable:
         returned = commission_left  # the last refund returns whatever commission is left

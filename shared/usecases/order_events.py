@@ -15,6 +15,7 @@ from shared import log
 from shared.adapters.firestore_store import ORDER_EVENTS, SELLERS, FirestoreStore, Tx, is_contention
 from shared.domain.countries import CountryRegistry, CountryRules
 from shared.domain.errors import DomainError
+from shared.domain.money import amount_text
 from shared.domain.order_events import (
     EventResult,
     OrderEvent,
@@ -81,13 +82,15 @@ def check_event_for_seller(event: OrderEvent, rules: CountryRules) -> None:
     if isinstance(event, OrderLinePaid) and event.data.gross.amount > rules.max_transaction_amount:
         raise InvalidForSeller(
             "amount_over_limit",
-            f"amount exceeds the limit of {rules.max_transaction_amount} minor units",
+            f"amount {amount_text(event.data.gross.to_money())} exceeds the limit of "
+            f"{amount_text(rules.max_transaction_money)}",
             "data.gross.amount",
         )
     if isinstance(event, OrderLineRefunded) and event.data.amount.amount > rules.max_transaction_amount:
         raise InvalidForSeller(
             "amount_over_limit",
-            f"amount exceeds the limit of {rules.max_transaction_amount} minor units",
+            f"amount {amount_text(event.data.amount.to_money())} exceeds the limit of "
+            f"{amount_text(rules.max_transaction_money)}",
             "data.amount.amount",
         )
 
