@@ -19,9 +19,15 @@ from typing import Any
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
 
-_IBAN_RE = re.compile(r"\b([A-Z]{2})\d{2}[A-Z0-9 ]{10,30}\b")
+# An IBAN, printed with or without single spaces between its groups (never the space after it).
+_IBAN_RE = re.compile(r"\b([A-Z]{2})\d{2}(?: ?[A-Z0-9]){10,30}\b")
 _DIGITS_RE = re.compile(r"\b\d{9,}\b")
-_BEARER_RE = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+# A credential after "Bearer": 8+ characters of the token alphabet, with a digit or one of ._~+/=
+# in it (JWTs, hex and base64 keys) or 20+ long. Words ("bearer token", "Bearer realm") are not
+# credentials and stay readable.
+_BEARER_RE = re.compile(
+    r"(?i)\b(bearer\s+)((?=[A-Za-z-]*[0-9._~+/=])[A-Za-z0-9._~+/=-]{8,}|[A-Za-z0-9._~+/=-]{20,})"
+)
 _JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 
