@@ -19,12 +19,12 @@ from pydantic import BaseModel, TypeAdapter
 
 from functions.payouts import IdempotencyKey, ListQuery, PayoutRequest, RunRequest
 from functions.workers import ShardTask, TransferTask
+from shared.adapters.providers.sandbox import SIGNATURE_HEADER as SANDBOX_SIGNATURE_HEADER
+from shared.adapters.providers.sandbox import SandboxWebhook
 from shared.domain.eligibility import SkipReason
 from shared.domain.order_events import ORDER_EVENT
 from shared.domain.payouts import PayoutStatus
 from shared.domain.sellers import SellerIn, SellerPatch
-from shared.adapters.providers.sandbox import SIGNATURE_HEADER as SANDBOX_SIGNATURE_HEADER
-from shared.adapters.providers.sandbox import SandboxWebhook
 from shared.domain.validation import Identifier, ResourceId
 from shared.entrypoints.signing import HEADER as ORDER_SIGNATURE_HEADER
 
