@@ -144,7 +144,7 @@ def test_create_refused_shows_the_key_and_the_reason(seller):
     refused = cli("payouts", "create", seller_id, "5.00", "EUR")
     assert refused.exit_code == 1
     assert re.search(r"Idempotency-Key: ops-[0-9a-f]{32}", refused.stdout)
-    assert "exceeds the available 0.00 EUR" in refused.stderr
+    assert "exceeds the available 0 (0.00 EUR)" in refused.stderr
     too_precise = cli("payouts", "create", seller_id, "5.001", "EUR")
     assert too_precise.exit_code == 1 and "EUR has 2 decimal" in too_precise.stderr
 

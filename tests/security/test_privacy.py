@@ -10,6 +10,7 @@ emulators, the relay, the sandbox provider) is searched.
 from __future__ import annotations
 
 import re
+import secrets
 import time
 import uuid
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import requests
 
 from local_stack import local_env
 from local_stack.client import StackClient
-from shared.topology import TOPIC_ORDER_EVENTS
+from shared.topology import FUNCTIONS, TOPIC_ORDER_EVENTS
 from stand_ins.sample_sellers import minor_units, seller_body
 from tests.e2e.conftest import eventually
 from tests.security.helpers import settled
@@ -140,3 +141,29 @@ def test_no_log_holds_an_account_number_a_token_or_a_secret(client, stack, sandb
         if hits:
             found[path.name] = hits
     assert not found, found
+
+
+def test_no_log_holds_a_refused_credential_and_its_words_stay_readable(client, stack):
+    """Redact values, not words (issue 13, item 11): an opaque bearer credential (not a JWT, so
+    the JWT pattern above cannot find it) sent to every OIDC-guarded function is in no log, while
+    the refusal's own words ("missing bearer token") are logged as they are."""
+    opaque = secrets.token_hex(24)
+    guarded = [spec for spec in FUNCTIONS if not spec.public and spec.name != "order-events-webhook"]
+    logs = sorted((stack.state_dir / "logs").glob("*.log"))
+    start = {path: path.stat().st_size for path in logs}  # what this test adds is read below
+    for spec in guarded:
+        path = f"/projects/{client.project}/topics/{spec.topic}" if spec.topic else "/"
+        for headers in ({"Authorization": f"Bearer {opaque}"}, {}):
+            resp = requests.post(client.urls[spec.name] + path, data=b"{}", headers=headers, timeout=30)
+            assert resp.status_code == 401, (spec.name, resp.text[:200])
+            assert opaque not in resp.text
+    time.sleep(1.0)  # the log buffers
+    texts = {}
+    for path in logs:
+        with path.open("rb") as f:
+            f.seek(start[path])
+            texts[path.stem] = f.read().decode(errors="replace")
+    assert not [name for name, text in texts.items() if opaque in text]
+    for spec in guarded:
+        assert "missing bearer token" in texts[spec.name], spec.name
+        assert "missing bearer [redacted]" not in texts[spec.name], spec.name
