@@ -59,7 +59,7 @@ def test_account_numbers_are_masked_but_not_the_words_around_them() -> None:
     assert redact("account 000123456789 closed") == "account ••••6789 closed"
 
 
-def test_a_log_line_keeps_its_words_and_masks_its_values(capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_log_line_keeps_its_words_and_masks_its_values() -> None:
     formatter = log.CloudLoggingFormatter()
     record = logging.LogRecord(
         "t", logging.WARNING, __file__, 1, "refused: missing bearer token; got Bearer %s", (JWT,), None
