@@ -114,6 +114,20 @@ def stripe_shape_errors(kind: str, obj: Any, *, prefix: str = "") -> list[tuple[
     return _shape(stripe_fixture(kind), obj, prefix)
 
 
+def stripe_event_errors(event: Any) -> list[tuple[str, str]]:
+    """Where an event differs from Stripe's event fixture, its ``data.object`` left to the
+    object's own check (a Connect event also names its ``account``)."""
+    if not isinstance(event, dict):
+        return [("$", "expected object")]
+    data = event.get("data")
+    if not isinstance(data, dict) or not isinstance(data.get("object"), dict):
+        return [("data.object", "expected object")]
+    if not set(data) <= {"object", "previous_attributes"}:
+        return [("data", "unexpected keys")]
+    top = {k: v for k, v in event.items() if k != "account"}
+    return _shape({**stripe_fixture("event"), "data": None}, {**top, "data": None}, "")
+
+
 def _shape(fixture: Any, obj: Any, path: str) -> list[tuple[str, str]]:
     if fixture is None:
         return []

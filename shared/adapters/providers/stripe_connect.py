@@ -8,11 +8,12 @@ connected account to its bank (``POST /v1/payouts`` with ``Stripe-Account``, ``I
 = ``<payout id>:payout``); otherwise the account's own payout schedule moves the money on.
 
 Lookup by our reference: ``GET /v1/transfers?transfer_group=<payout id>``, then the connected
-account's ``GET /v1/payouts`` from the transfer's creation, matched on ``metadata.payout_id``.
-``create_transfer`` looks the transfer up before creating it, so a resumed payout never makes a
-second transfer even after Stripe pruned the idempotency key (24 h); once the transfer exists,
-every error of the bank payout step is an unknown outcome, never a reason to fail over: the money
-has left the platform.
+account's ``GET /v1/payouts`` from the transfer's creation, matched on ``metadata.payout_id``. A
+lookup that finds the transfer without its bank payout (an attempt stopped between the two calls)
+makes that payout, idempotently: so "not found" always means no transfer, and a resend after a
+lookup can never make a second transfer, even once Stripe has pruned the key (24 h). Once the
+transfer exists, every error of the bank payout step is an unknown outcome, never a reason to
+fail over: the money has left the platform.
 
 Webhooks are verified with ``stripe.Webhook.construct_event`` under each active secret
 (``Stripe-Signature``), parsed strictly and checked against the shapes of Stripe's own fixtures.
@@ -153,59 +154,56 @@ class StripeConnectProvider:
         if not account or not account.startswith("acct_"):
             raise NotForThisRail("the seller has no Stripe connected account")
         metrics.incr("provider.create_transfer")
-        transfer = self._call(lambda: self._find_transfer(request.payout_id), lookup=True)
-        if transfer is None:
-            params: dict[str, Any] = {
-                "amount": request.amount.amount,
-                "currency": request.amount.currency.lower(),
-                "destination": account,
-                "transfer_group": request.payout_id,
-                "description": "Seller payout",
-                "metadata": {"payout_id": request.payout_id, "bank_payout": request.bank_payout}
-                | ({"run_id": request.run_id} if request.run_id else {}),
-            }
-            created = self._call(
-                lambda: self._stripe.v1.transfers.create(
-                    params=params,  # type: ignore[arg-type]
-                    options={"idempotency_key": f"{request.payout_id}:transfer"},
-                )
+        params: dict[str, Any] = {
+            "amount": request.amount.amount,
+            "currency": request.amount.currency.lower(),
+            "destination": account,
+            "transfer_group": request.payout_id,
+            "description": "Seller payout",
+            "metadata": {"payout_id": request.payout_id, "bank_payout": request.bank_payout}
+            | ({"run_id": request.run_id} if request.run_id else {}),
+        }
+        created = self._call(
+            lambda: self._stripe.v1.transfers.create(
+                params=params,  # type: ignore[arg-type]
+                options={"idempotency_key": f"{request.payout_id}:transfer"},
             )
-            transfer = _object(created, "transfer")
+        )
+        transfer = _object(created, "transfer")
         if transfer.get("destination") != account or transfer.get("transfer_group") != request.payout_id:
             raise ContractViolation("stripe answered about another transfer", "transfer_group")
         state = self._transfer_state(transfer)
         if state.amount != request.amount:
             raise ContractViolation("stripe answered with another amount", "amount")
-        if _mode(transfer) == "account_schedule" or state.status is PayoutStatus.RETURNED:
-            return state
         # The money is in the connected account now: from here nothing is failover-safe.
         try:
-            payout = self._find_payout(request.payout_id, account, int(transfer["created"]))
-            if payout is None:
-                answer = self._stripe.v1.payouts.create(
-                    params={
-                        "amount": request.amount.amount,
-                        "currency": request.amount.currency.lower(),
-                        "description": "Seller payout",
-                        "metadata": {"payout_id": request.payout_id, "transfer_id": str(transfer["id"])},
-                    },
-                    options={"idempotency_key": f"{request.payout_id}:payout", "stripe_account": account},
-                )
-                payout = _object(answer, "payout")
-        except stripe.InvalidRequestError as exc:
-            raise OutcomeUnknown(f"transfer made, bank payout refused: {exc.code}") from exc
+            return self._finish(transfer, state)
         except (stripe.StripeError, ContractViolation) as exc:
             raise OutcomeUnknown(f"transfer made, bank payout not confirmed: {type(exc).__name__}") from exc
+
+    def _finish(self, transfer: Mapping[str, Any], state: TransferState) -> TransferState:
+        """The payout's state once its transfer exists: with a bank payout per payout, that payout
+        (made now if missing: idempotent, key ``<payout id>:payout``)."""
+        if _mode(transfer) == "account_schedule" or state.status is PayoutStatus.RETURNED:
+            return state
+        account, reference = str(transfer["destination"]), state.reference
+        payout = self._find_payout(reference, account, int(transfer["created"]))
+        if payout is None:
+            metrics.incr("provider.create_transfer")
+            answer = self._stripe.v1.payouts.create(
+                params={
+                    "amount": state.amount.amount,
+                    "currency": state.amount.currency.lower(),
+                    "description": "Seller payout",
+                    "metadata": {"payout_id": reference, "transfer_id": str(transfer["id"])},
+                },
+                options={"idempotency_key": f"{reference}:payout", "stripe_account": account},
+            )
+            payout = _object(answer, "payout")
         return self._payout_state(payout, transfer_id=str(transfer["id"]))
 
-    def _call(self, call: Callable[[], T], *, lookup: bool = False) -> T:
-        """Run one Stripe call of the transfer step, classifying its errors (module docstring).
-        A failed lookup is only "ask again": an earlier attempt may have made the transfer."""
-        if lookup:
-            try:
-                return call()
-            except (stripe.StripeError, ContractViolation) as exc:
-                raise ProviderUnavailable(f"stripe lookup failed: {type(exc).__name__}") from exc
+    def _call(self, call: Callable[[], T]) -> T:
+        """Run the transfer call, classifying its errors (module docstring)."""
         try:
             return call()
         except stripe.IdempotencyError as exc:
@@ -260,25 +258,16 @@ class StripeConnectProvider:
         raise ContractViolation("stripe payouts list: too many pages")
 
     def fetch_transfer(self, reference: str, created_at: datetime | None = None) -> TransferState | None:
-        """The payout as Stripe has it, or None if the transfer (or, with a bank payout per
-        payout, that bank payout) was never made: ``create_transfer`` then makes what is missing."""
+        """The payout as Stripe has it, or None if no transfer was ever made for it. A transfer
+        whose bank payout is missing (an attempt stopped between the two calls) gets it now, so
+        None always means "nothing was sent" and a resend can never make a second transfer."""
         try:
             transfer = self._find_transfer(reference)
             if transfer is None:
                 return None
-            state = self._transfer_state(transfer)
-            if _mode(transfer) == "account_schedule" or state.status is PayoutStatus.RETURNED:
-                return state
-            account = str(transfer["destination"])
-            payout = self._find_payout(reference, account, int(transfer["created"]))
+            return self._finish(transfer, self._transfer_state(transfer))
         except (stripe.StripeError, ContractViolation) as exc:
             raise ProviderUnavailable(f"stripe lookup failed ({type(exc).__name__}: {exc})") from exc
-        if payout is None:
-            return None
-        try:
-            return self._payout_state(payout, transfer_id=str(transfer["id"]))
-        except ContractViolation as exc:
-            raise ProviderUnavailable(str(exc)) from exc
 
     # --- webhooks -------------------------------------------------------------------------------
 
@@ -295,9 +284,7 @@ class StripeConnectProvider:
             raise WebhookRejected(f"malformed webhook body: {exc.reason}", exc.path) from exc
         if not isinstance(event, dict):
             raise WebhookRejected("body outside Stripe's event shape: not an object", "$")
-        shaped = {k: v for k, v in event.items() if k != "account"}  # Connect events name the account
-        shaped["data"] = {"object": (event.get("data") or {}).get("object")}
-        errors = contracts.stripe_shape_errors("event", {**shaped, "data": {"object": None}})
+        errors = contracts.stripe_event_errors(event)
         if errors:
             raise WebhookRejected(f"body outside Stripe's event shape: {errors[0][1]}", errors[0][0])
         event_type, event_id = str(event.get("type")), str(event.get("id"))
