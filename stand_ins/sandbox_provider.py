@@ -1,5 +1,9 @@
 """Sandbox payment provider: a local stand-in for a PSP's payout API, for end-to-end tests.
 
+Its engine (:class:`Sandbox`: transfers, idempotency keys, fates, webhooks and every fault knob)
+also runs the Adyen and Stripe stand-ins (``stand_ins/adyen.py``, ``stand_ins/stripe_connect.py``)
+through a :class:`Dialect`, which words and signs their webhooks.
+
 Run::
 
     SANDBOX_API_KEY=sk_test SANDBOX_WEBHOOK_SECRET=whsec_test \\
@@ -14,7 +18,8 @@ API (JSON; every /v1 route needs ``Authorization: Bearer $SANDBOX_API_KEY``, els
        "us_aba" | "jp_zengin", "country": "FR", "holder_name": str, iban/bic | routing_number/
        account_number/account_type | bank_code/branch_code/account_number/account_type}, "metadata"?:
        {str: str}} -> 201 transfer {"id": "tr_…", "status": "processing", "reference", "amount",
-       "currency", "metadata", "created_at", "failure_code": null}. Bad body -> 422 {"error": {"code":
+       "currency", "metadata", "created_at", "created" (unix), "failure_code": null, "sequence" (status
+       events so far)}. Bad body -> 422 {"error": {"code":
        "invalid_request", "message", "field"}} (not stored). Same key + same body -> 200 with the
        transfer as it is now (or the stored 422); same key + other body -> 409 idempotency_key_reused.
   GET  /v1/transfers/{id}                the transfer, or 404
