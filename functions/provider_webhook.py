@@ -7,6 +7,7 @@ backwards is logged and ignored. 2xx tells the provider to stop retrying.
 
 from __future__ import annotations
 
+import logging
 import time
 
 import flask
@@ -14,12 +15,14 @@ import functions_framework
 
 from shared import log
 from shared.adapters.firestore_store import UnknownDocument
-from shared.adapters.providers import WebhookRejected, provider_for
+from shared.adapters.providers import WebhookIgnored, WebhookRejected, provider_for
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import HttpError, Router, json_response, raw_body, serve
 from shared.settings import Settings
 from shared.usecases.payouts import PayoutNotFound
+
+logger = logging.getLogger(__name__)
 
 
 def _receive(
@@ -34,6 +37,10 @@ def _receive(
     body = raw_body(request, settings)
     try:
         event = adapter.parse_webhook(dict(request.headers.items()), body, now=int(time.time()))
+    except WebhookIgnored as exc:
+        # Signed, but about something the platform does not follow: acknowledge, log, apply nothing.
+        logger.info("webhook ignored: %s", exc)
+        return json_response({"result": "ignored", "reason": exc.why}, 200)
     except WebhookRejected as exc:
         status = 401 if exc.reason.startswith("signature") else 400
         details = exc.details or [{"field": "$", "reason": exc.reason}]

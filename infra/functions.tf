@@ -62,6 +62,8 @@ locals {
     provider_api = {
       SANDBOX_URL              = var.provider_api_url
       PROVIDER_TIMEOUT_SECONDS = tostring(var.provider_timeout_seconds)
+      ADYEN_BALANCE_ACCOUNT_ID = var.adyen_balance_account_id
+      ADYEN_ENVIRONMENT        = var.adyen_environment
     }
   }
 
@@ -233,7 +235,7 @@ locals {
       env_groups    = ["base", "provider_api"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-api-key"]
+      secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
       settings      = {}
     }
     "provider-webhook" = {
@@ -252,7 +254,7 @@ locals {
       env_groups    = ["base"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-webhook-secrets"]
+      secrets       = ["sandbox-webhook-secrets", "adyen-hmac-keys", "stripe-webhook-secrets"]
       settings      = {}
     }
     "payout-sweeper" = {
@@ -271,7 +273,7 @@ locals {
       env_groups    = ["base", "tasks", "provider_api"]
       enqueues      = ["transfer-worker"] # re-enqueues transfers that never reached the provider
       publishes     = true
-      secrets       = ["sandbox-api-key"]
+      secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
       settings = {
         STUCK_AFTER_SECONDS        = tostring(var.stuck_after_seconds)
         RETURN_CHECK_AFTER_SECONDS = tostring(var.return_check_after_seconds)
@@ -321,6 +323,9 @@ locals {
     ".venv/**",
     ".venv-tasks/**",
     ".venv-checkov/**",
+    "node_modules/**",
+    "package.json",
+    "package-lock.json",
     ".local/**",
     ".ci/**",
     "tests/**",

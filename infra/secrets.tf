@@ -24,6 +24,26 @@ locals {
       env         = "SANDBOX_WEBHOOK_SECRETS"
       description = "Webhook signing secrets of the payment provider (comma-separated)."
     }
+    # The real rails (shared/adapters/providers/adyen.py, stripe_connect.py). API keys for the
+    # functions that call a rail (transfers, the sweeper's lookups); webhook keys for the
+    # provider webhook only. Webhook keys are comma-separated: current first, then the previous
+    # one while a rotation is under way (both verify).
+    "adyen-api-key" = {
+      env         = "ADYEN_API_KEY"
+      description = "Adyen API key (Balance Platform Transfers API)."
+    }
+    "adyen-hmac-keys" = {
+      env         = "ADYEN_HMAC_KEYS"
+      description = "HMAC keys (hex) of Adyen's transfer webhooks (comma-separated, current first)."
+    }
+    "stripe-secret-key" = {
+      env         = "STRIPE_SECRET_KEY"
+      description = "Stripe secret key of the platform account (Connect)."
+    }
+    "stripe-webhook-secrets" = {
+      env         = "STRIPE_WEBHOOK_SECRETS"
+      description = "Stripe webhook signing secrets (comma-separated, current first)."
+    }
   }
 
   secret_grants = {

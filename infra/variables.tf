@@ -114,6 +114,20 @@ variable "provider_api_url" {
   type        = string
 }
 
+variable "adyen_balance_account_id" {
+  description = "ADYEN_BALANCE_ACCOUNT_ID: the platform's Adyen balance account that pays sellers out."
+  type        = string
+}
+
+variable "adyen_environment" {
+  description = "ADYEN_ENVIRONMENT: test or live (Adyen's URLs for the Transfers API)."
+  type        = string
+  validation {
+    condition     = contains(["test", "live"], var.adyen_environment)
+    error_message = "adyen_environment is test or live."
+  }
+}
+
 variable "provider_timeout_seconds" {
   description = "PROVIDER_TIMEOUT_SECONDS: read timeout of one provider call."
   type        = number

@@ -11,6 +11,7 @@ import json
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -90,6 +91,31 @@ def ensure_material(stack_dir: Path) -> None:
             )
         )
         secrets_path.chmod(0o600)
+    _add_rail_secrets(secrets_path)
+
+
+def _add_rail_secrets(secrets_path: Path) -> None:
+    """The real rails' local keys (stand_ins/adyen.py, stand_ins/stripe_connect.py), added to a
+    secrets file written before they existed. Two webhook keys each: the stand-ins sign with the
+    first, the functions accept both (rotation)."""
+    data = json.loads(secrets_path.read_text())
+
+    def hex_key() -> str:
+        return secrets.token_hex(32).upper()
+
+    def whsec() -> str:
+        return "whsec_" + secrets.token_hex(24)
+
+    wanted: dict[str, Callable[[], object]] = {
+        "adyen_api_key": lambda: "AQE" + secrets.token_hex(24),
+        "adyen_hmac_keys": lambda: [hex_key(), hex_key()],
+        "stripe_secret_key": lambda: "sk_test_" + secrets.token_hex(24),
+        "stripe_webhook_secrets": lambda: [whsec(), whsec()],
+    }
+    missing = {key: make() for key, make in wanted.items() if key not in data}
+    if missing:
+        secrets_path.write_text(json.dumps(data | missing))
+        secrets_path.chmod(0o600)
 
 
 def local_secrets(stack_dir: Path) -> dict[str, object]:
@@ -121,6 +147,24 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "OIDC_ALLOWED_EMAILS": allowed,
         "OIDC_SELLER_SCOPES": json.dumps(scopes),
         "ORDER_WEBHOOK_SECRETS": ",".join(order_secrets),
+        **rail_env(sec),
+    }
+
+
+# The platform's Adyen balance account in the stand-in.
+ADYEN_BALANCE_ACCOUNT = "BA00000000000000000000001"
+
+
+def rail_env(sec: dict[str, object]) -> dict[str, str]:
+    """The real rails' keys as the functions read them (base URLs come from the stack)."""
+    hmac_keys, webhook_secrets = sec["adyen_hmac_keys"], sec["stripe_webhook_secrets"]
+    assert isinstance(hmac_keys, list) and isinstance(webhook_secrets, list)
+    return {
+        "ADYEN_API_KEY": str(sec["adyen_api_key"]),
+        "ADYEN_HMAC_KEYS": ",".join(hmac_keys),
+        "ADYEN_BALANCE_ACCOUNT_ID": ADYEN_BALANCE_ACCOUNT,
+        "STRIPE_SECRET_KEY": str(sec["stripe_secret_key"]),
+        "STRIPE_WEBHOOK_SECRETS": ",".join(webhook_secrets),
     }
 
 

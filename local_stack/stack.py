@@ -40,7 +40,13 @@ EMULATORS = {
     "tasks": ("TASKS_PORT", 8290),
     "sandbox": ("SANDBOX_PORT", 8300),  # the sandbox payment provider (stand_ins/sandbox_provider.py)
     "push-relay": ("PUSH_RELAY_PORT", 8299),  # adds Pub/Sub push's OIDC token (local_stack/push_relay.py)
+    # The real rails' stand-ins (stand_ins/adyen.py, stand_ins/stripe_connect.py); Adyen traffic
+    # goes through Prism, which validates every request and answer against Adyen's OpenAPI.
+    "adyen": ("ADYEN_STAND_IN_PORT", 8296),
+    "stripe": ("STRIPE_STAND_IN_PORT", 8297),
+    "prism-adyen": ("PRISM_ADYEN_PORT", 8298),
 }
+ADYEN_SPEC = "shared/contracts/adyen/TransferService-v4.json"
 HEALTH_TIMEOUT = 60.0
 STOP_GRACE = 10.0
 
@@ -203,6 +209,10 @@ class Stack:
             "CLOUD_TASKS_EMULATOR_HOST": self.procs["tasks"].address,
             "TASKS_LOCATION": self.location,
             "SANDBOX_URL": f"http://{self.procs['sandbox'].address}",
+            # Adyen's Transfers API through Prism (it matches the spec's paths without /btl/v4).
+            "ADYEN_TRANSFERS_URL": f"http://{self.procs['prism-adyen'].address}",
+            "ADYEN_STAND_IN_URL": f"http://{self.procs['adyen'].address}",
+            "STRIPE_API_URL": f"http://{self.procs['stripe'].address}",
         }
         env.update({_url_env(name): url for name, url in self.urls.items()})
         return env
@@ -270,7 +280,9 @@ class Stack:
         missing = missing_emulator_components(gcloud)
         if missing:
             raise StackError("missing gcloud components: " + "; ".join(missing), 2)
-        for path, what in ((_tasks_python(self.root), ".venv-tasks"), (_ff_bin(self.root), ".venv")):
+        needed = ((_tasks_python(self.root), ".venv-tasks"), (_ff_bin(self.root), ".venv"),
+                  (_prism_bin(self.root), "node_modules (npm ci)"))  # fmt: skip
+        for path, what in needed:
             if not path.exists():
                 raise StackError(f"{path} is missing: run scripts/bootstrap.sh to create {what}.", 2)
         busy = [f"{p.port} ({p.name})" for p in self.procs.values() if not port_free(p.port)]
@@ -313,6 +325,12 @@ class Stack:
                 "1",
             ]
             return [*argv, "--webhook-url", self.url("provider-webhook") + "/sandbox"], env
+        if name in ("adyen", "stripe"):
+            return self._rail_stand_in(name, p, env)
+        if name == "prism-adyen":
+            upstream = f"http://{self.procs['adyen'].address}/btl/v4"
+            argv = [str(_prism_bin(self.root)), "proxy", "-h", HOST, "-p", str(p.port), ADYEN_SPEC, upstream]
+            return [*argv, "--errors"], env
         if name == "push-relay":
             argv = [
                 str(self.root / ".venv" / "bin" / "python"),
@@ -345,6 +363,30 @@ class Stack:
         env.update(self.extra_env)
         return argv, env
 
+    def _rail_stand_in(self, name: str, p: Process, env: dict[str, str]) -> tuple[list[str], dict[str, str]]:
+        sec = _local_secrets(self.state_dir)
+        if name == "adyen":
+            hmac_keys = sec["adyen_hmac_keys"]
+            assert isinstance(hmac_keys, list)
+            env.update(ADYEN_API_KEY=str(sec["adyen_api_key"]), ADYEN_HMAC_KEY=str(hmac_keys[0]))
+            module = "stand_ins.adyen"
+        else:
+            secrets = sec["stripe_webhook_secrets"]
+            assert isinstance(secrets, list)
+            env.update(STRIPE_SECRET_KEY=str(sec["stripe_secret_key"]), STRIPE_WEBHOOK_SECRET=str(secrets[0]))
+            module = "stand_ins.stripe_connect"
+        argv = [
+            str(self.root / ".venv" / "bin" / "python"),
+            "-m",
+            module,
+            "--host",
+            HOST,
+            "--port",
+            str(p.port),
+        ]
+        argv += ["--state-file", str(self.state_dir / f"{name}.json"), "--save-interval", "1"]
+        return [*argv, "--webhook-url", self.url("provider-webhook") + f"/{name}"], env
+
     def _launch(self, name: str, log_mode: str = "w") -> None:
         argv, env = self._command(name)
         with open(self.procs[name].log, log_mode) as log:
@@ -364,7 +406,7 @@ class Stack:
         p = self.procs[name]
         if name == "tasks":
             return tasks_answers(p.address, self.project, self.location)
-        if name == "sandbox":
+        if name in ("sandbox", "adyen", "stripe", "prism-adyen"):  # Prism answers 404 itself: it is up
             return http_answers(f"http://{p.address}/healthz")
         return http_answers(f"http://{p.address}/")
 
@@ -517,6 +559,10 @@ def _url_env(function_name: str) -> str:
 
 def _tasks_python(root: Path) -> Path:
     return root / ".venv-tasks" / "bin" / "python"
+
+
+def _prism_bin(root: Path) -> Path:
+    return root / "node_modules" / ".bin" / "prism"
 
 
 def _ff_bin(root: Path) -> Path:

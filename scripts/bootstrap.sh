@@ -81,4 +81,17 @@ install_venv .venv-tasks requirements-tasks-emulator.txt requirements-tasks-emul
 # checkov (infra checks) in its own .venv-checkov: its pins clash with the app's tools
 bash infra/checkov.sh --install
 
+# ---- node tools (package.json + package-lock.json): Prism, which validates the local stack's
+# Adyen traffic against Adyen's OpenAPI. npm ci runs only when the lockfile changed.
+command -v npm >/dev/null 2>&1 || fail "npm not found: the local stack's Prism needs Node.js 18+ (apt-get install nodejs npm)"
+node_stamp="node_modules/.lock.sha256"
+node_want="$(cat package.json package-lock.json | sha256sum | cut -d' ' -f1)"
+if [ -x node_modules/.bin/prism ] && [ -f "$node_stamp" ] && [ "$(cat "$node_stamp")" = "$node_want" ]; then
+    echo "node_modules is up to date"
+else
+    echo "installing node tools (npm ci)"
+    npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+    echo "$node_want" >"$node_stamp"
+fi
+
 echo "ready. Start the local stack with: .venv/bin/python -m local_stack.stack up"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -56,6 +56,25 @@ class Settings(BaseSettings):
     )
     provider_timeout_seconds: float = Field(default=10.0, validation_alias="PROVIDER_TIMEOUT_SECONDS")
 
+    # Adyen Balance Platform (shared/adapters/providers/adyen.py). ADYEN_TRANSFERS_URL is unset in
+    # production (Adyen's own URL for ADYEN_ENVIRONMENT); locally it points at Prism in front of
+    # the Adyen stand-in. HMAC keys (hex) of the transfer webhooks: two may be active (rotation).
+    adyen_api_key: SecretStr = Field(default=SecretStr(""), validation_alias="ADYEN_API_KEY")
+    adyen_hmac_keys: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), validation_alias="ADYEN_HMAC_KEYS"
+    )
+    adyen_balance_account_id: str = Field(default="", validation_alias="ADYEN_BALANCE_ACCOUNT_ID")
+    adyen_environment: Literal["test", "live"] = Field(default="test", validation_alias="ADYEN_ENVIRONMENT")
+    adyen_transfers_url: str = Field(default="", validation_alias="ADYEN_TRANSFERS_URL")
+
+    # Stripe Connect (shared/adapters/providers/stripe_connect.py). STRIPE_API_URL is unset in
+    # production (api.stripe.com); locally the Stripe stand-in. Two webhook secrets may be active.
+    stripe_secret_key: SecretStr = Field(default=SecretStr(""), validation_alias="STRIPE_SECRET_KEY")
+    stripe_webhook_secrets: Annotated[tuple[SecretStr, ...], NoDecode] = Field(
+        default=(), validation_alias="STRIPE_WEBHOOK_SECRETS"
+    )
+    stripe_api_url: str = Field(default="", validation_alias="STRIPE_API_URL")
+
     # Cloud Tasks: queues live in this location; tasks carry an OIDC token for this account.
     tasks_location: str = Field(default="europe-west1", validation_alias="TASKS_LOCATION")
     tasks_invoker_email: str = Field(
@@ -81,7 +100,14 @@ class Settings(BaseSettings):
     country_rules_path: str | None = Field(default=None, validation_alias="COUNTRY_RULES_PATH")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
 
-    @field_validator("order_webhook_secrets", "oidc_allowed_emails", "sandbox_webhook_secrets", mode="before")
+    @field_validator(
+        "order_webhook_secrets",
+        "oidc_allowed_emails",
+        "sandbox_webhook_secrets",
+        "adyen_hmac_keys",
+        "stripe_webhook_secrets",
+        mode="before",
+    )
     @classmethod
     def _split_csv(cls, value: object) -> object:
         if isinstance(value, str):

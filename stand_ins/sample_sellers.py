@@ -99,3 +99,9 @@ def minor_units(country: str, major: int) -> int:
     """A price of about ``major`` euros in the country's minor units (JPY has no minor unit:
     about 160 yen to the euro)."""
     return major * 160 if CURRENCIES[country] == "JPY" else major * 100
+
+
+def stripe_account_for(country: str, n: int, outcome: str = "paid") -> str:
+    """A Stripe connected account id whose last six characters give the Stripe stand-in the
+    outcome (stand_ins/stripe_connect.py), as the bank account number does for the others."""
+    return "acct_" + country + _account_code(14, n, outcome)

@@ -1,5 +1,9 @@
 """Sandbox payment provider: a local stand-in for a PSP's payout API, for end-to-end tests.
 
+Its engine (:class:`Sandbox`: transfers, idempotency keys, fates, webhooks and every fault knob)
+also runs the Adyen and Stripe stand-ins (``stand_ins/adyen.py``, ``stand_ins/stripe_connect.py``)
+through a :class:`Dialect`, which words and signs their webhooks.
+
 Run::
 
     SANDBOX_API_KEY=sk_test SANDBOX_WEBHOOK_SECRET=whsec_test \\
@@ -14,7 +18,8 @@ API (JSON; every /v1 route needs ``Authorization: Bearer $SANDBOX_API_KEY``, els
        "us_aba" | "jp_zengin", "country": "FR", "holder_name": str, iban/bic | routing_number/
        account_number/account_type | bank_code/branch_code/account_number/account_type}, "metadata"?:
        {str: str}} -> 201 transfer {"id": "tr_…", "status": "processing", "reference", "amount",
-       "currency", "metadata", "created_at", "failure_code": null}. Bad body -> 422 {"error": {"code":
+       "currency", "metadata", "created_at", "created" (unix), "failure_code": null, "sequence" (status
+       events so far)}. Bad body -> 422 {"error": {"code":
        "invalid_request", "message", "field"}} (not stored). Same key + same body -> 200 with the
        transfer as it is now (or the stored 422); same key + other body -> 409 idempotency_key_reused.
   GET  /v1/transfers/{id}                the transfer, or 404
@@ -141,11 +146,18 @@ class Config:
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str = "", field: str | None = None) -> None:
+    """An error answer; ``payload`` is the body in a vendor's own shape (the sandbox's otherwise)."""
+
+    def __init__(
+        self, status: int, code: str, message: str = "", field: str | None = None, payload: JSON | None = None
+    ) -> None:
         super().__init__(message or code)
         self.status, self.code, self.message, self.field = status, code, message or code, field
+        self.payload = payload
 
     def body(self) -> JSON:
+        if self.payload is not None:
+            return self.payload
         return {"error": {"code": self.code, "message": self.message, "field": self.field}}
 
 
@@ -208,12 +220,45 @@ def validate_transfer(body: Any) -> str:
         raise ApiError(422, "invalid_request", f"invalid IBAN: {err}", "destination.iban") from None
 
 
+def fingerprint_of(body: Any) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
 def event_id(transfer_id: str, status: str) -> str:
     return "evt_" + hashlib.sha256(f"{transfer_id}:{status}".encode()).hexdigest()[:24]
 
 
 def _requests_sender(url: str, body: bytes, headers: Mapping[str, str]) -> int:
     return requests.post(url, data=body, headers=dict(headers), timeout=10).status_code
+
+
+class Dialect:
+    """How one vendor words the engine's transfers in webhooks. The engine (:class:`Sandbox`)
+    keeps every transfer in its own vocabulary (processing, paid, failed, returned and our
+    failure codes) and every fault knob; a dialect renders an event's body and signs it. This
+    one is the sandbox's own; ``stand_ins/adyen.py`` and ``stand_ins/stripe_connect.py`` speak
+    Adyen's and Stripe's."""
+
+    events_on_create = False  # whether creating a transfer is itself a webhook (Adyen's .created)
+
+    def __init__(self, secret: str) -> None:
+        self.secret = secret
+
+    def event_id(self, transfer: JSON, status: str) -> str:
+        return event_id(str(transfer["id"]), status)
+
+    def event(self, evt: str, transfer: JSON, status: str, now: float) -> JSON:
+        data = {"transfer": dict(transfer)}
+        return {"id": evt, "type": f"transfer.{status}", "created": int(now), "data": data}
+
+    def transfer_id(self, event: JSON) -> str:
+        return str(event["data"]["transfer"]["id"])
+
+    def event_type(self, event: JSON) -> str:
+        return str(event["type"])
+
+    def sign(self, body: bytes, now: int) -> dict[str, str]:
+        return {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, now, body)}
 
 
 class Sandbox:
@@ -238,8 +283,10 @@ class Sandbox:
         clock: Callable[[], float] = time.time,
         sender: Sender = _requests_sender,
         save_interval: float = 0.0,
+        dialect: Dialect | None = None,
     ) -> None:
         self.secret, self.url, self.clock, self.sender = webhook_secret, webhook_url, clock, sender
+        self.dialect = dialect or Dialect(webhook_secret)
         self.state_file = Path(state_file) if state_file else None
         self.wal_file = self.state_file.with_name(self.state_file.name + ".wal") if self.state_file else None
         self.save_interval, self.dirty = save_interval, False
@@ -341,50 +388,99 @@ class Sandbox:
 
     def create(self, key: str, body: Any) -> tuple[int, JSON]:
         """Create a transfer once per idempotency key; answer (status, JSON body)."""
-        fingerprint = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
-        with self.lock:
-            if key in self.keys:
-                stored = self.keys[key]
-                if stored["fingerprint"] != fingerprint:
-                    raise ApiError(409, "idempotency_key_reused", "key was used with another body")
-                if "error" in stored:
-                    return 422, stored["error"]
-                return 200, dict(self.transfers[stored["transfer_id"]])
+        fingerprint = fingerprint_of(body)
+        stored = self.replay_key(key, fingerprint)
+        if stored is not None:
+            return stored
         code = validate_transfer(body)  # invalid requests are not stored under the key
+        refused = None
+        if code[-6:] == SYNC_REFUSED:
+            refused = (422, ApiError(422, "invalid_account_number", "account number does not exist").body())
+        fields = {
+            "reference": body["reference"],
+            "amount": body["amount"],
+            "currency": body["currency"],
+            "metadata": body.get("metadata", {}),
+        }
+        status, answer = self.open_transfer(key, fingerprint, code, fields, refused=refused)
+        return status, answer
+
+    def replay_key(self, key: str, fingerprint: str) -> tuple[int, JSON] | None:
+        """What a key already answered (the transfer as it is now, or the stored refusal), None
+        for a new key; a key used with another body is a 409."""
+        with self.lock:
+            if key not in self.keys:
+                return None
+            stored = self.keys[key]
+            if stored["fingerprint"] != fingerprint:
+                raise ApiError(409, "idempotency_key_reused", "key was used with another body")
+            if "error" in stored:
+                return int(stored.get("status", 422)), stored["error"]
+            return 200, dict(self.transfers[stored["transfer_id"]])
+
+    def open_transfer(
+        self,
+        key: str,
+        fingerprint: str,
+        account_code: str,
+        fields: JSON,
+        *,
+        refused: tuple[int, JSON] | None = None,
+        prefix: str = "tr_",
+        steps: list[tuple[str, str | None]] | None = None,
+    ) -> tuple[int, JSON]:
+        """Store a new transfer under ``key`` (or the refusal ``refused``), with the fate its
+        account code's magic suffix gives (or ``steps``; [] for a transfer with no lifecycle)."""
         with self.lock:
             if key in self.keys:  # a concurrent request with this key won the race
-                return self.create(key, body)
-            if code[-6:] == SYNC_REFUSED:
-                error = ApiError(422, "invalid_account_number", "account number does not exist").body()
-                self.keys[key] = {"fingerprint": fingerprint, "error": error}
+                stored = self.replay_key(key, fingerprint)
+                assert stored is not None
+                return stored
+            if refused is not None:
+                self.keys[key] = {"fingerprint": fingerprint, "error": refused[1], "status": refused[0]}
                 self._log_ahead({"key": key, "stored": self.keys[key]})
                 self._save()
-                return 422, error
+                return refused
             now = self.clock()
-            tid = "tr_" + secrets.token_hex(12)
-            steps = OUTCOMES.get(code[-6:], [("paid", None)])
+            tid = prefix + secrets.token_hex(12)
+            plan_steps = OUTCOMES.get(account_code[-6:], [("paid", None)]) if steps is None else steps
             self.transfers[tid] = {
+                **fields,
                 "id": tid,
                 "status": "processing",
-                "reference": body["reference"],
-                "amount": body["amount"],
-                "currency": body["currency"],
-                "metadata": body.get("metadata", {}),
                 "created_at": _iso(now),
+                "created": int(now),
                 "failure_code": None,
+                "sequence": 0,  # events so far (Adyen numbers them from 1)
             }
             self.plans[tid] = {
-                "steps": [list(s) for s in steps],
+                "steps": [list(step) for step in plan_steps],
                 "due": now + self.config.settle_delay_ms / 1000,
-                "reverse": self.chance(self.config.out_of_order_rate) and len(steps) > 1,
+                "reverse": self.chance(self.config.out_of_order_rate) and len(plan_steps) > 1,
                 "held": [],
             }
             self.keys[key] = {"fingerprint": fingerprint, "transfer_id": tid}
             self._add_to_index(tid, self.transfers[tid])
+            if self.dialect.events_on_create:
+                self._emit(tid, "processing", now, hold=False)
             record = {"key": key, "stored": self.keys[key], "transfer": self.transfers[tid]}
             self._log_ahead({**record, "plan": self.plans[tid]})
             self._save()
             return 201, dict(self.transfers[tid])
+
+    def update_transfer(self, tid: str, **changes: Any) -> JSON:
+        """Change a transfer's own fields (a dialect's extra state, e.g. a reversal)."""
+        with self.lock:
+            self.transfers[tid].update(changes)
+            self._save()
+            return dict(self.transfers[tid])
+
+    def emit(self, tid: str, status: str) -> None:
+        """Record a status change made through the API (not the plan) and send its webhook."""
+        with self.lock:
+            self.transfers[tid]["status"] = status
+            self._emit(tid, status, self.clock(), hold=False)
+            self._save()
 
     def get(self, tid: str) -> JSON:
         with self.lock:
@@ -416,14 +512,7 @@ class Sandbox:
                     status, failure_code = plan["steps"].pop(0)
                     transfer = self.transfers[tid]
                     transfer.update(status=status, failure_code=failure_code)
-                    evt = event_id(tid, status)
-                    self.events[evt] = {
-                        "id": evt,
-                        "type": f"transfer.{status}",
-                        "created": int(now),
-                        "data": {"transfer": dict(transfer)},
-                    }
-                    plan["held"].append(evt)
+                    plan["held"].append(self._emit(tid, status, now, hold=True))
                     if not plan["reverse"] or not plan["steps"]:  # out of order: hold until the last
                         for offset, held in enumerate(reversed(plan["held"])):
                             self._queue(held, now + offset * 0.05)
@@ -435,6 +524,16 @@ class Sandbox:
             if changed:
                 self._save()
         return changed
+
+    def _emit(self, tid: str, status: str, now: float, *, hold: bool) -> str:
+        """Record the event of a transfer's new status; queue it now unless held by the caller."""
+        transfer = self.transfers[tid]
+        transfer["sequence"] = int(transfer.get("sequence", 0)) + 1
+        evt = self.dialect.event_id(transfer, status)
+        self.events[evt] = self.dialect.event(evt, dict(transfer), status, now)
+        if not hold:
+            self._queue(evt, now)
+        return evt
 
     def _queue(self, evt: str, due: float, *, replay: bool = False) -> None:
         copies = 1 if replay else 2 if self.chance(self.config.duplicate_webhook_rate, self.hook_rng) else 1
@@ -450,8 +549,9 @@ class Sandbox:
     def _log(self, evt: str, attempt: int, at: float, code: int | None, error: str | None, result: str,
              replay: bool) -> None:  # fmt: skip
         event = self.events[evt]
-        tid = event["data"]["transfer"]["id"]
-        self.log.append(dict(event_id=evt, transfer_id=tid, type=event["type"], attempt=attempt, at=_iso(at),
+        tid = self.dialect.transfer_id(event)
+        kind = self.dialect.event_type(event)
+        self.log.append(dict(event_id=evt, transfer_id=tid, type=kind, attempt=attempt, at=_iso(at),
                              status_code=code, error=error, result=result, replay=replay))  # fmt: skip
 
     def take_due(self, now: float) -> list[JSON]:
@@ -467,7 +567,7 @@ class Sandbox:
         now = self.clock() if now is None else now
         with self.lock:
             body = json.dumps(self.events[delivery["event_id"]], separators=(",", ":")).encode()
-        headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(self.secret, int(now), body)}
+        headers = self.dialect.sign(body, int(now))
         code: int | None = None
         error: str | None = None
         try:
@@ -506,11 +606,11 @@ class Sandbox:
             if transfer_id is not None and transfer_id not in self.transfers:
                 raise ApiError(404, "not_found", f"no transfer {transfer_id}", "transfer_id")
             events = [
-                e for e in self.events.values()
-                if e["id"] in self.delivered and transfer_id in (None, e["data"]["transfer"]["id"])
+                evt_id for evt_id, e in self.events.items()
+                if evt_id in self.delivered and transfer_id in (None, self.dialect.transfer_id(e))
             ]  # fmt: skip
             for evt in events:
-                self._queue(evt["id"], self.clock(), replay=True)
+                self._queue(evt, self.clock(), replay=True)
             self._save()
             return len(events)
 
@@ -631,32 +731,64 @@ def create_app(
         args = request.args
         return jsonify(sandbox.list_transfers(args.get("reference"), int(limit), args.get("starting_after")))
 
-    @app.route("/v1/_config", methods=["GET", "POST"])
+    add_control_routes(app, sandbox, prefix="/v1", json_body=json_body)
+    return app
+
+
+def add_control_routes(app: Flask, engine: Sandbox, *, prefix: str, json_body: Callable[[], Any]) -> None:
+    """The fault knobs and the delivery log, the same for every dialect (behind its auth)."""
+
+    @app.route(f"{prefix}/_config", methods=["GET", "POST"])
     def config_route() -> Response:
         if request.method == "POST":
             try:
-                sandbox.set_config(Config.parse(json_body()))
+                engine.set_config(Config.parse(json_body()))
             except ValueError as err:
                 raise ApiError(422, "invalid_request", str(err), "config") from None
-        return jsonify(dataclasses.asdict(sandbox.config))
+        return jsonify(dataclasses.asdict(engine.config))
 
-    @app.post("/v1/_reset")
+    @app.post(f"{prefix}/_reset")
     def reset() -> Response:
-        sandbox.reset()
+        engine.reset()
         return jsonify({"reset": True})
 
-    @app.post("/v1/_replay_webhooks")
+    @app.post(f"{prefix}/_replay_webhooks")
     def replay() -> Response:
         body = json_body() or {}
         if not isinstance(body, dict) or not isinstance(body.get("transfer_id", ""), str):
             raise ApiError(422, "invalid_request", "transfer_id must be a string", "transfer_id")
-        return jsonify({"replayed": sandbox.replay(body.get("transfer_id"))})
+        return jsonify({"replayed": engine.replay(body.get("transfer_id"))})
 
-    @app.get("/v1/_webhooks")
+    @app.get(f"{prefix}/_webhooks")
     def webhooks() -> Response:
-        return jsonify({"data": sandbox.webhook_log(request.args.get("transfer_id"))})
+        return jsonify({"data": engine.webhook_log(request.args.get("transfer_id"))})
 
-    return app
+    @app.get(f"{prefix}/_events")
+    def events() -> Response:
+        wanted = request.args.get("transfer_id")
+        with engine.lock:
+            found = [
+                {"event_id": evt, "body": body}
+                for evt, body in engine.events.items()
+                if wanted in (None, engine.dialect.transfer_id(body))
+            ]
+        return jsonify({"data": found})
+
+
+def serve(app: Flask, host: str, port: int, banner: str) -> int:
+    """Run a stand-in's app and its engine's worker until SIGTERM or SIGINT."""
+    worker = Worker(app.extensions["sandbox"])
+    server = make_server(host, port, app, threaded=True)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    worker.start()
+    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
+    print(f"{banner} on http://{host}:{port}", flush=True)
+    stop.wait()
+    server.shutdown()
+    worker.stop()
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -686,18 +818,7 @@ def main(argv: list[str] | None = None) -> int:
     app = create_app(
         config, str(api_key), str(secret), args.webhook_url, args.state_file, save_interval=args.save_interval
     )
-    worker = Worker(app.extensions["sandbox"])
-    server = make_server(args.host, args.port, app, threaded=True)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    worker.start()
-    threading.Thread(target=server.serve_forever, name="http", daemon=True).start()
-    print(f"sandbox provider on http://{args.host}:{args.port}, webhooks to {args.webhook_url}", flush=True)
-    stop.wait()
-    server.shutdown()
-    worker.stop()
-    return 0
+    return serve(app, args.host, args.port, f"sandbox provider, webhooks to {args.webhook_url}")
 
 
 if __name__ == "__main__":

@@ -20,3 +20,6 @@ min_instances = {
 payout_run_schedule            = "0 5 * * *"
 transfer_dispatches_per_second = 10
 transfer_max_concurrent        = 20
+# The Adyen rail: the platform's balance account (example id) and Adyen environment.
+adyen_balance_account_id = "BA00000000000000000000PRD"
+adyen_environment        = "live"

@@ -15,3 +15,6 @@ min_instances = {}
 # Slower than production, so tests against the provider's sandbox stay under its lower limits.
 transfer_dispatches_per_second = 2
 transfer_max_concurrent        = 5
+# The Adyen rail: the platform's balance account (example id) and Adyen environment.
+adyen_balance_account_id = "BA00000000000000000000STG"
+adyen_environment        = "test"

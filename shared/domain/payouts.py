@@ -41,6 +41,10 @@ class FailureCode(StrEnum):
     ACCOUNT_FROZEN = "account_frozen"
     DECLINED = "declined"
     INSUFFICIENT_PLATFORM_FUNDS = "insufficient_platform_funds"
+    # Added for the real rails (shared/adapters/providers/adyen.py, stripe_connect.py):
+    ACCOUNT_HOLDER_MISMATCH = "account_holder_mismatch"  # the bank says the name does not match
+    COULD_NOT_PROCESS = "could_not_process"  # the bank or rail failed technically; the account may be fine
+    TRANSFER_REVERSED = "transfer_reversed"  # the money was taken back from the seller's rail account
 
 
 # The bank says this account cannot receive money: stop using it until the seller fixes it.

@@ -21,8 +21,21 @@ OIDC = {
     "OIDC_SIGNATURE_CHECKED_BY_PLATFORM",
 }  # functions that check ID tokens
 TASKS = {"TASKS_LOCATION", "TASKS_INVOKER_EMAIL", "TASK_DISPATCH_DEADLINE_SECONDS"}  # functions that enqueue
-PROVIDER_API = {"SANDBOX_URL", "PROVIDER_TIMEOUT_SECONDS"}  # functions that call the provider
-SECRETS = {"ORDER_WEBHOOK_SECRETS", "SANDBOX_API_KEY", "SANDBOX_WEBHOOK_SECRETS"}  # Secret Manager only
+PROVIDER_API = {  # functions that call the provider
+    "SANDBOX_URL",
+    "PROVIDER_TIMEOUT_SECONDS",
+    "ADYEN_BALANCE_ACCOUNT_ID",
+    "ADYEN_ENVIRONMENT",
+}
+SECRETS = {  # Secret Manager only
+    "ORDER_WEBHOOK_SECRETS",
+    "SANDBOX_API_KEY",
+    "SANDBOX_WEBHOOK_SECRETS",
+    "ADYEN_API_KEY",
+    "ADYEN_HMAC_KEYS",
+    "STRIPE_SECRET_KEY",
+    "STRIPE_WEBHOOK_SECRETS",
+}
 TUNING = {
     "RUN_BUCKETS",
     "RUN_PAGE_SIZE",
@@ -45,6 +58,9 @@ DEFAULT_IS_PRODUCTION = {
     # only labels those counters.
     "PAYOUTS_METRICS_FILE",
     "FUNCTION_NAME",
+    # The rails' own URLs (the vendors' libraries know them); set locally to the stand-ins.
+    "ADYEN_TRANSFERS_URL",
+    "STRIPE_API_URL",
 }
 # Local stack only: must never reach a deployed function.
 LOCAL_ONLY = {

@@ -10,27 +10,43 @@ import threading
 from collections.abc import Callable
 
 from shared.adapters.providers.base import (
+    CircuitOpen,
+    ContractViolation,
+    NotForThisRail,
     OutcomeUnknown,
     PaymentProvider,
     ProviderEvent,
     ProviderUnavailable,
+    SellerRailIds,
+    TransferNotAccepted,
     TransferRejected,
     TransferRequest,
     TransferState,
+    WebhookIgnored,
     WebhookRejected,
+    is_failover_safe,
+    reported_status,
 )
 from shared.settings import Settings, get_settings
 
 __all__ = [
+    "CircuitOpen",
+    "ContractViolation",
+    "NotForThisRail",
     "OutcomeUnknown",
     "PaymentProvider",
     "ProviderEvent",
     "ProviderUnavailable",
+    "SellerRailIds",
+    "TransferNotAccepted",
     "TransferRejected",
     "TransferRequest",
     "TransferState",
+    "WebhookIgnored",
     "WebhookRejected",
+    "is_failover_safe",
     "provider_for",
+    "reported_status",
 ]
 
 
@@ -40,7 +56,26 @@ def _sandbox(settings: Settings) -> PaymentProvider:
     return SandboxProvider(settings)
 
 
-_FACTORIES: dict[str, Callable[[Settings], PaymentProvider]] = {"sandbox": _sandbox}
+def _adyen(settings: Settings) -> PaymentProvider:
+    from shared.adapters.providers.adyen import AdyenProvider
+    from shared.adapters.providers.breaker import GuardedRail
+
+    return GuardedRail(AdyenProvider(settings))
+
+
+def _stripe(settings: Settings) -> PaymentProvider:
+    from shared.adapters.providers.breaker import GuardedRail
+    from shared.adapters.providers.stripe_connect import StripeConnectProvider
+
+    return GuardedRail(StripeConnectProvider(settings))
+
+
+# The real rails sit behind their circuit breakers (breaker.py); no country routes to them yet.
+_FACTORIES: dict[str, Callable[[Settings], PaymentProvider]] = {
+    "sandbox": _sandbox,
+    "adyen": _adyen,
+    "stripe": _stripe,
+}
 _instances: dict[str, PaymentProvider] = {}
 _lock = threading.Lock()
 

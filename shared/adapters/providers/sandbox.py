@@ -11,14 +11,17 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared import metrics
 from shared.adapters.providers.base import (
+    ContractViolation,
     OutcomeUnknown,
     ProviderEvent,
     ProviderUnavailable,
+    TransferNotAccepted,
     TransferRejected,
     TransferRequest,
     TransferState,
     WebhookRejected,
     parse_webhook_body,
+    request_never_sent,
 )
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.money import Money
@@ -84,6 +87,14 @@ def _failure(code: Any) -> FailureCode | None:
         return FailureCode.DECLINED  # an unknown code from the provider: treat as a decline
 
 
+def _json(resp: requests.Response) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
 def _state(data: Mapping[str, Any]) -> TransferState:
     return TransferState(
         provider_ref=str(data["id"]),
@@ -120,24 +131,39 @@ class SandboxProvider:
                 headers={**self._headers, "Idempotency-Key": request.payout_id},
                 timeout=self._timeout,
             )
-        except requests.Timeout as exc:
-            raise OutcomeUnknown("provider timed out") from exc
-        except requests.ConnectionError as exc:
-            # The request may have reached the provider before the connection broke.
-            raise OutcomeUnknown("connection to provider failed") from exc
+        except requests.RequestException as exc:
+            if request_never_sent(exc):
+                raise TransferNotAccepted("provider unreachable: nothing sent") from exc
+            # A timeout, or a connection that broke after the request may have reached it.
+            raise OutcomeUnknown(
+                "provider timed out" if isinstance(exc, requests.Timeout) else "connection to provider failed"
+            ) from exc
         if resp.status_code in (200, 201):
-            return _state(resp.json())
+            try:
+                state = _state(resp.json())
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ContractViolation("provider answer outside its contract") from exc
+            if state.reference != request.payout_id:
+                raise ContractViolation("provider answered about another transfer", "reference")
+            return state
         if resp.status_code == 422:
-            code = _failure((resp.json().get("error") or {}).get("code"))
+            code = _failure((_json(resp).get("error") or {}).get("code"))
             if code is not None:
                 raise TransferRejected(code)
-        if resp.status_code >= 500 or resp.status_code == 429:
-            raise ProviderUnavailable(f"provider answered {resp.status_code}")
-        # 400/401/409: our request or configuration is wrong. Not the seller's fault: retry
-        # after someone fixes it, and page ops through the error log.
-        raise ProviderUnavailable(f"provider refused the request: {resp.status_code}")
+            raise TransferNotAccepted("provider refused the request: invalid")  # documented: not stored
+        if resp.status_code == 409:
+            # The key was used with another body: a transfer may exist under it. Never guess.
+            raise OutcomeUnknown("provider: idempotency key reused")
+        if resp.status_code >= 500:
+            # The sandbox creates nothing on a 5xx, but a real rail may have: treat it as unknown.
+            raise OutcomeUnknown(f"provider answered {resp.status_code}")
+        if resp.status_code in (400, 401, 429):
+            # Not processed: our request or configuration is wrong, or we were rate limited.
+            # Not the seller's fault: retry after someone fixes it (the error log pages ops).
+            raise TransferNotAccepted(f"provider refused the request: {resp.status_code}")
+        raise ContractViolation(f"provider answered {resp.status_code}, outside its contract")
 
-    def fetch_transfer(self, reference: str) -> TransferState | None:
+    def fetch_transfer(self, reference: str, created_at: datetime | None = None) -> TransferState | None:
         metrics.incr("provider.fetch_transfer")
         try:
             resp = self._http.get(
@@ -150,8 +176,14 @@ class SandboxProvider:
             raise ProviderUnavailable("provider unreachable") from exc
         if resp.status_code != 200:
             raise ProviderUnavailable(f"provider answered {resp.status_code}")
-        found = resp.json().get("data") or []
-        return _state(found[0]) if found else None
+        try:
+            found = resp.json().get("data") or []
+            return _state(found[0]) if found else None
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ProviderUnavailable("provider lookup answer outside its contract") from exc
+
+    def supports(self, destination: ValidatedBankAccount, currency: str) -> bool:
+        return True
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes, now: int) -> ProviderEvent:
         """Signature first, then the documented schema (strict JSON, strict types): a body that
@@ -161,8 +193,7 @@ class SandboxProvider:
                 headers.get(SIGNATURE_HEADER), body, self._webhook_secrets, now=now, tolerance=self._tolerance
             )
         except signing.SignatureError as exc:
-            details = [{"field": f"header.{SIGNATURE_HEADER}", "reason": exc.reason}]
-            raise WebhookRejected(f"signature {exc.reason}", details) from exc
+            raise WebhookRejected(f"signature {exc.reason}", f"header.{SIGNATURE_HEADER}") from exc
         metrics.incr("provider.webhooks")
         webhook = parse_webhook_body(SandboxWebhook, body)
         transfer = webhook.data.transfer
@@ -170,7 +201,7 @@ class SandboxProvider:
         if transfer.status is not None and transfer.status != status:
             raise WebhookRejected(
                 "webhook body does not match its schema",
-                [
+                details=[
                     {
                         "field": "data.transfer.status",
                         "reason": f"{transfer.status!r} contradicts type {webhook.type!r}",
