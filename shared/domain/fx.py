@@ -49,7 +49,7 @@ available -10001, platform:fx:EUR +10001; HUF: platform:fx:HUF -3896690, platfor
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
@@ -226,6 +226,42 @@ def cross_rate(base_leg: Rate, quote_leg: Rate, source: str | None = None) -> Ra
         source or f"{base_leg.source} (cross via {base_leg.base})",
         min(base_leg.as_of, quote_leg.as_of),
     )
+
+
+def rate_from_table(rates: Iterable[Rate], base: str, quote: str, pivot: str = "EUR") -> Rate:
+    """The ``base``/``quote`` rate from a set of published rates: direct, inverted, or crossed
+    through a currency that has a rate with both (``pivot`` first), computed exactly and rounded
+    once. Raises UnsupportedCurrencyPair when none of these exists."""
+    currency_exponent(base)
+    currency_exponent(quote)
+    if base == quote:
+        raise UnsupportedCurrencyPair(f"{base}/{quote} is not a conversion")
+    table = {(r.base, r.quote): r for r in rates}
+    if (base, quote) in table:
+        return table[(base, quote)]
+    if (quote, base) in table:
+        return table[(quote, base)].inverted()
+
+    def leg(p: str, x: str) -> tuple[Fraction, Rate] | None:  # 1 p = ? x, exactly
+        if (p, x) in table:
+            return _exact(table[(p, x)].value), table[(p, x)]
+        if (x, p) in table:
+            return 1 / _exact(table[(x, p)].value), table[(x, p)]
+        return None
+
+    pivots = sorted({c for pair in table for c in pair} - {base, quote}, key=lambda c: (c != pivot, c))
+    for p in pivots:
+        to_base, to_quote = leg(p, base), leg(p, quote)
+        if to_base and to_quote:
+            sources = sorted({to_base[1].source, to_quote[1].source})
+            return Rate(
+                base,
+                quote,
+                _round_rate(to_quote[0] / to_base[0]),
+                f"{' + '.join(sources)} (cross via {p})",
+                min(to_base[1].as_of, to_quote[1].as_of),
+            )
+    raise UnsupportedCurrencyPair(f"no {base}/{quote} rate, direct or through another currency")
 
 
 def check_fresh(rate: Rate, at: datetime, max_age: timedelta, field: str | None = None) -> Rate:
