@@ -391,6 +391,19 @@ def fx_gain_loss_account(currency: str) -> str:
     return f"{PlatformAccount.FX_GAIN_LOSS.value}:{currency}"
 
 
+FX_ACCOUNTS = (PlatformAccount.FX, PlatformAccount.FX_ROUNDING, PlatformAccount.FX_GAIN_LOSS)
+
+
+def parse_fx_account(account: str) -> tuple[PlatformAccount, str] | None:
+    """``("platform:fx:SEK")`` -> (PlatformAccount.FX, "SEK"); None for any other account. For
+    readers of the journal (audits, reports) that know the platform accounts by name."""
+    root, _, currency = account.rpartition(":")
+    for kind in FX_ACCOUNTS:
+        if root == kind.value and len(currency) == 3 and currency.isalpha() and currency.isupper():
+            return kind, currency
+    return None
+
+
 Postings = list[tuple[str, Money]]
 
 

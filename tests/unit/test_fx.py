@@ -27,6 +27,7 @@ from shared.domain.fx import (
     fx_account,
     fx_gain_loss_account,
     fx_rounding_account,
+    parse_fx_account,
     parse_rate_value,
     rail_conversion_entry,
     reversal_entry,
@@ -251,6 +252,17 @@ def test_the_fx_accounts_are_per_currency():
         "platform:fx_gain_loss:EUR",
     )
     assert PlatformAccount.FX.value == "platform:fx"
+    assert parse_fx_account("platform:fx:SEK") == (PlatformAccount.FX, "SEK")
+    assert parse_fx_account("platform:fx_rounding:HUF") == (PlatformAccount.FX_ROUNDING, "HUF")
+    assert parse_fx_account("platform:fx_gain_loss:EUR") == (PlatformAccount.FX_GAIN_LOSS, "EUR")
+    for other in (
+        "platform:fx",
+        "platform:payouts",
+        "seller:s:available",
+        "platform:fx:sek",
+        "platform:fx:EURO",
+    ):
+        assert parse_fx_account(other) is None
 
 
 def test_a_failed_fx_payout_is_undone_at_the_recorded_rate():
