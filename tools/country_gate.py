@@ -153,7 +153,7 @@ def check_currency(entry: dict[str, Any], book: CurrencyPracticeBook) -> list[Ch
             _ok(
                 "bank practice",
                 f"{currency}: ISO says {exponent} decimals, payouts move multiples of {quantum} minor "
-                f"units ({_money(quantum, str(currency))}): {practice.why.split('.')[0]}",
+                f"units ({_money(quantum, str(currency))}), as decided in currency_practice.json",
             )
         )
     for name in ("minimum_payout", "max_transaction_amount"):
