@@ -105,9 +105,24 @@ SCHEME_FIELDS = {
     "iban": {"iban": True, "bic": False},
     "us_aba": {"routing_number": True, "account_number": True, "account_type": False},
     "jp_zengin": {"bank_code": True, "branch_code": True, "account_number": True, "account_type": False},
+    # Australia and Canada (shared.domain.bank_accounts): BSB, or institution + transit numbers.
+    "au_becs": {"bsb": True, "account_number": True},
+    "ca_eft": {
+        "institution_number": True,
+        "transit_number": True,
+        "account_number": True,
+        "account_type": False,
+    },
 }
-DIGITS = {"routing_number": (9, 9), "bank_code": (4, 4), "branch_code": (3, 3)}
-ACCOUNT_DIGITS = {"us_aba": (4, 17), "jp_zengin": (7, 7)}
+DIGITS = {
+    "routing_number": (9, 9),
+    "bank_code": (4, 4),
+    "branch_code": (3, 3),
+    "bsb": (6, 6),
+    "institution_number": (3, 3),
+    "transit_number": (5, 5),
+}
+ACCOUNT_DIGITS = {"us_aba": (4, 17), "jp_zengin": (7, 7), "au_becs": (5, 9), "ca_eft": (5, 12)}
 
 
 @dataclasses.dataclass(frozen=True)

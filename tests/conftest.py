@@ -14,8 +14,16 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from local_stack.stack import Stack
+
+# Property tests assert behaviour, never timings, and replay the same examples on every run: no
+# deadline (a loaded CI machine is not a failure), derandomized (a red run can be rerun as is).
+settings.register_profile(
+    "payouts", deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile("payouts")
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENT_ENV = (

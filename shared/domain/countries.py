@@ -3,7 +3,14 @@
 
 Every entry is checked when the file is loaded, so a bad entry fails at start-up, not at the
 first payout: the country code is ISO 3166, the currency is ISO 4217 with a minor unit, the
-holiday calendar exists in ``holidays``, the timezone exists in the IANA database.
+holiday calendar exists in ``holidays``, the timezone exists in the IANA database, the
+currency's payout practice is recorded (``currency_practice.py``) and the minimum and maximum
+amounts are payable in it (HUF: whole forints).
+
+``rails`` lists the payment rails a country may use (data only for now: payouts still go to
+``provider_route``, which must be one of them; ``tools/country_gate.py`` checks each rail's
+capabilities). ``payout_currencies`` lists the currencies its sellers can be paid in (default: the
+country's currency); a seller's payout currency outside it is refused (``payout_currency.py``).
 """
 
 from __future__ import annotations
@@ -19,11 +26,12 @@ import holidays
 import pycountry
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from shared.domain.currency_practice import load_currency_practice
 from shared.domain.errors import UnsupportedCountry
 from shared.domain.money import INT64_MAX, Money, currency_exponent
 from shared.domain.schedule import PayoutSchedule
 
-BankAccountScheme = Literal["iban", "us_aba", "jp_zengin"]
+BankAccountScheme = Literal["iban", "us_aba", "jp_zengin", "au_becs", "ca_eft"]
 
 
 def _iso_country(code: str) -> str:
@@ -48,6 +56,7 @@ def _known_timezone(name: str) -> str:
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$"), AfterValidator(_iso_country)]
 CurrencyCode = Annotated[str, AfterValidator(_known_currency)]
 MinorUnits = Annotated[int, Field(gt=0, le=INT64_MAX)]
+RailName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
 
 
 class _Frozen(BaseModel):
@@ -83,8 +92,12 @@ class CountryRules(_Frozen):
     payout_schedule: PayoutSchedule  # the default for new sellers
     business_day_calendar: BusinessDayCalendar
     timezone: Annotated[str, AfterValidator(_known_timezone)]
-    provider_route: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")]
+    provider_route: RailName
     bank_account_cooling_off_days: int = Field(ge=0, le=365)  # payouts held after an account change
+    # The rails this country may use (default: the provider route alone); provider_route is one.
+    rails: tuple[RailName, ...] = Field(default=(), strict=False)  # a JSON array
+    # The currencies its sellers can be paid in (default: the country's currency).
+    payout_currencies: tuple[CurrencyCode, ...] = Field(default=(), strict=False)  # a JSON array
 
     @model_validator(mode="before")
     @classmethod
@@ -94,7 +107,11 @@ class CountryRules(_Frozen):
             and "iban_countries" not in data
             and data.get("bank_account_scheme") == "iban"
         ):
-            return {**data, "iban_countries": (data.get("country"),)}
+            data = {**data, "iban_countries": (data.get("country"),)}
+        if isinstance(data, dict) and "rails" not in data and "provider_route" in data:
+            data = {**data, "rails": (data["provider_route"],)}
+        if isinstance(data, dict) and "payout_currencies" not in data and "currency" in data:
+            data = {**data, "payout_currencies": (data["currency"],)}
         return data
 
     @model_validator(mode="after")
@@ -105,6 +122,21 @@ class CountryRules(_Frozen):
             raise ValueError("iban_countries is only for the iban scheme")
         if self.max_transaction_amount <= self.minimum_payout:
             raise ValueError("max_transaction_amount must be greater than minimum_payout")
+        if self.provider_route not in self.rails:
+            raise ValueError(f"provider_route {self.provider_route!r} must be one of {list(self.rails)}")
+        if len(set(self.rails)) != len(self.rails):
+            raise ValueError("rails must not repeat a rail")
+        if self.currency not in self.payout_currencies:
+            raise ValueError(f"payout_currencies must include the country's currency {self.currency}")
+        if len(set(self.payout_currencies)) != len(self.payout_currencies):
+            raise ValueError("payout_currencies must not repeat a currency")
+        book = load_currency_practice()
+        for currency in self.payout_currencies:
+            book.get(currency)  # UnknownCurrencyPractice (a ValueError) until it is decided
+        quantum = book.get(self.currency).payout_quantum
+        for name in ("minimum_payout", "max_transaction_amount"):
+            if getattr(self, name) % quantum:
+                raise ValueError(f"{name} must be a multiple of {self.currency}'s payout quantum {quantum}")
         return self
 
     @property

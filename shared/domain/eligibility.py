@@ -33,6 +33,9 @@ class SkipReason(StrEnum):
     NO_AVAILABLE_BALANCE = "no_available_balance"
     BELOW_MINIMUM = "below_minimum"
     INSUFFICIENT_AVAILABLE_BALANCE = "insufficient_available_balance"  # on demand: asked for too much
+    # Foreign exchange (shared/domain/payout_currency.py):
+    PAYOUT_CURRENCY_UNSUPPORTED = "payout_currency_unsupported"  # no rail of the country can pay it
+    FX_RATE_UNAVAILABLE = "fx_rate_unavailable"  # no usable rate: unsupported pair, missing, stale, invalid
 
 
 @dataclass(frozen=True)

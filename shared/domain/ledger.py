@@ -35,6 +35,10 @@ class PlatformAccount(StrEnum):
     COMMISSION = "platform:commission"  # the marketplace's revenue
     REFUNDS = "platform:refunds"  # money given back to customers
     PAYOUTS = "platform:payouts"  # money that left for sellers' banks
+    # Foreign exchange, one account per currency ("platform:fx:SEK", see shared/domain/fx.py):
+    FX = "platform:fx"  # the platform's FX position: what conversions took in (+) or gave out (-)
+    FX_ROUNDING = "platform:fx_rounding"  # conversions' rounding to the payout quantum
+    FX_GAIN_LOSS = "platform:fx_gain_loss"  # differences with the rates the rails really used
 
 
 def seller_account(seller_id: str, bucket: Bucket) -> str:

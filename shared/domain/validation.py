@@ -73,7 +73,7 @@ _UNION_TAGS = {
     "": frozenset(
         {"order_line.paid", "order_line.delivered", "order_line.return_window_closed", "order_line.refunded"}
     ),
-    "bank_account": frozenset({"iban", "us_aba", "jp_zengin"}),
+    "bank_account": frozenset({"iban", "us_aba", "jp_zengin", "au_becs", "ca_eft"}),
 }
 
 

@@ -9,11 +9,14 @@ import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from shared.domain.bank_accounts import (
+    AuBecsAccount,
     BankAccountInput,
+    CaEftAccount,
     IbanAccount,
     JpZenginAccount,
     UsAbaAccount,
     ValidatedBankAccount,
+    ca_routing_number,
     mask_account_number,
     validate_bank_account,
 )
@@ -33,6 +36,13 @@ VALID_IBANS = {
     "NL": "NL91ABNA0417164300",
     "BE": "BE68539007547034",
     "GB": "GB29NWBK60161331926819",
+    "SE": "SE4550000000058398257466",
+    "PL": "PL61109010140000071219812874",
+    "DK": "DK5000400440116243",
+    "CZ": "CZ6508000000192000145399",
+    "CH": "CH9300762011623852957",
+    "NO": "NO9386011117947",
+    "HU": "HU42117730161111101800000000",
 }
 
 
@@ -61,6 +71,27 @@ def jp_account(bank: str = "0001", branch: str = "001", number: str = "1234567")
             "branch_code": branch,
             "account_number": number,
             "account_type": "ordinary",
+        }
+    )
+
+
+def au_account(bsb: str = "062-000", number: str = "12345678") -> AuBecsAccount:
+    return AuBecsAccount.model_validate(
+        {"scheme": "au_becs", "holder_name": "Alex Martin", "bsb": bsb, "account_number": number}
+    )
+
+
+def ca_account(
+    institution: str = "001", transit: str = "00011", number: str = "1234567", kind: str = "checking"
+) -> CaEftAccount:
+    return CaEftAccount.model_validate(
+        {
+            "scheme": "ca_eft",
+            "holder_name": "Alex Martin",
+            "institution_number": institution,
+            "transit_number": transit,
+            "account_number": number,
+            "account_type": kind,
         }
     )
 
@@ -200,6 +231,100 @@ def test_japanese_digit_patterns(bank, branch, number, field):
     assert invalid(jp_account(bank, branch, number), "JP").field == f"bank_account.{field}"
 
 
+# --- Australia (BSB + account number) and Canada (institution + transit + account number) -----
+
+
+def test_australian_accounts():
+    validated = validate_bank_account(au_account("062-000", "1234 5678"), REGISTRY.get("AU"))
+    assert (validated.scheme, validated.bsb, validated.masked) == ("au_becs", "062000", "AU••••5678")
+    assert validated.account_number is not None and validated.account_number.get_secret_value() == "12345678"
+    au = REGISTRY.get("AU")
+    assert validate_bank_account(au_account(number="12345"), au).masked == "AU••••345"  # at most half
+    assert validate_bank_account(au_account(number="123456789"), REGISTRY.get("AU")).masked == "AU••••6789"
+
+
+@pytest.mark.parametrize(
+    ("bsb", "number", "field"),
+    [
+        ("06200", "12345678", "bsb"),  # 5 digits
+        ("0620001", "12345678", "bsb"),
+        ("06A000", "12345678", "bsb"),
+        ("062000", "1234", "account_number"),  # 4 digits: Adyen's auLocal takes 5 to 9
+        ("062000", "1234567890", "account_number"),
+        ("062000", "12345X78", "account_number"),
+    ],
+)
+def test_invalid_australian_accounts(bsb, number, field):
+    assert invalid(au_account(bsb, number), "AU").field == f"bank_account.{field}"
+
+
+def test_canadian_accounts():
+    validated = validate_bank_account(ca_account("001", "000-11", "123-4567"), REGISTRY.get("CA"))
+    assert (validated.institution_number, validated.transit_number) == ("001", "00011")
+    assert (validated.scheme, validated.masked, validated.account_type) == (
+        "ca_eft",
+        "CA••••4567",
+        "checking",
+    )
+    assert ca_routing_number(validated) == "000100011"  # 0 + institution + transit: the EFT routing number
+    with pytest.raises(ValueError, match="not a Canadian account"):
+        ca_routing_number(validate_bank_account(au_account(), REGISTRY.get("AU")))
+
+
+@pytest.mark.parametrize(
+    ("institution", "transit", "number", "field"),
+    [
+        ("01", "00011", "1234567", "institution_number"),
+        ("0011", "00011", "1234567", "institution_number"),
+        ("001", "0011", "1234567", "transit_number"),
+        ("001", "000111", "1234567", "transit_number"),
+        ("001", "0001A", "1234567", "transit_number"),
+        ("001", "00011", "1234", "account_number"),  # Adyen's caLocal: 5 to 12 digits
+        ("001", "00011", "1234567890123", "account_number"),
+    ],
+)
+def test_invalid_canadian_accounts(institution, transit, number, field):
+    assert invalid(ca_account(institution, transit, number), "CA").field == f"bank_account.{field}"
+
+
+def test_new_schemes_belong_to_their_country():
+    assert invalid(au_account(), "US").field == "bank_account.scheme"
+    assert invalid(ca_account(), "AU").field == "bank_account.scheme"
+    assert invalid(iban_account(VALID_IBANS["SE"]), "CA").field == "bank_account.scheme"
+
+
+@pytest.mark.parametrize(
+    ("country", "iban", "reason"),
+    [
+        ("SE", "SE4550000000058398257467", "check digits"),
+        ("PL", "PL61109010140000071219812875", "check digits"),
+        ("PL", "PL6110901014000007121981287", "length"),
+        ("CH", "CH9300762011623852958", "check digits"),
+        ("NO", "NO9386011117948", "check digits"),
+        ("HU", "HU4211773016111110180000000", "length"),
+        ("CZ", "CZ6508000000192000145398", "check digits"),
+        ("DK", "DK500040044011624", "length"),
+    ],
+)
+def test_invalid_ibans_of_the_new_countries(country, iban, reason):
+    err = invalid(iban_account(iban), country)
+    assert err.field == "bank_account.iban"
+    assert reason in err.message
+
+
+@pytest.mark.parametrize(
+    ("iban", "country"),
+    [
+        # Valid ISO 13616 check digits around a wrong national check digit: only schwifty's
+        # national algorithms catch these (Poland's bank-code digit, Norway's mod 11).
+        ("PL36109010150000071219812874", "PL"),
+        ("NO6686011117948", "NO"),
+    ],
+)
+def test_national_check_digits_of_the_new_countries(iban, country):
+    assert "national check digits" in invalid(iban_account(iban), country).message
+
+
 # --- Input models -----------------------------------------------------------------------------
 
 
@@ -250,6 +375,9 @@ def test_holder_name_is_stripped():
         (("JP", "1234567"), "JP••••4567"),
         (("US", "1234"), "US••••34"),  # never more than half of a short number
         (("US", "12345"), "US••••345"),
+        (("AU", "12345678"), "AU••••5678"),
+        (("CA", "1234567"), "CA••••4567"),
+        (("HU", "HU42117730161111101800000000"), "HU••••0000"),
     ],
 )
 def test_mask_account_number(mask_input, masked):
@@ -260,6 +388,9 @@ SECRET_CASES = [
     ("DE", iban_account(VALID_IBANS["DE"]), "370400440532013000"),
     ("US", us_account(number="987654321"), "987654321"),
     ("JP", jp_account(number="7654321"), "7654321"),
+    ("AU", au_account(number="987654321"), "987654321"),
+    ("CA", ca_account(number="987654321012"), "987654321012"),
+    ("HU", iban_account(VALID_IBANS["HU"]), "117730161111101800000000"),
 ]
 
 
@@ -320,6 +451,12 @@ def test_fingerprint_differs_between_accounts():
         validate_bank_account(us_account(kind="savings"), us),
         validate_bank_account(jp_account(), REGISTRY.get("JP")),
         validate_bank_account(jp_account(branch="002"), REGISTRY.get("JP")),
+        validate_bank_account(au_account(), REGISTRY.get("AU")),
+        validate_bank_account(au_account(bsb="062001"), REGISTRY.get("AU")),
+        validate_bank_account(ca_account(), REGISTRY.get("CA")),
+        validate_bank_account(ca_account(transit="00012"), REGISTRY.get("CA")),
+        validate_bank_account(ca_account(institution="002"), REGISTRY.get("CA")),
+        validate_bank_account(ca_account(kind="savings"), REGISTRY.get("CA")),
     ]
     assert len({account.fingerprint for account in accounts}) == len(accounts)
 
@@ -338,3 +475,28 @@ def test_storage_round_trip(country, account, secret):
 def test_from_storage_refuses_unknown_schemes():
     with pytest.raises(ValueError, match="scheme"):
         ValidatedBankAccount.from_storage({"scheme": "bitcoin"})
+
+
+@pytest.mark.parametrize(
+    ("account", "field"),
+    [
+        ({"scheme": "au_becs", "holder_name": "A", "account_number": "12345678"}, "bank_account.bsb"),
+        (
+            {
+                "scheme": "ca_eft",
+                "holder_name": "A",
+                "institution_number": "001",
+                "account_number": "1234567",
+            },
+            "bank_account.transit_number",
+        ),
+    ],
+)
+def test_error_paths_of_the_new_schemes_name_the_field(account, field):
+    from shared.domain.sellers import SellerIn
+    from shared.domain.validation import field_errors
+
+    body = {"country": "AU", "currency": "AUD", "display_name": "A", "bank_account": account}
+    with pytest.raises(ValidationError) as err:
+        SellerIn.model_validate_json(json.dumps(body))
+    assert field in [e["field"] for e in field_errors(err.value)]

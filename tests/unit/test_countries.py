@@ -13,6 +13,7 @@ from pydantic import ValidationError
 import shared.domain.countries as countries_module
 from shared.domain.bank_accounts import IbanAccount, validate_bank_account
 from shared.domain.countries import CountryRegistry, CountryRules, load_country_rules, parse_country_rules
+from shared.domain.currency_practice import load_currency_practice
 from shared.domain.errors import UnsupportedCountry
 from shared.domain.money import Money, currency_exponent
 from shared.domain.schedule import is_business_day, is_payout_due
@@ -42,6 +43,7 @@ def rules_from(*entries: dict[str, Any]) -> CountryRegistry:
 
 def test_the_required_countries_are_there():
     assert set(REGISTRY.countries()) >= {"FR", "DE", "ES", "IT", "NL", "BE", "GB", "US", "JP"}
+    assert set(REGISTRY.countries()) >= {"SE", "PL", "DK", "CZ", "CH", "NO", "HU", "AU", "CA"}
 
 
 @pytest.mark.parametrize(
@@ -56,6 +58,15 @@ def test_the_required_countries_are_there():
         ("GB", "GBP", "iban", "Europe/London"),
         ("US", "USD", "us_aba", "America/New_York"),
         ("JP", "JPY", "jp_zengin", "Asia/Tokyo"),
+        ("SE", "SEK", "iban", "Europe/Stockholm"),
+        ("PL", "PLN", "iban", "Europe/Warsaw"),
+        ("DK", "DKK", "iban", "Europe/Copenhagen"),
+        ("CZ", "CZK", "iban", "Europe/Prague"),
+        ("CH", "CHF", "iban", "Europe/Zurich"),
+        ("NO", "NOK", "iban", "Europe/Oslo"),
+        ("HU", "HUF", "iban", "Europe/Budapest"),
+        ("AU", "AUD", "au_becs", "Australia/Sydney"),
+        ("CA", "CAD", "ca_eft", "America/Toronto"),
     ],
 )
 def test_country_basics(country, currency, scheme, timezone):
@@ -77,7 +88,10 @@ def test_every_entry_is_plausible(country):
     assert rules.max_transaction_money.currency == rules.currency
     assert 7 <= rules.holding_period_days <= 14
     assert 3 <= rules.bank_account_cooling_off_days <= 7
-    assert rules.provider_route
+    assert rules.provider_route in rules.rails
+    assert rules.currency in rules.payout_currencies
+    quantum = load_currency_practice().get(rules.currency).payout_quantum
+    assert rules.minimum_payout % quantum == 0 and rules.max_transaction_amount % quantum == 0
     if rules.bank_account_scheme == "iban":
         assert rules.country in rules.iban_countries
     else:
@@ -147,6 +161,12 @@ def test_iban_countries_default_to_the_country_itself():
         {"timezone": "Europe/Atlantis"},
         {"timezone": "../../etc/passwd"},
         {"provider_route": ""},
+        {"rails": ["adyen"]},  # the provider route must be one of the rails
+        {"rails": ["sandbox", "sandbox"]},
+        {"rails": ["Sandbox"]},
+        {"payout_currencies": ["SEK"]},  # must include the country's own currency
+        {"payout_currencies": ["EUR", "EUR"]},
+        {"payout_currencies": ["EUR", "KWD"]},  # no recorded payout practice for KWD
         {"unexpected": True},
     ],
 )
@@ -216,3 +236,48 @@ def test_opening_a_country_is_a_data_change(tmp_path):
 def test_rules_can_be_built_in_code_too():
     rules = CountryRules.model_validate(entry("FR"))
     assert rules == REGISTRY.get("FR")
+
+
+# --- Countries opened for issue 17: rails, payout currencies, bank practice ----------------
+
+
+def test_rails_and_payout_currencies_default_to_the_route_and_the_currency():
+    fr = REGISTRY.get("FR")
+    assert (fr.rails, fr.payout_currencies) == (("sandbox",), ("EUR",))
+    assert REGISTRY.get("SE").rails == ("sandbox", "adyen", "stripe")
+    assert REGISTRY.get("AU").rails == ("sandbox", "adyen")  # Stripe does not reach AU from the EEA
+
+
+def test_a_country_may_receive_several_currencies():
+    ca = rules_from(entry("CA", payout_currencies=["CAD", "USD"])).get("CA")
+    assert ca.payout_currencies == ("CAD", "USD")
+
+
+def test_whole_forints_only():
+    """HUF is paid in whole forints: the minimum and the maximum must be multiples of 100 fillér."""
+    assert rules_from(entry("HU", minimum_payout=400100)).get("HU").minimum_payout == 400100  # 4,001 HUF
+    for changes in ({"minimum_payout": 400050}, {"max_transaction_amount": 2000000001}):
+        with pytest.raises(ValidationError, match="payout quantum 100"):
+            rules_from(entry("HU", **changes))
+
+
+def test_a_currency_without_a_recorded_practice_cannot_be_opened():
+    with pytest.raises(ValidationError, match="no payout practice is recorded for KWD"):
+        rules_from(entry("FR", currency="KWD", payout_currencies=["KWD"]))
+
+
+@pytest.mark.parametrize(
+    ("country", "holding", "cooling_off", "schedule", "subdivision"),
+    [
+        ("SE", 14, 5, {"interval": "weekly", "weekday": "tuesday"}, None),
+        ("CH", 14, 5, {"interval": "weekly", "weekday": "monday"}, "ZH"),  # Zurich: SIX's calendar
+        ("AU", 7, 3, {"interval": "weekly", "weekday": "wednesday"}, "NSW"),
+        ("CA", 7, 3, {"interval": "weekly", "weekday": "thursday"}, "ON"),
+    ],
+)
+def test_new_country_rules(country, holding, cooling_off, schedule, subdivision):
+    rules = REGISTRY.get(country)
+    assert rules.holding_period_days == holding
+    assert rules.bank_account_cooling_off_days == cooling_off
+    assert rules.payout_schedule.model_dump(exclude_none=True) == schedule
+    assert rules.business_day_calendar.subdivision == subdivision
