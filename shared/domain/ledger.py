@@ -13,6 +13,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from shared.domain.errors import DomainError
@@ -96,6 +97,19 @@ class JournalEntry:
                 seller_id, bucket = parsed
                 deltas[(seller_id, posting.amount.currency)][bucket] += posting.amount.amount
         return {key: dict(value) for key, value in deltas.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class DatedEntry:
+    """A journal entry as stored: with the time its transaction wrote it."""
+
+    entry: JournalEntry
+    at: datetime
+
+    @property
+    def key(self) -> tuple[datetime, str]:
+        """Journal order: time written, then entry id (stable for entries written together)."""
+        return (self.at, self.entry.entry_id)
 
 
 def entry_id_for(kind: str, cause: str) -> str:

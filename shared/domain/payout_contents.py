@@ -35,7 +35,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.domain.errors import DomainError
-from shared.domain.ledger import Bucket, JournalEntry, parse_seller_account
+from shared.domain.ledger import Bucket, DatedEntry, JournalEntry, parse_seller_account
 from shared.domain.money import Money
 
 
@@ -108,19 +108,6 @@ class MovementGroup:
     @property
     def sort_key(self) -> tuple[datetime, str]:
         return (self.at, self.movement_id)
-
-
-@dataclass(frozen=True, slots=True)
-class DatedEntry:
-    """A journal entry as stored: with the time its transaction wrote it."""
-
-    entry: JournalEntry
-    at: datetime
-
-    @property
-    def key(self) -> tuple[datetime, str]:
-        """Journal order: time written, then entry id (stable for entries written together)."""
-        return (self.at, self.entry.entry_id)
 
 
 @dataclass(frozen=True, slots=True)
