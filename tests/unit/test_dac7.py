@@ -335,3 +335,12 @@ def test_the_schemas_are_the_ones_the_dac7_package_ships():
             b"="
         )
         assert actual.decode() == digest, name
+
+
+def test_the_sample_report_of_the_tools_validates():
+    from tools.sample_documents import sample_dac7_report
+
+    report = sample_dac7_report(YEAR)
+    assert [s.identity.seller_id for s in report.reportable] == ["s-camille", "s-refurb-gmbh"]
+    assert [(e.seller_id, e.reason) for e in report.excluded] == [("s-occasional", Exclusion.DE_MINIMIS)]
+    build_dpi_xml(report, declaration=1, timestamp=datetime(YEAR + 1, 1, 15, tzinfo=UTC), test=True)

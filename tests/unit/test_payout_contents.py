@@ -12,14 +12,24 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.domain.ledger import (
+    Bucket,
+    DatedEntry,
+    PlatformAccount,
+    make_entry,
+    release_pending_funds,
+    seller_account,
+)
 from shared.domain.money import Money
 from shared.domain.payout_contents import (
     ContentKind,
     ContentsOutOfStep,
     LeftReason,
+    MovementKind,
     PayoutContents,
     SettlementState,
     allocate,
+    available_movements,
     check_in_step,
     contents_from_storage,
     contents_to_storage,
@@ -281,3 +291,35 @@ def test_after_a_failure_or_return_the_next_full_payout_shows_the_same_lines_aga
         assert again.reopened_from == payout_id
     assert after.total() == book.payouts[last].amount
     assert after.left_for_later == ()
+
+
+def test_an_entry_written_before_details_existed_is_one_line_of_its_net_amount():
+    legacy = release_pending_funds(
+        "release:old-line", SELLER, Money(12345, "EUR")
+    )  # no order line, no details
+    [movement] = available_movements(SELLER, "EUR", [DatedEntry(legacy, T0)])
+    state = replay(SettlementState.empty(SELLER, "EUR"), [movement]).state
+    contents, _ = allocate(state, "po_x", Money(12345, "EUR"), T0)
+    assert lines_of(contents) == [("released", None, 12345)]
+
+
+def test_a_currency_conversion_of_the_balance_is_its_own_line():
+    # The hook for the FX issue: an fx.* entry that moves the available balance.
+    book = Book()
+    book.sell("phone", 30000, 3000)
+    book.release("phone")
+    fx = make_entry(
+        "fx.converted",
+        "fx-1",
+        [
+            (seller_account(SELLER, Bucket.AVAILABLE), Money(-500, "EUR")),
+            (PlatformAccount.PAYOUTS, Money(500, "EUR")),
+        ],
+        SELLER,
+    )
+    movements = available_movements(SELLER, "EUR", [*book.entries, DatedEntry(fx, book.clock)])
+    assert movements[-1].group is not None and movements[-1].group.kind is MovementKind.FX
+    state = replay(SettlementState.empty(SELLER, "EUR"), movements).state
+    contents, _ = allocate(state, "po_x", Money(26500, "EUR"), book.clock)
+    assert ("fx", None, -500) in lines_of(contents)
+    assert contents.total() == Money(26500, "EUR")
