@@ -12,7 +12,13 @@ from hypothesis import strategies as st
 from shared.domain.countries import load_country_rules
 from shared.domain.ledger import Bucket, DatedEntry, JournalEntry, balances_from_entries, seller_account
 from shared.domain.money import Money
-from shared.domain.order_events import OrderLine, apply_order_event, parse_order_event
+from shared.domain.order_events import (
+    OrderLine,
+    apply_order_event,
+    is_release_due,
+    parse_order_event,
+    release_line,
+)
 from shared.domain.payout_contents import PayoutContents, SettlementState, available_movements, replay
 from shared.domain.payouts import Payout, PayoutStatus, can_transition, new_payout, transition
 
@@ -70,7 +76,22 @@ class Book:
         )
 
     def release(self, line: str) -> None:
+        """The return window closed early: released now."""
         self._event("return_window_closed", line, {"closed_at": self.clock.isoformat()})
+
+    def deliver(self, line: str) -> None:
+        """Delivered: the country's holding period starts."""
+        self._event("delivered", line, {"delivered_at": self.clock.isoformat()})
+
+    def release_due(self, days: int) -> None:
+        """``days`` later, the release tick releases every line whose holding period is over."""
+        self.clock += timedelta(days=days)
+        at = self._tick()
+        for line_id, line in list(self.lines.items()):
+            if is_release_due(line, at):
+                self.lines[line_id], entry = release_line(line)
+                if entry is not None:
+                    self._post([entry], at)
 
     def refund(self, line: str, amount: int, refund_id: str, commission_returned: int | None = None) -> None:
         data: dict = {"refund_id": refund_id, "amount": {"amount": amount, "currency": "EUR"}}
@@ -118,6 +139,8 @@ release = st.tuples(st.just("release"), st.integers(0, 50))
 action = st.one_of(
     sell,
     release,
+    st.tuples(st.just("deliver"), st.integers(0, 50)),
+    st.tuples(st.just("release_due"), st.integers(0, 20)),
     sell,
     release,
     st.tuples(st.just("refund"), st.integers(0, 50), st.integers(1, 100), st.booleans()),
@@ -143,6 +166,12 @@ def play(actions, book: Book | None = None) -> tuple[Book, list[tuple[str, str]]
         if kind == "sell":
             _, gross, pct = act
             book.sell(f"ol-{len(book.lines)}", gross, gross * pct // 100)
+        elif kind == "deliver":
+            undelivered = [i for i, line in book.lines.items() if line.delivered_at is None]
+            if undelivered:
+                book.deliver(undelivered[act[1] % len(undelivered)])
+        elif kind == "release_due":
+            book.release_due(act[1])
         elif kind == "release":
             unreleased = [i for i, line in book.lines.items() if line.release_state.value != "released"]
             if unreleased:
