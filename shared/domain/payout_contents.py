@@ -135,8 +135,8 @@ def payout_id_of(entry: JournalEntry) -> str:
 def available_movements(
     seller_id: str, currency: str, entries: Iterable[DatedEntry]
 ) -> list[AvailableMovement]:
-    """The entries that moved ``seller_id``'s available balance in ``currency``, in the order
-    given (journal order). Others are skipped, so the seller's whole journal can be passed."""
+    """The entries that moved ``seller_id``'s available balance in ``currency``, in journal order
+    (time written, entry id). Others are skipped, so the seller's whole journal can be passed."""
     out: list[AvailableMovement] = []
     for dated in entries:
         entry = dated.entry
@@ -154,7 +154,7 @@ def available_movements(
         else:
             group = movement_group(entry, dated.at, money)
             out.append(AvailableMovement(entry.entry_id, entry.kind, dated.at, money, group=group))
-    return out
+    return sorted(out, key=lambda m: m.key)
 
 
 def movement_group(entry: JournalEntry, at: datetime, amount: Money) -> MovementGroup:
@@ -438,14 +438,17 @@ def replay(
     known_contents: Mapping[str, PayoutContents] | None = None,
     left_reasons: Mapping[str, LeftReason] | None = None,
 ) -> Replay:
-    """Fold movements (journal order) into the state. Movements at or before the checkpoint are
-    skipped, so a query may overlap it. A payout created here is allocated; a payout reversed here
-    is reopened from its contents (created here, or in ``known_contents``: the stored contents of
-    earlier payouts); ContentsOutOfStep if neither has them."""
+    """Fold movements into the state in journal order (time written, entry id). Movements at or
+    before the checkpoint are skipped, so a query may overlap it. A payout created here is
+    allocated; a payout reversed here is reopened from its contents (created here, or in
+    ``known_contents``: the stored contents of earlier payouts); ContentsOutOfStep if neither
+    has them."""
     contents: dict[str, PayoutContents] = {}
     known = dict(known_contents or {})
     reasons = left_reasons or {}
-    for movement in movements:
+    # Journal order, whatever order the query returned: entries written at the same instant
+    # (one release tick) are ordered by id, and the checkpoint compares keys in that order.
+    for movement in sorted(movements, key=lambda m: m.key):
         if not state.is_after_checkpoint(movement):
             continue
         if movement.entry_kind == PAYOUT_RESERVED:
