@@ -116,7 +116,7 @@ def render_html(advice: RemittanceAdvice) -> str:
             advice=advice,
             lang=advice.language,
             t=t,
-                lines=lines,
+            lines=lines,
             created_on=_day(advice.created_at, advice, "long"),
             paid_on=_day(advice.paid_at, advice, "long"),
             amount=_money(advice.amount, advice.locale),
