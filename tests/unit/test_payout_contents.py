@@ -243,7 +243,7 @@ def test_every_payout_is_explained_to_the_cent_and_nothing_is_paid_twice(actions
         assert settled.get(movement_id, 0) + open_by_group.get(movement_id, 0) == net, movement_id
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(action, min_size=8, max_size=40), st.data())
 def test_resuming_from_a_stored_checkpoint_gives_the_same_contents(actions, data):
     book, _ = play(actions)
@@ -266,7 +266,7 @@ def test_resuming_from_a_stored_checkpoint_gives_the_same_contents(actions, data
         assert contents == whole.contents[payout_id]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(action, min_size=8, max_size=40), st.data())
 def test_after_a_failure_or_return_the_next_full_payout_shows_the_same_lines_again(actions, data):
     book, _ = play(actions)

@@ -107,7 +107,7 @@ def test_the_opening_balance_is_the_same_from_the_past_or_from_todays_balances()
     }
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(action, min_size=8, max_size=40), st.integers(1, 3))
 def test_statements_chain_and_always_match_the_sum_of_postings(actions, spacing_days):
     book = Book()
