@@ -53,6 +53,24 @@ if [ "${#missing[@]}" -gt 0 ]; then
     exit 1
 fi
 
+# ---- Debian packages: PDF rendering (remittance advice) and its tests -----------------------------
+# weasyprint needs Pango; DejaVu covers the Latin scripts, Noto CJK the Japanese advice. poppler-utils
+# (pdftotext, pdftoppm) and gnumeric (ssconvert: a real spreadsheet's CSV import) are for the tests.
+DEBIAN_PACKAGES=(libpango-1.0-0 libpangoft2-1.0-0 fonts-dejavu fonts-noto-cjk poppler-utils gnumeric)
+missing_debs=()
+for pkg in "${DEBIAN_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing_debs+=("$pkg")
+done
+if [ "${#missing_debs[@]}" -gt 0 ]; then
+    if [ "$(id -u)" -ne 0 ]; then
+        fail "missing Debian packages: ${missing_debs[*]}. Run as root, or: sudo apt-get install -y --no-install-recommends ${missing_debs[*]}"
+    fi
+    echo "installing Debian packages: ${missing_debs[*]}"
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing_debs[@]}" >/dev/null ||
+        fail "apt-get install ${missing_debs[*]} failed"
+fi
+
 # ---- virtual environments ------------------------------------------------------------------------
 
 # install_venv DIR REQUIREMENTS HASHED_FILES...

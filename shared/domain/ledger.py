@@ -13,6 +13,7 @@ import hashlib
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 
 from shared.domain.errors import DomainError
@@ -58,6 +59,17 @@ class Posting:
     amount: Money
 
 
+@dataclass(frozen=True, slots=True)
+class EntryDetail:
+    """One part of what an entry means for its seller, e.g. a release of €243 is the sale (+€300),
+    the commission (-€30) and a refund netted before release (-€27). An entry's details sum to
+    what it adds to the seller bucket it is about; payout contents and statements show them."""
+
+    kind: str  # "sale", "commission", "refund", "commission_returned"
+    amount: Money  # signed, as it counts for the seller
+    ref: str | None = None  # e.g. the refund id
+
+
 @dataclass(frozen=True)
 class JournalEntry:
     """One balanced movement of money. Immutable once written; its id is its idempotency key."""
@@ -67,6 +79,8 @@ class JournalEntry:
     cause: str  # what caused it: an event id, an order line, a payout transition
     postings: tuple[Posting, ...]
     seller_id: str | None = None
+    order_line_id: str | None = None  # the order line it belongs to, if any
+    details: tuple[EntryDetail, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.postings:
@@ -89,22 +103,64 @@ class JournalEntry:
         return {key: dict(value) for key, value in deltas.items()}
 
 
+@dataclass(frozen=True, slots=True)
+class DatedEntry:
+    """A journal entry as stored: with the time its transaction wrote it."""
+
+    entry: JournalEntry
+    at: datetime
+
+    @property
+    def key(self) -> tuple[datetime, str]:
+        """Journal order: time written, then entry id (stable for entries written together)."""
+        return (self.at, self.entry.entry_id)
+
+
 def entry_id_for(kind: str, cause: str) -> str:
     """Deterministic, non-sequential id: the same cause can only ever post once."""
     return hashlib.sha256(f"{kind}|{cause}".encode()).hexdigest()[:40]
 
 
 def make_entry(
-    kind: str, cause: str, postings: Iterable[tuple[str, Money]], seller_id: str | None = None
+    kind: str,
+    cause: str,
+    postings: Iterable[tuple[str, Money]],
+    seller_id: str | None = None,
+    *,
+    order_line_id: str | None = None,
+    details: Iterable[EntryDetail] = (),
 ) -> JournalEntry:
     kept = tuple(Posting(account, amount) for account, amount in postings if not amount.is_zero())
-    return JournalEntry(entry_id_for(kind, cause), kind, cause, kept, seller_id)
+    return JournalEntry(
+        entry_id_for(kind, cause),
+        kind,
+        cause,
+        kept,
+        seller_id,
+        order_line_id,
+        tuple(d for d in details if not d.amount.is_zero()),
+    )
 
 
 # --- The movements of an order line ------------------------------------------------------------
 
 
-def record_sale(cause: str, seller_id: str, gross: Money, commission: Money) -> JournalEntry:
+def sale_details(gross: Money, commission: Money) -> tuple[EntryDetail, ...]:
+    return (EntryDetail("sale", gross), EntryDetail("commission", -commission))
+
+
+def refund_details(
+    refund: Money, commission_returned: Money, refund_id: str | None
+) -> tuple[EntryDetail, ...]:
+    return (
+        EntryDetail("refund", -refund, refund_id),
+        EntryDetail("commission_returned", commission_returned),
+    )
+
+
+def record_sale(
+    cause: str, seller_id: str, gross: Money, commission: Money, *, order_line_id: str | None = None
+) -> JournalEntry:
     """A customer paid ``gross``; the marketplace keeps ``commission``; the rest is pending."""
     return make_entry(
         "order_line.paid",
@@ -115,11 +171,21 @@ def record_sale(cause: str, seller_id: str, gross: Money, commission: Money) -> 
             (seller_account(seller_id, Bucket.PENDING), gross - commission),
         ],
         seller_id,
+        order_line_id=order_line_id,
+        details=sale_details(gross, commission),
     )
 
 
-def release_pending_funds(cause: str, seller_id: str, amount: Money) -> JournalEntry:
-    """The holding period is over: pending money becomes available for payout."""
+def release_pending_funds(
+    cause: str,
+    seller_id: str,
+    amount: Money,
+    *,
+    order_line_id: str | None = None,
+    details: Iterable[EntryDetail] = (),
+) -> JournalEntry:
+    """The holding period is over: pending money becomes available for payout. ``details`` say
+    what the amount is made of (the sale, its commission, refunds netted before release)."""
     return make_entry(
         "funds.released",
         cause,
@@ -128,11 +194,20 @@ def release_pending_funds(cause: str, seller_id: str, amount: Money) -> JournalE
             (seller_account(seller_id, Bucket.AVAILABLE), amount),
         ],
         seller_id,
+        order_line_id=order_line_id,
+        details=details,
     )
 
 
 def record_refund(
-    cause: str, seller_id: str, refund: Money, commission_returned: Money, from_bucket: Bucket
+    cause: str,
+    seller_id: str,
+    refund: Money,
+    commission_returned: Money,
+    from_bucket: Bucket,
+    *,
+    order_line_id: str | None = None,
+    refund_id: str | None = None,
 ) -> JournalEntry:
     """The customer gets ``refund`` back. The marketplace returns ``commission_returned`` of its
     commission; the seller bears the rest, from pending or, once released, from available
@@ -146,6 +221,8 @@ def record_refund(
             (seller_account(seller_id, from_bucket), -(refund - commission_returned)),
         ],
         seller_id,
+        order_line_id=order_line_id,
+        details=refund_details(refund, commission_returned, refund_id),
     )
 
 

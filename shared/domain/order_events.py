@@ -19,10 +19,12 @@ from pydantic import AwareDatetime, Field, TypeAdapter, model_validator
 from shared.domain.countries import CountryRules
 from shared.domain.ledger import (
     Bucket,
+    EntryDetail,
     JournalEntry,
     record_refund,
     record_sale,
     release_pending_funds,
+    sale_details,
 )
 from shared.domain.money import Money, amount_text
 from shared.domain.validation import Identifier, MoneyIn, PositiveMoneyIn, StrictModel, parse_payload
@@ -220,7 +222,11 @@ def _apply_paid(
         EventResult(
             event.event_id,
             Outcome.APPLIED,
-            entries=(record_sale(event.event_id, line.seller_id, gross, commission),),
+            entries=(
+                record_sale(
+                    event.event_id, line.seller_id, gross, commission, order_line_id=line.order_line_id
+                ),
+            ),
         )
     ]
     for parked_event in sorted(waiting, key=lambda e: e.occurred_at):
@@ -278,10 +284,17 @@ def _apply_refund(line: OrderLine, event: OrderLineRefunded) -> tuple[OrderLine,
     elif data.amount.amount == refundable:
         returned = commission_left  # the last refund returns whatever commission is left
     else:
-        returned = line.commission * data.amount.amount // line.gross
+        # Never more than is left: an earlier refund may have returned more than its share.
+        returned = min(commission_left, line.commission * data.amount.amount // line.gross)
     from_bucket = Bucket.AVAILABLE if line.release_state is ReleaseState.RELEASED else Bucket.PENDING
     entry = record_refund(
-        event.event_id, line.seller_id, _money(line, data.amount.amount), _money(line, returned), from_bucket
+        event.event_id,
+        line.seller_id,
+        _money(line, data.amount.amount),
+        _money(line, returned),
+        from_bucket,
+        order_line_id=line.order_line_id,
+        refund_id=data.refund_id,
     )
     line = replace(
         line,
@@ -301,8 +314,24 @@ def release_line(line: OrderLine) -> tuple[OrderLine, JournalEntry | None]:
     if remaining <= 0:
         return released, None
     return released, release_pending_funds(
-        f"release:{line.order_line_id}", line.seller_id, _money(line, remaining)
+        f"release:{line.order_line_id}",
+        line.seller_id,
+        _money(line, remaining),
+        order_line_id=line.order_line_id,
+        details=release_details(line),
     )
+
+
+def release_details(line: OrderLine) -> tuple[EntryDetail, ...]:
+    """What a release is made of: the sale at its gross amount, the commission, and every refund
+    netted from pending before release (with the commission the marketplace gave back). They sum
+    to the amount released, ``seller_net_remaining``."""
+    refunds = tuple(
+        EntryDetail("refund", _money(line, -amount), refund_id)
+        for refund_id, amount in sorted(line.refunds.items())
+    )
+    returned = EntryDetail("commission_returned", _money(line, line.commission_returned))
+    return (*sale_details(_money(line, line.gross), _money(line, line.commission)), *refunds, returned)
 
 
 def is_release_due(line: OrderLine, now: datetime) -> bool:

@@ -122,6 +122,29 @@ def test_refund_with_explicit_commission_returned_can_drive_available_below_zero
     assert seller(Bucket.AVAILABLE, results) == -3000  # the seller owes the commission kept
 
 
+def test_a_proportional_refund_never_returns_more_commission_than_is_left():
+    # Found by the payout-contents property test: 2.00 of commission, the first refund gets all of
+    # it back explicitly, a later proportional share must not return more.
+    explicit = event("refunded", 3, {"refund_id": "r-1", "amount": eur(200), "commission_returned": eur(200)})
+    line, results = play(paid(gross=1200, commission=200), explicit, refunded(4, 600, "r-2"))
+    assert [r.outcome for r in results] == [Outcome.APPLIED] * 3
+    assert line.commission_returned == 200
+    assert book(results)[(PlatformAccount.COMMISSION, "EUR")] == 0
+
+
+def test_a_release_says_what_it_is_made_of():
+    line, results = play(paid(), refunded(3, 15000, "r-1"))
+    line, entry = release_line(line)
+    assert entry is not None and entry.order_line_id == "ol-1"
+    assert [(d.kind, d.amount.amount, d.ref) for d in entry.details] == [
+        ("sale", 30000, None),
+        ("commission", -3000, None),
+        ("refund", -15000, "r-1"),
+        ("commission_returned", 1500, None),
+    ]
+    assert sum(d.amount.amount for d in entry.details) == entry.postings[1].amount.amount == 13500
+
+
 def test_a_refund_that_arrives_before_its_payment_is_parked_then_applied():
     line, results = play(refunded(3, 10000), delivered())
     assert [r.outcome for r in results] == [Outcome.PARKED, Outcome.PARKED]
