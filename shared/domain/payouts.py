@@ -41,6 +41,9 @@ class FailureCode(StrEnum):
     ACCOUNT_FROZEN = "account_frozen"
     DECLINED = "declined"
     INSUFFICIENT_PLATFORM_FUNDS = "insufficient_platform_funds"
+    # The bank refused the file or the instruction for a reason of ours (format, date, cut-off),
+    # not because of the seller's account: the account stays usable (shared/domain/bank_files.py).
+    TECHNICAL_REJECTION = "technical_rejection"
 
 
 # The bank says this account cannot receive money: stop using it until the seller fixes it.
