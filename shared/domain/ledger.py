@@ -35,6 +35,7 @@ class PlatformAccount(StrEnum):
     COMMISSION = "platform:commission"  # the marketplace's revenue
     REFUNDS = "platform:refunds"  # money given back to customers
     PAYOUTS = "platform:payouts"  # money that left for sellers' banks
+    RAIL_FEES = "platform:rail_fees"  # what the payment rails charged (shared/domain/reconciliation.py)
 
 
 def seller_account(seller_id: str, bucket: Bucket) -> str:
@@ -142,6 +143,17 @@ def record_refund(
             (seller_account(seller_id, from_bucket), -(refund - commission_returned)),
         ],
         seller_id,
+    )
+
+
+def record_rail_fee(rail: str, record_id: str, fee: Money) -> JournalEntry:
+    """A rail took ``fee`` from the platform's account there (a bank's charges, a provider's fee):
+    an expense of the marketplace, paid out of its commission. The cause is the rail's own record,
+    so however often reconciliation sees that record, the fee posts once."""
+    return make_entry(
+        "rail.fee",
+        f"{rail}:{record_id}",
+        [(PlatformAccount.RAIL_FEES, fee), (PlatformAccount.COMMISSION, -fee)],
     )
 
 
