@@ -174,7 +174,7 @@ def write_pain001(batch: CreditTransferBatch) -> Pain001File:
         config["BIC"] = batch.debtor.bic
     writer = _BatchTransfer(config, message_id, batch.created_at)
     ids: dict[str, str] = {}
-    for transfer in batch.transfers:
+    for transfer in sorted(batch.transfers, key=lambda t: t.payout_id):  # the same bytes in any order
         creditor = transfer.creditor
         assert creditor.iban is not None  # checked above
         ids[transfer.payout_id] = end_to_end_id(transfer.payout_id)
