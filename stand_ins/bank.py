@@ -141,6 +141,15 @@ def _code(module: Any, code: str) -> Any:
     )
 
 
+def _fate(iban: str | None) -> tuple[str, str | None]:
+    """What the bank does with a transfer to ``iban``: the magic accounts, AC01 for no valid IBAN."""
+    try:
+        account_code = str(IBAN(iban or "").account_code)
+    except ValueError:
+        return "reject", "AC01"
+    return MAGIC_ACCOUNTS.get(account_code[-6:], ("book", None))
+
+
 class Bank:
     """The bank's books and its file channel. Thread-safe; state saved to ``state_file``."""
 
@@ -257,9 +266,7 @@ class Bank:
             for tx in info.cdt_trf_tx_inf:
                 e2e = tx.pmt_id.end_to_end_id
                 amount = int(tx.amt.instd_amt.value.scaleb(2))
-                action, code = MAGIC_ACCOUNTS.get(
-                    str(IBAN(tx.cdtr_acct.id.iban).account_code)[-6:], ("book", None)
-                )
+                action, code = _fate(tx.cdtr_acct.id.iban if tx.cdtr_acct and tx.cdtr_acct.id else None)
                 if action == "reject" or amount > self.state["balance"]:
                     statuses.append((info.pmt_inf_id, e2e, code or "AM04", amount))
                     continue

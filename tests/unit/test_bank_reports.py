@@ -210,3 +210,38 @@ def test_files_that_are_not_bank_files_are_refused_before_parsing():
         read_bank_file(b"<Document xmlns='urn:iso:std:iso:20022:tech:xsd:camt.053.001.08'><Nope/></Document>")
     with pytest.raises(BankFileError):
         message_kind(b"<x/>")
+
+
+CAMT053 = "urn:iso:std:iso:20022:tech:xsd:camt.053.001.08"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "<BkToCstmrStmt/>",  # no group header, no statement
+        "<BkToCstmrStmt><GrpHdr><MsgId>M</MsgId><CreDtTm>2026-11-24T00:00:00Z</CreDtTm></GrpHdr>"
+        "<Stmt><Id>S</Id><Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>"
+        "<Ntry><Amt Ccy='EUR'>abc</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BkTxCd/></Ntry></Stmt>"
+        "</BkToCstmrStmt>",
+        "<BkToCstmrStmt><GrpHdr><MsgId>M</MsgId><CreDtTm>2026-11-24T00:00:00Z</CreDtTm></GrpHdr>"
+        "<Stmt><Id>S</Id><Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>"
+        "<Ntry><Amt Ccy='EUR'>1.234</Amt><CdtDbtInd>DBIT</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BkTxCd/></Ntry></Stmt>"
+        "</BkToCstmrStmt>",
+        "<BkToCstmrStmt><GrpHdr><MsgId>M</MsgId><CreDtTm>2026-11-24T00:00:00Z</CreDtTm></GrpHdr>"
+        "<Stmt><Id>S</Id><Acct><Id><IBAN>DE89370400440532013000</IBAN></Id></Acct>"
+        "<Ntry><Amt Ccy='EUR'>1.00</Amt><CdtDbtInd>SIDEWAYS</CdtDbtInd><Sts><Cd>BOOK</Cd></Sts><BkTxCd/></Ntry></Stmt>"
+        "</BkToCstmrStmt>",
+    ],
+)
+def test_a_statement_that_lacks_or_breaks_what_it_must_have_is_refused_not_a_crash(body):
+    with pytest.raises(BankFileError):
+        read_bank_file(f"<Document xmlns='{CAMT053}'>{body}</Document>".encode())
+
+
+def test_a_transfer_to_an_invalid_iban_is_rejected_ac01_by_the_bank():
+    world = World()
+    bad = transfers(["paid"])[0]
+    creditor = ValidatedBankAccount.from_storage({"scheme": "iban", "holder_name": "Shop", "iban": "DE00123"})
+    world.send((CreditTransfer(bad.payout_id, bad.amount, creditor, "Payout"),))
+    [report] = world.reports("pain.002/").values()
+    assert [(t.outcome, t.reason_code) for t in report.transactions] == [(BankOutcome.REJECTED, "AC01")]

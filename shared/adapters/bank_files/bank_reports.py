@@ -52,8 +52,6 @@ REJECTED, PENDING = "RJCT", "PDNG"
 # A camt entry's bank transaction code sub-family for charges (e.g. ACMT/MDOP/CHRG, PMNT/ICDT/CHRG).
 CHARGES_SUB_FAMILY = "CHRG"
 
-_parser = XmlParser(config=ParserConfig(fail_on_unknown_properties=True))
-
 
 def message_kind(content: bytes) -> BankMessageKind:
     """What kind of bank file ``content`` is, from its root element's namespace."""
@@ -84,9 +82,10 @@ def read_bank_file(content: bytes, *, account_iban: str | None = None) -> BankRe
     account only (a file may cover several accounts). Raises BankFileError for anything that is
     not a well-formed, schema-shaped pain.002.001.10, camt.054.001.08 or camt.053.001.08."""
     kind, binding = NAMESPACES[_namespace(content)]
+    parser = XmlParser(config=ParserConfig(fail_on_unknown_properties=True))  # one per call: not thread-safe
     try:
-        document = _parser.from_bytes(content, binding)
-    except (ParserError, ET.ParseError, ValueError, TypeError, AttributeError) as exc:
+        document = parser.from_bytes(content, binding)
+    except (ParserError, ET.ParseError, ValueError, TypeError, AttributeError, ArithmeticError) as exc:
         raise BankFileError(f"{kind.value} does not match its schema: {exc}") from None
     digest = hashlib.sha256(content).hexdigest()
     readers: dict[BankMessageKind, Callable[[Any, str, str | None], BankReport]] = {
@@ -96,8 +95,14 @@ def read_bank_file(content: bytes, *, account_iban: str | None = None) -> BankRe
     }
     try:
         return readers[kind](document, digest, account_iban)
+    except BankFileError:
+        raise
     except DomainError as exc:  # a bad amount or currency in an otherwise well-formed file
         raise BankFileError(f"{kind.value}: {exc.message}") from None
+    except (AttributeError, TypeError, ValueError, ArithmeticError) as exc:  # a required element missing
+        raise BankFileError(
+            f"{kind.value} lacks what a {kind.value} must have: {type(exc).__name__}"
+        ) from None
 
 
 # --- pain.002 --------------------------------------------------------------------------------------
