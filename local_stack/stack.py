@@ -45,8 +45,15 @@ EMULATORS = {
     "adyen": ("ADYEN_STAND_IN_PORT", 8296),
     "stripe": ("STRIPE_STAND_IN_PORT", 8297),
     "prism-adyen": ("PRISM_ADYEN_PORT", 8298),
+    # Cloud Storage (gcp-storage-emulator, wrapped: preconditions, Eventarc finalize events) and the
+    # bank that reads the pain.001 files and answers with pain.002 / camt files (stand_ins/bank.py).
+    "storage": ("STORAGE_PORT", 8295),
+    "bank": ("BANK_PORT", 8293),
 }
 ADYEN_SPEC = "shared/contracts/adyen/TransferService-v4.json"
+# Eventarc triggers: function -> the bucket whose finalized objects it receives ("inbound" or
+# "outbound", the bank-file buckets). Wired only for functions that exist in shared.topology.
+STORAGE_TRIGGERS: dict[str, str] = {"bank-files-inbound": "inbound"}
 HEALTH_TIMEOUT = 60.0
 STOP_GRACE = 10.0
 
@@ -213,9 +220,17 @@ class Stack:
             "ADYEN_TRANSFERS_URL": f"http://{self.procs['prism-adyen'].address}",
             "ADYEN_STAND_IN_URL": f"http://{self.procs['adyen'].address}",
             "STRIPE_API_URL": f"http://{self.procs['stripe'].address}",
+            "STORAGE_EMULATOR_HOST": f"http://{self.procs['storage'].address}",
+            "BANK_OUTBOUND_BUCKET": self.bucket("outbound"),
+            "BANK_INBOUND_BUCKET": self.bucket("inbound"),
+            "BANK_URL": f"http://{self.procs['bank'].address}",
         }
         env.update({_url_env(name): url for name, url in self.urls.items()})
         return env
+
+    def bucket(self, role: str) -> str:
+        """The local bank-file buckets: ``<project>-bank-outbound`` and ``<project>-bank-inbound``."""
+        return f"{self.project}-bank-{role}"
 
     # ---- start ----
     @classmethod
@@ -342,6 +357,29 @@ class Stack:
             argv += ["--port", str(p.port), "--state-dir", str(self.state_dir), "--project", self.project]
             pushed = [s.name for s in FUNCTIONS if s.trigger == "pubsub"]
             return [*argv, *(f"--target={n}={self.url(n)}" for n in pushed)], env
+        if name == "storage":
+            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "local_stack.storage_emulator"]
+            argv += ["--host", HOST, "--port", str(p.port), "--data-dir", str(self.state_dir / "storage")]
+            argv += ["--state-dir", str(self.state_dir), "--project", self.project]
+            argv += [f"--bucket={self.bucket(role)}" for role in ("outbound", "inbound")]
+            names = {s.name for s in FUNCTIONS}
+            triggers = [(fn, role) for fn, role in STORAGE_TRIGGERS.items() if fn in names]
+            return [*argv, *(f"--trigger={self.bucket(role)}={self.url(fn)}" for fn, role in triggers)], env
+        if name == "bank":
+            from shared.settings import Settings
+
+            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "stand_ins.bank", "--host", HOST]
+            argv += [
+                "--port",
+                str(p.port),
+                "--project",
+                self.project,
+                "--state-file",
+                str(self.state_dir / "bank.json"),
+            ]
+            argv += ["--storage-emulator-host", f"http://{self.procs['storage'].address}"]
+            argv += ["--outbound-bucket", self.bucket("outbound"), "--inbound-bucket", self.bucket("inbound")]
+            return [*argv, "--account-iban", Settings().sepa_debtor_iban], env
         if name == "tasks":
             env.update(
                 TASKS_EMULATOR_OIDC_KEY=str(self.state_dir / "oidc" / "private.pem"),
@@ -406,7 +444,13 @@ class Stack:
         p = self.procs[name]
         if name == "tasks":
             return tasks_answers(p.address, self.project, self.location)
-        if name in ("sandbox", "adyen", "stripe", "prism-adyen"):  # Prism answers 404 itself: it is up
+        if name in ("sandbox", "bank", "adyen", "stripe", "prism-adyen"):  # Prism answers 404: it is up
+            "sandbox",
+            "bank",
+            "adyen",
+            "stripe",
+            "prism-adyen",
+        ):  # Prism answers 404 itself: it is up
             return http_answers(f"http://{p.address}/healthz")
         return http_answers(f"http://{p.address}/")
 

@@ -94,6 +94,23 @@ class Settings(BaseSettings):
     )
     return_watch_days: int = Field(default=14, ge=0, validation_alias="RETURN_WATCH_DAYS")
 
+    # The SEPA bank-file rail (shared/adapters/bank_files/): the buckets bank files go out to and
+    # come back in, and the platform's account every credit transfer is paid from.
+    bank_outbound_bucket: str = Field(
+        default="payouts-local-bank-outbound", validation_alias="BANK_OUTBOUND_BUCKET"
+    )
+    bank_inbound_bucket: str = Field(
+        default="payouts-local-bank-inbound", validation_alias="BANK_INBOUND_BUCKET"
+    )
+    sepa_debtor_name: str = Field(default="Seller Payouts Platform", validation_alias="SEPA_DEBTOR_NAME")
+    sepa_debtor_iban: str = Field(default="DE89370400440532013000", validation_alias="SEPA_DEBTOR_IBAN")
+    sepa_debtor_bic: str = Field(default="COBADEFFXXX", validation_alias="SEPA_DEBTOR_BIC")
+    sepa_max_transactions_per_file: int = Field(
+        default=5000, ge=1, le=100_000, validation_alias="SEPA_MAX_TRANSACTIONS_PER_FILE"
+    )
+    # Local only: the Cloud Storage emulator (local_stack/storage_emulator.py), e.g. http://127.0.0.1:8295.
+    storage_emulator_host: str | None = Field(default=None, validation_alias="STORAGE_EMULATOR_HOST")
+
     balance_shards: int = Field(default=4, ge=1, le=64, validation_alias="BALANCE_SHARDS")
     release_batch_size: int = Field(default=200, ge=1, le=500, validation_alias="RELEASE_BATCH_SIZE")
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MAX_BODY_BYTES")

@@ -40,6 +40,7 @@ class PlatformAccount(StrEnum):
     FX = "platform:fx"  # the platform's FX position: what conversions took in (+) or gave out (-)
     FX_ROUNDING = "platform:fx_rounding"  # conversions' rounding to the payout quantum
     FX_GAIN_LOSS = "platform:fx_gain_loss"  # differences with the rates the rails really used
+    RAIL_FEES = "platform:rail_fees"  # what the payment rails charged (shared/domain/reconciliation.py)
 
 
 def seller_account(seller_id: str, bucket: Bucket) -> str:
@@ -223,6 +224,17 @@ def record_refund(
         seller_id,
         order_line_id=order_line_id,
         details=refund_details(refund, commission_returned, refund_id),
+    )
+
+
+def record_rail_fee(rail: str, record_id: str, fee: Money) -> JournalEntry:
+    """A rail took ``fee`` from the platform's account there (a bank's charges, a provider's fee):
+    an expense of the marketplace, paid out of its commission. The cause is the rail's own record,
+    so however often reconciliation sees that record, the fee posts once."""
+    return make_entry(
+        "rail.fee",
+        f"{rail}:{record_id}",
+        [(PlatformAccount.RAIL_FEES, fee), (PlatformAccount.COMMISSION, -fee)],
     )
 
 

@@ -45,6 +45,9 @@ class FailureCode(StrEnum):
     ACCOUNT_HOLDER_MISMATCH = "account_holder_mismatch"  # the bank says the name does not match
     COULD_NOT_PROCESS = "could_not_process"  # the bank or rail failed technically; the account may be fine
     TRANSFER_REVERSED = "transfer_reversed"  # the money was taken back from the seller's rail account
+    # The bank refused the file or the instruction for a reason of ours (format, date, cut-off),
+    # not because of the seller's account: the account stays usable (shared/domain/bank_files.py).
+    TECHNICAL_REJECTION = "technical_rejection"
 
 
 # The bank says this account cannot receive money: stop using it until the seller fixes it.

@@ -68,8 +68,30 @@ LOCAL_ONLY = {
     "PUBSUB_EMULATOR_HOST",
     "CLOUD_TASKS_EMULATOR_HOST",
     "OIDC_JWKS_FILE",
+    "STORAGE_EMULATOR_HOST",
 }
-CLASSES = (EVERY_FUNCTION, OIDC, TASKS, PROVIDER_API, SECRETS, TUNING, DEFAULT_IS_PRODUCTION, LOCAL_ONLY)
+# The SEPA bank-file rail (shared/adapters/bank_files/): no deployed function reads these yet.
+# Part B sets them on the functions that write pain.001 files and read the bank's answers
+# (the buckets from infra/bank_files.tf, the platform's account from the environment's tfvars).
+BANK_FILES = {
+    "BANK_OUTBOUND_BUCKET",
+    "BANK_INBOUND_BUCKET",
+    "SEPA_DEBTOR_NAME",
+    "SEPA_DEBTOR_IBAN",
+    "SEPA_DEBTOR_BIC",
+    "SEPA_MAX_TRANSACTIONS_PER_FILE",
+}
+CLASSES = (
+    EVERY_FUNCTION,
+    OIDC,
+    TASKS,
+    PROVIDER_API,
+    SECRETS,
+    TUNING,
+    DEFAULT_IS_PRODUCTION,
+    LOCAL_ONLY,
+    BANK_FILES,
+)
 # Read by functions-framework, not by the settings.
 RUNTIME = {"THREADS"}
 
