@@ -445,12 +445,6 @@ class Stack:
         if name == "tasks":
             return tasks_answers(p.address, self.project, self.location)
         if name in ("sandbox", "bank", "adyen", "stripe", "prism-adyen"):  # Prism answers 404: it is up
-            "sandbox",
-            "bank",
-            "adyen",
-            "stripe",
-            "prism-adyen",
-        ):  # Prism answers 404 itself: it is up
             return http_answers(f"http://{p.address}/healthz")
         return http_answers(f"http://{p.address}/")
 
