@@ -13,10 +13,10 @@ from datetime import UTC, date, datetime
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from shared import log
+from shared import log, monitoring
 from shared.domain.validation import StrictModel
 from shared.entrypoints import deps
-from shared.entrypoints.pubsub_trigger import open_message, start_trigger
+from shared.entrypoints.pubsub_trigger import in_message_trace, open_message, start_trigger
 from shared.usecases import payout_runs as runs
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,7 @@ class RunMessage(StrictModel):
 
 
 @functions_framework.cloud_event
+@in_message_trace
 def payout_runs(cloud_event: CloudEvent) -> None:
     opened = open_message(
         cloud_event,
@@ -53,10 +54,12 @@ def _run_message(data: bytes) -> RunMessage:
 
 
 @functions_framework.cloud_event
+@in_message_trace
 def payout_sweeper(cloud_event: CloudEvent) -> None:
     """Resolve stuck payouts, relay unpublished events, and complete finished runs."""
-    start_trigger()
+    settings = start_trigger()
     svc = deps.payout_service()
     with log.bind(message_id=str(cloud_event["id"])):
-        svc.sweep()
+        monitoring.sweep_done(svc.sweep())
         runs.complete_runs(svc)
+        monitoring.report_overdue_runs(svc.store.client, datetime.now(UTC), settings.run_deadline_seconds)

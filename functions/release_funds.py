@@ -7,11 +7,12 @@ from cloudevents.http.event import CloudEvent
 
 from shared import log
 from shared.entrypoints import deps
-from shared.entrypoints.pubsub_trigger import start_trigger
+from shared.entrypoints.pubsub_trigger import in_message_trace, start_trigger
 from shared.usecases.order_events import release_due_funds
 
 
 @functions_framework.cloud_event
+@in_message_trace
 def release_funds(cloud_event: CloudEvent) -> None:
     settings = start_trigger()
     with log.bind(message_id=str(cloud_event["id"])):

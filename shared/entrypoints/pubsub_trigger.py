@@ -4,13 +4,16 @@ acknowledged (the function returns), so Pub/Sub does not retry it forever."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TypeVar
 
 from cloudevents.http.event import CloudEvent
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
 
-from shared import log
+from shared import log, tracing
 from shared.domain.validation import field_errors
 from shared.entrypoints import deps
 from shared.entrypoints.pubsub_auth import require_push_caller
@@ -21,10 +24,39 @@ from shared.usecases.dead_letters import record_poison
 T = TypeVar("T")
 
 
+def in_message_trace(function: Callable[[CloudEvent], None]) -> Callable[[CloudEvent], None]:
+    """Run a Pub/Sub-triggered function in the trace its message carries (the ``traceparent``
+    attribute shared.adapters.pubsub.Publisher puts there), linked to the push request's span;
+    a message without one is handled in the push request's trace."""
+
+    @functools.wraps(function)
+    def traced(cloud_event: CloudEvent) -> None:
+        data = cloud_event.data
+        message = data.get("message") if isinstance(data, dict) else None
+        attributes = message.get("attributes") if isinstance(message, dict) else None
+        parent = tracing.extract(attributes) if isinstance(attributes, dict) else None
+        push = trace.get_current_span().get_span_context()
+        topic = str(cloud_event.get("source") or "").rsplit("/", 1)[-1] or "pubsub"
+        with tracing.span(
+            f"{topic} process",
+            kind=SpanKind.CONSUMER,
+            parent=parent,
+            links=[push] if parent is not None else (),
+            attributes={
+                "messaging.system": "gcp_pubsub",
+                "messaging.destination.name": topic,
+                "messaging.message.id": str(cloud_event.get("id") or ""),
+            },
+        ):
+            function(cloud_event)
+
+    return traced
+
+
 def start_trigger() -> Settings:
     """Configure logging and refuse callers other than the Pub/Sub push identity."""
     settings = get_settings()
-    log.configure(settings.log_level)
+    log.configure(settings.log_level, settings.project)
     require_push_caller(settings)
     return settings
 
