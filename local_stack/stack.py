@@ -40,6 +40,7 @@ EMULATORS = {
     "tasks": ("TASKS_PORT", 8290),
     "sandbox": ("SANDBOX_PORT", 8300),  # the sandbox payment provider (stand_ins/sandbox_provider.py)
     "push-relay": ("PUSH_RELAY_PORT", 8299),  # adds Pub/Sub push's OIDC token (local_stack/push_relay.py)
+    "iap-proxy": ("IAP_PROXY_PORT", 8298),  # the console's sign-in, as IAP (local_stack/iap_proxy.py)
 }
 HEALTH_TIMEOUT = 60.0
 STOP_GRACE = 10.0
@@ -190,6 +191,11 @@ class Stack:
         return f"http://{self.procs[function_name].address}"
 
     @property
+    def console_url(self) -> str:
+        """Where people open the console: through the IAP stand-in, which signs them in."""
+        return f"http://{self.procs['iap-proxy'].address}"
+
+    @property
     def urls(self) -> dict[str, str]:
         return {spec.name: self.url(spec.name) for spec in FUNCTIONS}
 
@@ -324,6 +330,10 @@ class Stack:
             argv += ["--port", str(p.port), "--state-dir", str(self.state_dir), "--project", self.project]
             pushed = [s.name for s in FUNCTIONS if s.trigger == "pubsub"]
             return [*argv, *(f"--target={n}={self.url(n)}" for n in pushed)], env
+        if name == "iap-proxy":
+            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "local_stack.iap_proxy"]
+            argv += ["--host", HOST, "--port", str(p.port), "--state-dir", str(self.state_dir)]
+            return [*argv, "--target", self.url("console")], env
         if name == "tasks":
             env.update(
                 TASKS_EMULATOR_OIDC_KEY=str(self.state_dir / "oidc" / "private.pem"),
@@ -364,7 +374,7 @@ class Stack:
         p = self.procs[name]
         if name == "tasks":
             return tasks_answers(p.address, self.project, self.location)
-        if name == "sandbox":
+        if name in ("sandbox", "iap-proxy"):
             return http_answers(f"http://{p.address}/healthz")
         return http_answers(f"http://{p.address}/")
 

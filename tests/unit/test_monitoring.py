@@ -139,7 +139,12 @@ def test_runs_open_past_their_deadline_are_reported_each_sweep(lines):
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     runs = [
         {"run_id": "late", "status": "fanned_out", "created_at": now - timedelta(hours=5), "dry_run": False},
-        {"run_id": "on-time", "status": "fanned_out", "created_at": now - timedelta(hours=1), "dry_run": False},
+        {
+            "run_id": "on-time",
+            "status": "fanned_out",
+            "created_at": now - timedelta(hours=1),
+            "dry_run": False,
+        },
         {"run_id": "dry", "status": "planning", "created_at": now - timedelta(hours=9), "dry_run": True},
     ]
     assert monitoring.report_overdue_runs(FakeRuns(runs), now, 4 * 3600) == ["late"]  # type: ignore[arg-type]

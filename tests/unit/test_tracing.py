@@ -157,11 +157,15 @@ def test_an_http_request_is_traced_from_its_traceparent_and_named_by_its_route(s
 
     app = flask.Flask("test-app")
     FlaskInstrumentor().instrument_app(app, enable_commenter=False)
-    router = Router([("/payouts/<payout_id>", ["GET"], lambda request, payout_id: json_response({"id": payout_id}))])
+    router = Router(
+        [("/payouts/<payout_id>", ["GET"], lambda request, payout_id: json_response({"id": payout_id}))]
+    )
 
     @app.route("/<path:path>", methods=["GET"])
     def anything(path: str) -> flask.Response:
-        return serve(flask.request, lambda request, settings, caller: router.dispatch(request), require_oidc=False)
+        return serve(
+            flask.request, lambda request, settings, caller: router.dispatch(request), require_oidc=False
+        )
 
     response = app.test_client().get("/payouts/po_7", headers={"traceparent": TRACE_A})
     assert response.status_code == 200
