@@ -24,6 +24,11 @@ locals {
       env         = "SANDBOX_WEBHOOK_SECRETS"
       description = "Webhook signing secrets of the payment provider (comma-separated)."
     }
+    # Signs the console's CSRF tokens (any random value of 32 bytes or more).
+    "console-csrf-secret" = {
+      env         = "CONSOLE_CSRF_SECRET"
+      description = "Key that signs the console's CSRF tokens."
+    }
   }
 
   secret_grants = {

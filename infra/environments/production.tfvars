@@ -20,3 +20,13 @@ min_instances = {
 payout_run_schedule            = "0 5 * * *"
 transfer_dispatches_per_second = 10
 transfer_max_concurrent        = 20
+
+# The console (console.tf): its address, who IAP lets through, and what each may do.
+console_domain  = "payouts-console.production.example.com"
+console_members = ["group:payout-ops@example.com"]
+console_roles = {
+  "oncall@example.com"  = ["operator"]
+  "finance@example.com" = ["viewer", "approver"]
+}
+# Alerts (monitoring.tf) notify these channels.
+notification_channels = ["projects/acme-payouts-prod/notificationChannels/1234567890"]

@@ -15,3 +15,13 @@ min_instances = {}
 # Slower than production, so tests against the provider's sandbox stay under its lower limits.
 transfer_dispatches_per_second = 2
 transfer_max_concurrent        = 5
+
+# The console (console.tf): its address, who IAP lets through, and what each may do.
+console_domain  = "payouts-console.staging.example.com"
+console_members = ["group:payout-ops@example.com"]
+console_roles = {
+  "oncall@example.com"  = ["operator"]
+  "finance@example.com" = ["viewer", "approver"]
+}
+# Alerts (monitoring.tf) notify these channels.
+notification_channels = ["projects/acme-payouts-staging/notificationChannels/1234567890"]

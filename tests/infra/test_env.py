@@ -14,7 +14,15 @@ infra = tfmodel.load()
 SPECS = {spec.name: spec for spec in topology.FUNCTIONS}
 
 # Every environment variable shared/settings.py reads, by who needs it in production.
-EVERY_FUNCTION = {"GOOGLE_CLOUD_PROJECT", "FUNCTION_REGION", "PAYOUTS_ENV", "LOG_LEVEL", "BALANCE_SHARDS"}
+EVERY_FUNCTION = {
+    "GOOGLE_CLOUD_PROJECT",
+    "FUNCTION_REGION",
+    "PAYOUTS_ENV",
+    "LOG_LEVEL",
+    "BALANCE_SHARDS",
+    "TRACE_EXPORTER",  # gcp: spans to Cloud Trace (shared/tracing.py)
+    "TRACE_SAMPLE_RATIO",
+}
 OIDC = {
     "OIDC_AUDIENCE",
     "OIDC_ALLOWED_EMAILS",
@@ -22,7 +30,14 @@ OIDC = {
 }  # functions that check ID tokens
 TASKS = {"TASKS_LOCATION", "TASKS_INVOKER_EMAIL", "TASK_DISPATCH_DEADLINE_SECONDS"}  # functions that enqueue
 PROVIDER_API = {"SANDBOX_URL", "PROVIDER_TIMEOUT_SECONDS"}  # functions that call the provider
-SECRETS = {"ORDER_WEBHOOK_SECRETS", "SANDBOX_API_KEY", "SANDBOX_WEBHOOK_SECRETS"}  # Secret Manager only
+SECRETS = {
+    "ORDER_WEBHOOK_SECRETS",
+    "SANDBOX_API_KEY",
+    "SANDBOX_WEBHOOK_SECRETS",
+    "CONSOLE_CSRF_SECRET",
+}  # Secret Manager only
+# The console's (shared/entrypoints/console/access.py): who IAP's assertions are for, and roles.
+CONSOLE = {"CONSOLE_IAP_AUDIENCE", "CONSOLE_ROLES"}
 TUNING = {
     "RUN_BUCKETS",
     "RUN_PAGE_SIZE",
@@ -30,6 +45,7 @@ TUNING = {
     "RETURN_CHECK_AFTER_SECONDS",
     "RETURN_WATCH_DAYS",
     "RELEASE_BATCH_SIZE",
+    "RUN_DEADLINE_SECONDS",
 }  # per CAPABILITIES
 # The code's default is the production value (Google's OIDC issuer and keys, packaged country
 # rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/entrypoints/auth.py) unset means no caller
@@ -45,6 +61,11 @@ DEFAULT_IS_PRODUCTION = {
     # only labels those counters.
     "PAYOUTS_METRICS_FILE",
     "FUNCTION_NAME",
+    # Cloud Run sets K_SERVICE itself (the service name of a function's spans); IAP's issuer
+    # and key set are Google's.
+    "K_SERVICE",
+    "CONSOLE_IAP_ISSUER",
+    "CONSOLE_IAP_JWKS_URL",
 }
 # Local stack only: must never reach a deployed function.
 LOCAL_ONLY = {
@@ -52,8 +73,20 @@ LOCAL_ONLY = {
     "PUBSUB_EMULATOR_HOST",
     "CLOUD_TASKS_EMULATOR_HOST",
     "OIDC_JWKS_FILE",
+    "TRACE_FILE_DIR",  # TRACE_EXPORTER=file writes spans here
+    "CONSOLE_IAP_JWKS_FILE",  # the local IAP stand-in's key set
 }
-CLASSES = (EVERY_FUNCTION, OIDC, TASKS, PROVIDER_API, SECRETS, TUNING, DEFAULT_IS_PRODUCTION, LOCAL_ONLY)
+CLASSES = (
+    EVERY_FUNCTION,
+    OIDC,
+    TASKS,
+    PROVIDER_API,
+    SECRETS,
+    CONSOLE,
+    TUNING,
+    DEFAULT_IS_PRODUCTION,
+    LOCAL_ONLY,
+)
 # Read by functions-framework, not by the settings.
 RUNTIME = {"THREADS"}
 
@@ -85,6 +118,8 @@ def expected_env(name: str) -> set[str]:
         env |= TASKS | {url_env(t) for t in caps.enqueues}
     if caps.provider_api:
         env |= PROVIDER_API
+    if spec.iap:
+        env |= CONSOLE
     return env
 
 
