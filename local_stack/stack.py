@@ -196,6 +196,11 @@ class Stack:
         return f"http://{self.procs['iap-proxy'].address}"
 
     @property
+    def console_sign_in(self) -> str:
+        """Who may sign in to the local console, and as what (local_env.CONSOLE_USERS)."""
+        return ", ".join(f"{email} ({'/'.join(roles)})" for email, roles in local_env.CONSOLE_USERS.items())
+
+    @property
     def urls(self) -> dict[str, str]:
         return {spec.name: self.url(spec.name) for spec in FUNCTIONS}
 

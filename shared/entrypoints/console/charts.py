@@ -90,8 +90,9 @@ def time_series_chart(
     def y(v: float) -> float:
         return round(top + plot_h * (1 - v / y_max), 1)
 
-    for i in range(5):  # horizontal grid and value ticks
-        value = y_max * i / 4
+    steps = 4 if str(int(y_max) if y_max >= 1 else y_max).lstrip("0.").startswith("2") else 5
+    for i in range(steps + 1):  # horizontal grid and value ticks at round values
+        value = y_max * i / steps
         body.append(
             f'<line x1="{left}" x2="{left + plot_w}" y1="{y(value)}" y2="{y(value)}" stroke="#e2e8f0"/>'
             f'<text x="{left - 6}" y="{y(value) + 4}" text-anchor="end" {_FONT}>{_number(value)}</text>'
