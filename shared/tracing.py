@@ -54,6 +54,7 @@ _lock = threading.Lock()
 _configured_pid = 0
 _enabled = False
 _payout_contexts: OrderedDict[str, trace.SpanContext] = OrderedDict()
+_tracer: trace.Tracer | None = None
 
 
 # ---- setup -----------------------------------------------------------------------------------
@@ -100,9 +101,10 @@ def configure(exporter: str, *, project: str, sample_ratio: float = 1.0, file_di
 
 def install(provider: trace.TracerProvider) -> None:
     """Make ``provider`` the process's tracer provider and turn tracing on (tests use it too)."""
-    global _enabled
+    global _enabled, _tracer
     from opentelemetry import propagate
 
+    _tracer = None
     if not isinstance(trace.get_tracer_provider(), type(provider)):
         trace.set_tracer_provider(provider)  # once per process: OpenTelemetry refuses a second
     propagate.set_global_textmap(_propagator)  # W3C trace context only
@@ -146,7 +148,11 @@ def instrument_current_app() -> None:
 
 
 def tracer() -> trace.Tracer:
-    return trace.get_tracer(TRACER_NAME)
+    """One tracer per process: the SDK builds a new one on every ``get_tracer`` (~100 µs)."""
+    global _tracer
+    if _tracer is None:
+        _tracer = trace.get_tracer(TRACER_NAME)
+    return _tracer
 
 
 # ---- context in and out ----------------------------------------------------------------------
