@@ -252,6 +252,8 @@ class Stack:
         stack._preflight()
         logs.mkdir(parents=True, exist_ok=True)
         (state_dir / "pubsub").mkdir(exist_ok=True)
+        # Spans of an earlier stack name payouts its fresh emulators no longer hold.
+        shutil.rmtree(state_dir / "traces", ignore_errors=True)
         _ensure_local_material(state_dir)  # OIDC keys and secrets, before anything uses them
         try:
             for name in procs:

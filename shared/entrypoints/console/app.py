@@ -169,13 +169,13 @@ def _unexpected(exc: Exception) -> flask.Response:
 # ---- template filters ----------------------------------------------------------------------------
 
 
-def money(amount: Any, currency: Any) -> str:
-    """Minor units as major units with the currency: 1,234.56 EUR."""
+def money(amount: Any, currency: Any, with_code: bool = True) -> str:
+    """Minor units as major units: 1,234.56 EUR (1,234.56 where a heading names the currency)."""
     try:
         value: Decimal = Money(int(amount), str(currency)).to_decimal()
     except Exception:  # an odd stored value is shown as it is, never a failed page
         return f"{amount} {currency}"
-    return f"{value:,f} {currency}"
+    return f"{value:,f} {currency}" if with_code else f"{value:,f}"
 
 
 def when(value: Any) -> str:
