@@ -63,7 +63,7 @@ def test_the_state_file_lists_every_part(stack):
     state = json.loads((stack.state_dir / "stack.json").read_text())
 
     assert state["project"] == stack.project
-    assert set(state["emulators"]) == {"firestore", "pubsub", "tasks", "sandbox", "push-relay"}
+    assert set(state["emulators"]) == {"firestore", "pubsub", "tasks", "sandbox", "push-relay", "iap-proxy"}
     for item in state["emulators"].values():
         assert item["host"].startswith("127.0.0.1:")
         assert _group_members(item["pid"]), f"{item['name']} is not running"
