@@ -15,7 +15,7 @@ from shared.domain.order_events import Outcome, parse_order_event
 from shared.entrypoints import deps, signing
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import HttpError, json_response, raw_body, serve
-from shared.entrypoints.pubsub_trigger import open_message
+from shared.entrypoints.pubsub_trigger import in_message_trace, open_message
 from shared.settings import Settings
 from shared.usecases.dead_letters import record_poison
 from shared.usecases.order_events import EventConflict, ingest_order_event
@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 
 
 @functions_framework.cloud_event
+@in_message_trace
 def order_events_pubsub(cloud_event: CloudEvent) -> None:
     """Apply one order event. Poison is recorded and acknowledged; transient errors raise."""
     opened = open_message(

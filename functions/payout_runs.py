@@ -13,10 +13,11 @@ from datetime import UTC, date, datetime
 import functions_framework
 from cloudevents.http.event import CloudEvent
 
-from shared import log
+from shared import log, monitoring
 from shared.domain.validation import StrictModel, parse_payload
 from shared.entrypoints import deps
-from shared.entrypoints.pubsub_trigger import open_message, parse_tick
+from shared.entrypoints.pubsub_trigger import in_message_trace, open_message, parse_tick
+from shared.settings import get_settings
 from shared.usecases import payout_runs as runs
 
 logger = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ class RunMessage(StrictModel):
 
 
 @functions_framework.cloud_event
+@in_message_trace
 def payout_runs(cloud_event: CloudEvent) -> None:
     opened = open_message(
         cloud_event,
@@ -53,6 +55,7 @@ def _run_message(data: bytes) -> RunMessage:
 
 
 @functions_framework.cloud_event
+@in_message_trace
 def payout_sweeper(cloud_event: CloudEvent) -> None:
     """Resolve stuck payouts, relay unpublished events, and complete finished runs."""
     opened = open_message(
@@ -64,7 +67,9 @@ def payout_sweeper(cloud_event: CloudEvent) -> None:
     )
     if opened is None:
         return
+    settings = get_settings()
     svc = deps.payout_service()
     with log.bind(message_id=opened[0].message_id):
-        svc.sweep()
+        monitoring.sweep_done(svc.sweep())
         runs.complete_runs(svc)
+        monitoring.report_overdue_runs(svc.store.client, datetime.now(UTC), settings.run_deadline_seconds)

@@ -3,18 +3,23 @@
 ``POST /{provider}`` (e.g. ``/sandbox``). Verifies the signature, then applies the transfer's
 new state to its payout, once per provider event id. Anything that would move a final state
 backwards is logged and ignored. 2xx tells the provider to stop retrying.
+
+A webhook carries no trace context: it joins the trace stored on its payout (one read of that
+field, only when tracing is on), so the payout's trace runs from its request to its webhook.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 
 import flask
 import functions_framework
+from google.api_core import exceptions as gexc
 
-from shared import log
-from shared.adapters.firestore_store import UnknownDocument
+from shared import log, tracing
+from shared.adapters.firestore_store import PAYOUTS, UnknownDocument
 from shared.adapters.providers import WebhookIgnored, WebhookRejected, provider_for
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
@@ -45,13 +50,34 @@ def _receive(
         status = 401 if exc.reason.startswith("signature") else 400
         details = exc.details or [{"field": "$", "reason": exc.reason}]
         raise HttpError(status, "invalid_webhook", exc.reason, details) from exc
-    with log.bind(provider_event_id=event.event_id, payout_id=event.transfer.reference):
+    payout_id = event.transfer.reference
+    attributes = {
+        "provider": adapter.name,
+        "payout.id": payout_id,
+        "payout.status": event.transfer.status.value,
+    }
+    with (
+        log.bind(provider_event_id=event.event_id, payout_id=payout_id),
+        tracing.joined(_payout_trace(payout_id), f"{adapter.name} webhook", attributes),
+    ):
         try:
             result = deps.payout_service().apply_provider_event(adapter, event)
         except (PayoutNotFound, UnknownDocument):
             # A transfer we never asked for: record nothing, tell ops, stop the retries.
             return json_response({"result": "unknown_payout"}, 200)
     return json_response({"result": result})
+
+
+def _payout_trace(payout_id: str) -> str | None:
+    """The trace context stored on the payout, for the webhook to join (None: carry on in the
+    webhook's own trace). A failed read costs the link only, never the webhook."""
+    if not tracing.enabled():
+        return None
+    with contextlib.suppress(UnknownDocument, gexc.GoogleAPICallError):
+        snap = deps.store().doc(PAYOUTS, payout_id).get(field_paths=["trace_context"])
+        value = (snap.to_dict() or {}).get("trace_context") if snap.exists else None
+        return str(value) if value else None
+    return None
 
 
 _router = Router([("/<provider>", ["POST"], _receive)])

@@ -7,12 +7,13 @@ from cloudevents.http.event import CloudEvent
 
 from shared import log
 from shared.entrypoints import deps
-from shared.entrypoints.pubsub_trigger import open_message, parse_tick
+from shared.entrypoints.pubsub_trigger import in_message_trace, open_message, parse_tick
 from shared.settings import get_settings
 from shared.usecases.order_events import release_due_funds
 
 
 @functions_framework.cloud_event
+@in_message_trace
 def release_funds(cloud_event: CloudEvent) -> None:
     opened = open_message(
         cloud_event,

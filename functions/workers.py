@@ -11,7 +11,7 @@ import logging
 import flask
 import functions_framework
 
-from shared import log
+from shared import log, tracing
 from shared.domain.validation import InvalidPayload, ResourceId, StrictModel, parse_payload
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
@@ -34,10 +34,18 @@ class TransferTask(StrictModel):
 
 
 def _task_context(request: flask.Request) -> dict[str, str | None]:
-    return {
+    """The task's identity, for the logs and its span (whose trace the task's traceparent
+    header continued: shared/tracing.py)."""
+    queue = request.headers.get("X-CloudTasks-QueueName")
+    context = {
         "task_name": request.headers.get("X-CloudTasks-TaskName"),
         "task_retry_count": request.headers.get("X-CloudTasks-TaskRetryCount"),
     }
+    tracing.rename_current(
+        f"{queue or 'task'} process",
+        {"messaging.system": "gcp_cloud_tasks", "messaging.destination.name": queue, **context},
+    )
+    return context
 
 
 def _parse(
@@ -74,6 +82,7 @@ def _transfer(request: flask.Request, settings: Settings, caller: Caller | None)
         return _dropped(task)
     assert isinstance(task, TransferTask)
     with log.bind(payout_id=task.payout_id, **_task_context(request)):
+        tracing.rename_current("payout-transfers process", {"payout.id": task.payout_id})
         try:
             result = deps.payout_service().send_transfer(task.payout_id)
         except RetryLater as exc:

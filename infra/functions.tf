@@ -33,6 +33,7 @@ locals {
     "order-service" = ["serviceAccount:${var.order_service_account}"]
     "tasks-invoker" = ["serviceAccount:${google_service_account.tasks_invoker.email}"]
     "pubsub-push"   = ["serviceAccount:${google_service_account.pubsub_push.email}"]
+    "iap"           = ["serviceAccount:${local.iap_service_agent}"] # the console's load balancer (console.tf)
   }
   caller_emails = {
     "ops"           = [google_service_account.ops.email]
@@ -40,6 +41,7 @@ locals {
     "order-service" = [var.order_service_account]
     "tasks-invoker" = [google_service_account.tasks_invoker.email]
     "pubsub-push"   = [google_service_account.pubsub_push.email]
+    "iap"           = [local.iap_service_agent]
   }
 
   # Environment variables shared by groups of functions (shared/settings.py reads them).
@@ -51,6 +53,9 @@ locals {
       PAYOUTS_ENV          = var.environment
       LOG_LEVEL            = var.log_level
       BALANCE_SHARDS       = tostring(var.balance_shards)
+      # Spans to Cloud Trace (shared/tracing.py); every function needs roles/cloudtrace.agent.
+      TRACE_EXPORTER     = "gcp"
+      TRACE_SAMPLE_RATIO = tostring(var.trace_sample_ratio)
     }
     # Functions that enqueue Cloud Tasks (they also get FUNCTION_URL_<TARGET> per target).
     tasks = {
@@ -64,6 +69,12 @@ locals {
       PROVIDER_TIMEOUT_SECONDS = tostring(var.provider_timeout_seconds)
       ADYEN_BALANCE_ACCOUNT_ID = var.adyen_balance_account_id
       ADYEN_ENVIRONMENT        = var.adyen_environment
+    }
+    # The console: who IAP's assertions are for (the backend service behind its load balancer,
+    # console.tf), and who may do what in it.
+    console = {
+      CONSOLE_IAP_AUDIENCE = local.console_iap_audience
+      CONSOLE_ROLES        = jsonencode(var.console_roles)
     }
   }
 
@@ -278,6 +289,30 @@ locals {
         STUCK_AFTER_SECONDS        = tostring(var.stuck_after_seconds)
         RETURN_CHECK_AFTER_SECONDS = tostring(var.return_check_after_seconds)
         RETURN_WATCH_DAYS          = tostring(var.return_watch_days)
+        RUN_DEADLINE_SECONDS       = tostring(var.run_deadline_seconds) # reports overdue runs
+      }
+    }
+    # The ops and finance console, reached only through the HTTPS load balancer with
+    # Identity-Aware Proxy (console.tf); the code checks IAP's signed assertion itself.
+    "console" = {
+      entry_point   = "console"
+      trigger       = "http"
+      topic         = null
+      memory        = "512Mi"
+      cpu           = "1"
+      timeout       = 60
+      concurrency   = 16
+      max_instances = 5
+      ingress       = "ALLOW_INTERNAL_AND_GCLB" # the load balancer only: nobody gets around IAP
+      verifies_oidc = false                     # IAP's ES256 assertion instead (shared/entrypoints/console/access.py)
+      callers       = ["iap"]
+      public        = false
+      env_groups    = ["base", "console"]
+      enqueues      = []
+      publishes     = true # a cancel relays its status event
+      secrets       = ["console-csrf-secret"]
+      settings = {
+        RUN_DEADLINE_SECONDS = tostring(var.run_deadline_seconds)
       }
     }
   }
@@ -336,6 +371,7 @@ locals {
     "verification/**",
     "tools/**",
     "**/__pycache__/**",
+    "**/node_modules/**", # the console's npm packages; bootstrap copies what it serves into static/vendor
     ".mypy_cache/**",
     ".ruff_cache/**",
     ".pytest_cache/**",

@@ -11,8 +11,13 @@ resource "google_project_service" "apis" {
     "cloudfunctions.googleapis.com",
     "cloudscheduler.googleapis.com",
     "cloudtasks.googleapis.com",
+    "cloudtrace.googleapis.com",
+    "compute.googleapis.com",
     "firestore.googleapis.com",
     "iam.googleapis.com",
+    "iap.googleapis.com",
+    "logging.googleapis.com",
+    "monitoring.googleapis.com",
     "pubsub.googleapis.com",
     "run.googleapis.com",
     "secretmanager.googleapis.com",
@@ -27,6 +32,14 @@ resource "google_project_iam_member" "function_datastore_user" {
   for_each = local.functions
   project  = var.project
   role     = "roles/datastore.user"
+  member   = "serviceAccount:${google_service_account.function[each.key].email}"
+}
+
+# Every function writes its spans to Cloud Trace (shared/tracing.py).
+resource "google_project_iam_member" "function_trace_agent" {
+  for_each = local.functions
+  project  = var.project
+  role     = "roles/cloudtrace.agent"
   member   = "serviceAccount:${google_service_account.function[each.key].email}"
 }
 

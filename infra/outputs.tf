@@ -37,3 +37,13 @@ output "queues" {
 output "region" {
   value = var.region
 }
+
+output "console_url" {
+  description = "Where people open the console (through Identity-Aware Proxy)."
+  value       = "https://${var.console_domain}"
+}
+
+output "console_ip" {
+  description = "Address of the console's load balancer: point var.console_domain's A record here."
+  value       = google_compute_global_address.console.address
+}

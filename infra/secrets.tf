@@ -44,6 +44,11 @@ locals {
       env         = "STRIPE_WEBHOOK_SECRETS"
       description = "Stripe webhook signing secrets (comma-separated, current first)."
     }
+    # Signs the console's CSRF tokens (any random value of 32 bytes or more).
+    "console-csrf-secret" = {
+      env         = "CONSOLE_CSRF_SECRET"
+      description = "Key that signs the console's CSRF tokens."
+    }
   }
 
   secret_grants = {

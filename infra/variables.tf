@@ -175,3 +175,62 @@ variable "transfer_max_concurrent" {
   type        = number
   default     = 20
 }
+
+# --- observability and the console (console.tf, monitoring.tf) ---------------------------------
+
+variable "trace_sample_ratio" {
+  description = "TRACE_SAMPLE_RATIO: share of new traces kept (a payout's later hops follow its first decision)."
+  type        = number
+  default     = 1.0
+
+  validation {
+    condition     = var.trace_sample_ratio >= 0 && var.trace_sample_ratio <= 1
+    error_message = "trace_sample_ratio is between 0 and 1."
+  }
+}
+
+variable "run_deadline_seconds" {
+  description = "RUN_DEADLINE_SECONDS: a payout run should be complete this long after it started; the sweeper reports (and an alert pages on) runs past it."
+  type        = number
+  default     = 14400
+}
+
+variable "notification_channels" {
+  description = "Cloud Monitoring notification channels (projects/P/notificationChannels/N) every alert policy notifies."
+  type        = list(string)
+  default     = []
+}
+
+variable "runbook_base_url" {
+  description = "Where the runbooks (docs/runbooks/<alert>.md) are read in a browser; each alert links its own."
+  type        = string
+  default     = "https://github.com/seller-payouts/seller-payouts/blob/main/docs/runbooks"
+}
+
+variable "provider_error_rate_threshold" {
+  description = "Share of a provider's calls that fail (unavailable, timed out) over 10 minutes that pages."
+  type        = number
+  default     = 0.1
+}
+
+variable "console_domain" {
+  description = "DNS name of the console (its managed TLS certificate); point an A record at output console_ip."
+  type        = string
+}
+
+variable "console_members" {
+  description = "IAM members Identity-Aware Proxy lets through to the console (e.g. group:payout-ops@example.com); what each may do there is console_roles."
+  type        = list(string)
+  default     = []
+}
+
+variable "console_roles" {
+  description = "CONSOLE_ROLES: e-mail -> console roles (viewer, operator, approver). Anyone else IAP lets through gets 403."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for roles in values(var.console_roles) : length(roles) > 0 && alltrue([for r in roles : contains(["viewer", "operator", "approver"], r)])])
+    error_message = "console_roles maps e-mails to a non-empty list of viewer, operator, approver."
+  }
+}

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 if TYPE_CHECKING:
     from shared.topology import FunctionSpec
@@ -55,6 +55,23 @@ SELLER_SCOPED_CALLERS: dict[str, dict[str, tuple[str, ...]]] = {
 }
 
 
+# The console's IAP stand-in (local_stack/iap_proxy.py) signs its assertions as IAP does
+# (ES256, issuer https://cloud.google.com/iap) with a key of the stack's own, for this audience.
+IAP_ISSUER = "https://cloud.google.com/iap"
+IAP_AUDIENCE = "/projects/0/global/backendServices/local-console"
+IAP_KEY_ID = "local-iap-1"
+# Who may use the console locally, and as what (CONSOLE_ROLES); the login page lists them.
+CONSOLE_USERS: dict[str, tuple[str, ...]] = {
+    "operator@example.com": ("operator",),
+    "viewer@example.com": ("viewer",),
+    "approver@example.com": ("approver",),
+}
+
+
+def _iap_paths(stack_dir: Path) -> tuple[Path, Path]:
+    return stack_dir / "oidc" / "iap-private.pem", stack_dir / "oidc" / "iap-jwks.json"
+
+
 def _paths(stack_dir: Path) -> tuple[Path, Path, Path]:
     oidc = stack_dir / "oidc"
     return oidc / "private.pem", oidc / "jwks.json", stack_dir / "secrets.json"
@@ -77,6 +94,23 @@ def ensure_material(stack_dir: Path) -> None:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
         jwk.update({"kid": KEY_ID, "alg": "RS256", "use": "sig"})
         jwks_path.write_text(json.dumps({"keys": [jwk]}))
+    iap_private, iap_jwks = _iap_paths(stack_dir)
+    if not iap_private.exists():
+        ec_key = ec.generate_private_key(ec.SECP256R1())
+        iap_private.write_bytes(
+            ec_key.private_bytes(
+                serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+            )
+        )
+        iap_private.chmod(0o600)
+        ec_jwk = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(ec_key.public_key()))
+        ec_jwk.update({"kid": IAP_KEY_ID, "alg": "ES256", "use": "sig"})
+        iap_jwks.write_text(json.dumps({"keys": [ec_jwk]}))
+    if secrets_path.exists():
+        held = json.loads(secrets_path.read_text())
+        if "console_csrf_secret" not in held:  # a state directory from before the console
+            held["console_csrf_secret"] = secrets.token_hex(32)
+            secrets_path.write_text(json.dumps(held))
     if not secrets_path.exists():
         secrets_path.write_text(
             json.dumps(
@@ -87,6 +121,7 @@ def ensure_material(stack_dir: Path) -> None:
                     ],  # current, previous
                     "provider_webhook_secret": secrets.token_hex(32),
                     "provider_api_key": secrets.token_hex(24),
+                    "console_csrf_secret": secrets.token_hex(32),
                 }
             )
         )
@@ -132,7 +167,15 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
     scopes = {identity(n, project): list(ids) for n, ids in SELLER_SCOPED_CALLERS.get(spec.name, {}).items()}
     order_secrets = sec["order_webhook_secrets"]
     assert isinstance(order_secrets, list)
-    return {
+    console = {}
+    if spec.iap:  # the console, behind the IAP stand-in
+        console = {
+            "CONSOLE_IAP_AUDIENCE": IAP_AUDIENCE,
+            "CONSOLE_IAP_JWKS_FILE": str(_iap_paths(stack_dir)[1]),
+            "CONSOLE_ROLES": json.dumps({email: list(roles) for email, roles in CONSOLE_USERS.items()}),
+            "CONSOLE_CSRF_SECRET": str(sec["console_csrf_secret"]),
+        }
+    return console | {
         "TASKS_INVOKER_EMAIL": identity("tasks-invoker", project),
         # Short, so the provider-timeout tests don't wait long; production uses 10 s.
         "PROVIDER_TIMEOUT_SECONDS": "3",
@@ -147,6 +190,9 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "OIDC_ALLOWED_EMAILS": allowed,
         "OIDC_SELLER_SCOPES": json.dumps(scopes),
         "ORDER_WEBHOOK_SECRETS": ",".join(order_secrets),
+        # Spans as JSON lines, one file per process (shared/tracing.py); the tests read them.
+        "TRACE_EXPORTER": "file",
+        "TRACE_FILE_DIR": str(stack_dir / "traces"),
         **rail_env(sec),
     }
 
@@ -166,6 +212,36 @@ def rail_env(sec: dict[str, object]) -> dict[str, str]:
         "STRIPE_SECRET_KEY": str(sec["stripe_secret_key"]),
         "STRIPE_WEBHOOK_SECRETS": ",".join(webhook_secrets),
     }
+
+
+def mint_iap_assertion(
+    stack_dir: Path, *, email: str, audience: str = IAP_AUDIENCE, ttl: int = 600, issued_at: int | None = None
+) -> str:
+    """The ``x-goog-iap-jwt-assertion`` IAP would add for ``email``, signed by the stack's IAP key."""
+    now = int(time.time()) if issued_at is None else issued_at
+    claims = {
+        "iss": IAP_ISSUER,
+        "aud": audience,
+        "sub": f"accounts.google.com:{uuid.uuid5(uuid.NAMESPACE_DNS, email).int % 10**21}",
+        "email": email,
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(
+        claims, _iap_key(_iap_paths(stack_dir)[0]), algorithm="ES256", headers={"kid": IAP_KEY_ID}
+    )
+
+
+_iap_keys: dict[Path, ec.EllipticCurvePrivateKey] = {}
+
+
+def _iap_key(path: Path) -> ec.EllipticCurvePrivateKey:
+    """The parsed signing key (parsing per request would cost the relay a few ms each)."""
+    if path not in _iap_keys:
+        key = serialization.load_pem_private_key(path.read_bytes(), password=None)
+        assert isinstance(key, ec.EllipticCurvePrivateKey)
+        _iap_keys[path] = key
+    return _iap_keys[path]
 
 
 def mint_token(

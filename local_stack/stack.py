@@ -49,6 +49,7 @@ EMULATORS = {
     # bank that reads the pain.001 files and answers with pain.002 / camt files (stand_ins/bank.py).
     "storage": ("STORAGE_PORT", 8295),
     "bank": ("BANK_PORT", 8293),
+    "iap-proxy": ("IAP_PROXY_PORT", 8292),  # the console's sign-in, as IAP (local_stack/iap_proxy.py)
 }
 ADYEN_SPEC = "shared/contracts/adyen/TransferService-v4.json"
 # Eventarc triggers: function -> the bucket whose finalized objects it receives ("inbound" or
@@ -203,6 +204,16 @@ class Stack:
         return f"http://{self.procs[function_name].address}"
 
     @property
+    def console_url(self) -> str:
+        """Where people open the console: through the IAP stand-in, which signs them in."""
+        return f"http://{self.procs['iap-proxy'].address}"
+
+    @property
+    def console_sign_in(self) -> str:
+        """Who may sign in to the local console, and as what (local_env.CONSOLE_USERS)."""
+        return ", ".join(f"{email} ({'/'.join(roles)})" for email, roles in local_env.CONSOLE_USERS.items())
+
+    @property
     def urls(self) -> dict[str, str]:
         return {spec.name: self.url(spec.name) for spec in FUNCTIONS}
 
@@ -266,6 +277,8 @@ class Stack:
         stack._preflight()
         logs.mkdir(parents=True, exist_ok=True)
         (state_dir / "pubsub").mkdir(exist_ok=True)
+        # Spans of an earlier stack name payouts its fresh emulators no longer hold.
+        shutil.rmtree(state_dir / "traces", ignore_errors=True)
         _ensure_local_material(state_dir)  # OIDC keys and secrets, before anything uses them
         try:
             for name in procs:
@@ -380,6 +393,10 @@ class Stack:
             argv += ["--storage-emulator-host", f"http://{self.procs['storage'].address}"]
             argv += ["--outbound-bucket", self.bucket("outbound"), "--inbound-bucket", self.bucket("inbound")]
             return [*argv, "--account-iban", Settings().sepa_debtor_iban], env
+        if name == "iap-proxy":
+            argv = [str(self.root / ".venv" / "bin" / "python"), "-m", "local_stack.iap_proxy"]
+            argv += ["--host", HOST, "--port", str(p.port), "--state-dir", str(self.state_dir)]
+            return [*argv, "--target", self.url("console")], env
         if name == "tasks":
             env.update(
                 TASKS_EMULATOR_OIDC_KEY=str(self.state_dir / "oidc" / "private.pem"),
@@ -444,7 +461,7 @@ class Stack:
         p = self.procs[name]
         if name == "tasks":
             return tasks_answers(p.address, self.project, self.location)
-        if name in ("sandbox", "bank", "adyen", "stripe", "prism-adyen"):  # Prism answers 404: it is up
+        if name in ("sandbox", "bank", "adyen", "stripe", "prism-adyen", "iap-proxy"):  # Prism: 404 = up
             return http_answers(f"http://{p.address}/healthz")
         return http_answers(f"http://{p.address}/")
 

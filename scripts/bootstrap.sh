@@ -7,6 +7,7 @@
 #
 # pip runs only when a requirements file changed since the last install (hash in .venv*/.requirements.sha256).
 # Checks the prerequisites first: Python 3.11+, Java 17+, gcloud and its Firestore and Pub/Sub emulators.
+# Then the console's npm assets (npm ci) and Debian's chromium for the browser tests (as root).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -110,6 +111,36 @@ else
     echo "installing node tools (npm ci)"
     npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
     echo "$node_want" >"$node_stamp"
+fi
+
+# ---- the console: front-end assets from npm, and a real browser for its tests ------------------
+
+# The CSS the console serves (shared/entrypoints/console/package.json, its lockfile), installed
+# with npm ci when the lockfile changed and copied into the console's static folder. Nothing is
+# loaded from a CDN at run time.
+CONSOLE_DIR=shared/entrypoints/console
+command -v npm >/dev/null 2>&1 || fail "npm not found: the console's CSS comes from npm (apt-get install nodejs npm)"
+console_want="$(sha256sum "$CONSOLE_DIR/package-lock.json" | cut -d' ' -f1)"
+console_stamp="$CONSOLE_DIR/node_modules/.package-lock.sha256"
+if [ ! -f "$console_stamp" ] || [ "$(cat "$console_stamp")" != "$console_want" ]; then
+    echo "installing the console's npm packages (npm ci)"
+    (cd "$CONSOLE_DIR" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error)
+    echo "$console_want" >"$console_stamp"
+fi
+mkdir -p "$CONSOLE_DIR/static/vendor"
+cp -p "$CONSOLE_DIR/node_modules/@picocss/pico/css/pico.min.css" "$CONSOLE_DIR/static/vendor/pico.min.css"
+cp -p "$CONSOLE_DIR/node_modules/@picocss/pico/LICENSE.md" "$CONSOLE_DIR/static/vendor/pico.LICENSE.md"
+
+# Headless Chromium from Debian for the browser tests (tests/browser): Playwright drives it
+# and never downloads a browser of its own.
+if ! command -v chromium >/dev/null 2>&1; then
+    if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+        echo "installing Debian's chromium (the console's browser tests)"
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        fail "chromium not found: the console's browser tests need Debian's chromium; as root run apt-get install -y chromium (or run this script as root)"
+    fi
 fi
 
 echo "ready. Start the local stack with: .venv/bin/python -m local_stack.stack up"

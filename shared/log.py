@@ -1,8 +1,11 @@
 """Structured JSON logs in the shape Cloud Logging reads.
 
 Every line carries ``severity``, ``message`` and, when known, the trace and the business ids
-(seller, payout, run, event) bound with :func:`bind`. A last-line-of-defence redactor masks
-anything that looks like an IBAN, a long account number or a bearer token.
+(seller, payout, run, event) bound with :func:`bind`. The trace fields are the ones Cloud
+Logging links to Cloud Trace (``logging.googleapis.com/trace``, ``…/spanId``,
+``…/trace_sampled``), taken from the current OpenTelemetry span (``shared/tracing.py``), or
+from the request's ``X-Cloud-Trace-Context`` header when nothing is traced. A
+last-line-of-defence redactor masks anything that looks like an IBAN, a long account number or a bearer token.
 """
 
 from __future__ import annotations
@@ -16,6 +19,12 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from opentelemetry import trace as otel_trace
+
+TRACE_FIELD = "logging.googleapis.com/trace"
+SPAN_FIELD = "logging.googleapis.com/spanId"
+SAMPLED_FIELD = "logging.googleapis.com/trace_sampled"
 
 _context: contextvars.ContextVar[dict[str, Any]] = contextvars.ContextVar("log_context", default={})  # noqa: B039
 
@@ -64,8 +73,13 @@ class CloudLoggingFormatter(logging.Formatter):
             "logger": record.name,
         }
         trace = ctx.pop("trace", None)
-        if trace:
-            entry["logging.googleapis.com/trace"] = trace
+        span = otel_trace.get_current_span().get_span_context()
+        if span.is_valid and _project:
+            entry[TRACE_FIELD] = f"projects/{_project}/traces/{span.trace_id:032x}"
+            entry[SPAN_FIELD] = f"{span.span_id:016x}"
+            entry[SAMPLED_FIELD] = span.trace_flags.sampled
+        elif trace:
+            entry[TRACE_FIELD] = trace
         extra = getattr(record, "fields", None)
         if isinstance(extra, dict):
             ctx.update(extra)
@@ -77,10 +91,13 @@ class CloudLoggingFormatter(logging.Formatter):
 
 
 _configured = False
+_project = ""  # the project whose Cloud Trace the trace fields name
 
 
-def configure(level: str = "INFO") -> None:
-    global _configured
+def configure(level: str = "INFO", project: str | None = None) -> None:
+    global _configured, _project
+    if project:
+        _project = project
     if _configured:
         return
     handler = logging.StreamHandler(sys.stdout)

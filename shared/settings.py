@@ -11,6 +11,8 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 GOOGLE_OIDC_ISSUER = "https://accounts.google.com"
 GOOGLE_OIDC_JWKS_URL = "https://www.googleapis.com/oauth2/v3/certs"
+IAP_ISSUER = "https://cloud.google.com/iap"
+IAP_JWKS_URL = "https://www.gstatic.com/iap/verify/public_key-jwk"
 
 
 class Settings(BaseSettings):
@@ -116,6 +118,27 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MAX_BODY_BYTES")
     country_rules_path: str | None = Field(default=None, validation_alias="COUNTRY_RULES_PATH")
     log_level: str = Field(default="INFO", validation_alias="LOG_LEVEL")
+
+    # Tracing (shared/tracing.py): "gcp" exports to Cloud Trace (production, set by infra/),
+    # "file" writes JSON lines under TRACE_FILE_DIR (the local stack), "none" traces nothing.
+    trace_exporter: Literal["none", "file", "gcp"] = Field(default="none", validation_alias="TRACE_EXPORTER")
+    trace_sample_ratio: float = Field(default=1.0, ge=0, le=1, validation_alias="TRACE_SAMPLE_RATIO")
+    trace_file_dir: str | None = Field(default=None, validation_alias="TRACE_FILE_DIR")
+    # A payout run should be complete this long after it started (the sweeper reports overdue
+    # runs; an alert in infra/monitoring.tf pages on them).
+    run_deadline_seconds: int = Field(default=4 * 3600, ge=60, validation_alias="RUN_DEADLINE_SECONDS")
+
+    # The console (functions/console.py), behind Identity-Aware Proxy in production. IAP signs
+    # an assertion (ES256) for the expected audience, /projects/NUMBER/global/backendServices/ID;
+    # locally the stack's IAP stand-in (local_stack/iap_proxy.py) signs it with its own key.
+    console_iap_audience: str | None = Field(default=None, validation_alias="CONSOLE_IAP_AUDIENCE")
+    console_iap_issuer: str = Field(default=IAP_ISSUER, validation_alias="CONSOLE_IAP_ISSUER")
+    console_iap_jwks_url: str = Field(default=IAP_JWKS_URL, validation_alias="CONSOLE_IAP_JWKS_URL")
+    console_iap_jwks_file: str | None = Field(default=None, validation_alias="CONSOLE_IAP_JWKS_FILE")
+    # Who may do what: JSON {"email": ["viewer" | "operator" | "approver", ...]}.
+    console_roles: str = Field(default="", validation_alias="CONSOLE_ROLES")
+    # Signs the console's CSRF tokens (Secret Manager in production).
+    console_csrf_secret: SecretStr = Field(default=SecretStr(""), validation_alias="CONSOLE_CSRF_SECRET")
 
     @field_validator(
         "order_webhook_secrets",

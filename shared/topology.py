@@ -20,6 +20,7 @@ class FunctionSpec:
     default_port: int  # local port; override with PORT_<NAME> (dashes as underscores, upper case)
     topic: str | None = None  # for pubsub triggers: the topic whose push subscription feeds it
     public: bool = False  # only signature-guarded webhooks are reachable without IAM
+    iap: bool = False  # people reach it through Identity-Aware Proxy (a load balancer), not IAM
 
     @property
     def port_env(self) -> str:
@@ -48,6 +49,7 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("transfer-worker", "transfer_worker", "task", 8308),
     FunctionSpec("provider-webhook", "provider_webhook", "http", 8309, public=True),
     FunctionSpec("payout-sweeper", "payout_sweeper", "pubsub", 8310, topic=TOPIC_SWEEPER),
+    FunctionSpec("console", "console", "http", 8311, iap=True),
 )
 
 # Topics the code publishes to but no function of ours consumes.

@@ -397,6 +397,7 @@ def main() -> int:
     stack = Stack.start(ROOT)
     os.environ.update(stack.env)  # this process reads the emulators too (the ledger check)
     console.print(f"Local stack up in {time.monotonic() - t0:.1f} s (logs in .local/logs)")
+    console.print(f"Console: {stack.console_url} (local sign-in as {stack.console_sign_in})")
     try:
         return run(stack, args.sellers_per_country, args.seed)
     finally:

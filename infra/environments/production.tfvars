@@ -23,3 +23,13 @@ transfer_max_concurrent        = 20
 # The Adyen rail: the platform's balance account (example id) and Adyen environment.
 adyen_balance_account_id = "BA00000000000000000000PRD"
 adyen_environment        = "live"
+
+# The console (console.tf): its address, who IAP lets through, and what each may do.
+console_domain  = "payouts-console.production.example.com"
+console_members = ["group:payout-ops@example.com"]
+console_roles = {
+  "oncall@example.com"  = ["operator"]
+  "finance@example.com" = ["viewer", "approver"]
+}
+# Alerts (monitoring.tf) notify these channels.
+notification_channels = ["projects/acme-payouts-prod/notificationChannels/1234567890"]

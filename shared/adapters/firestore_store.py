@@ -562,6 +562,7 @@ def payout_to_doc(payout: Payout) -> dict[str, Any]:
         "history": [t.as_dict() for t in payout.history],
         "return_check_from": payout.return_check_from,
         "return_checks": payout.return_checks,
+        "trace_context": payout.trace_context,
     }
 
 
@@ -593,6 +594,7 @@ def payout_from_doc(data: dict[str, Any]) -> Payout:
         ),
         return_check_from=data.get("return_check_from"),
         return_checks=int(data.get("return_checks", 0)),
+        trace_context=data.get("trace_context"),
     )
 
 
@@ -614,4 +616,6 @@ def payout_event_data(payout: Payout) -> dict[str, Any]:
         "provider_ref": payout.provider_ref,
         "failure_code": payout.failure_code.value if payout.failure_code else None,
         "updated_at": payout.updated_at.isoformat(),
+        "provider": payout.provider,
+        "created_at": payout.created_at.isoformat(),
     }

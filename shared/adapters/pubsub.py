@@ -1,11 +1,17 @@
-"""The one Pub/Sub adapter: publish bytes with attributes, client created lazily."""
+"""The one Pub/Sub adapter: publish bytes with attributes, client created lazily.
+
+Every message carries the W3C ``traceparent`` of the trace that published it (for a payout's
+status event, the payout's trace: ``shared/tracing.py``) as an attribute.
+"""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from shared import metrics
+from opentelemetry.trace import SpanKind
+
+from shared import metrics, tracing
 from shared.settings import Settings, get_settings
 
 _publisher: Any = None
@@ -31,6 +37,23 @@ class Publisher:
         before it marks an outbox event published, so this calls the generated API client (with
         its default retries) instead of the batching publisher, whose batch timer and commit
         thread added ~10 ms (default settings) or ~2.5 ms (one message per batch) to each call."""
+        subject = attributes.get("ce-subject")
+        with tracing.span(
+            f"{topic} publish",
+            kind=SpanKind.PRODUCER,
+            parent=tracing.payout_context(subject),
+            attributes={
+                "messaging.system": "gcp_pubsub",
+                "messaging.destination.name": topic,
+                "cloudevents.event_type": attributes.get("ce-type"),
+                "cloudevents.event_subject": subject,
+            },
+        ):
+            attributes = dict(attributes)
+            tracing.inject(attributes)
+            return self._publish(topic, data, attributes)
+
+    def _publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         from google.pubsub_v1.types import PubsubMessage
 
         client = _client()

@@ -4,6 +4,9 @@ Tasks carry an OIDC token for the invoker service account (production Cloud Task
 the local emulator wrapper mints the same shape with the local issuer). Names are hashed from
 a de-duplication key: production drops a second task with a recent name (ALREADY_EXISTS); the
 emulator does not, so every handler is idempotent anyway.
+
+Each task carries the W3C ``traceparent`` of the trace that enqueued it (a payout's own trace
+for its transfer, ``shared/tracing.py``), so the target's span continues that trace.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from typing import Any
 from google.api_core import exceptions as gexc
 from google.cloud import tasks_v2
 from google.protobuf import timestamp_pb2
+from opentelemetry.trace import SpanKind
 
-from shared import metrics
+from shared import metrics, tracing
 from shared.settings import Settings, get_settings
 
 logger = logging.getLogger(__name__)
@@ -60,12 +64,36 @@ class TaskQueue:
         delay_seconds: float = 0,
     ) -> str:
         """Create an HTTP task that POSTs ``payload`` to one of our functions."""
+        payout_id = payload.get("payout_id")
+        with tracing.span(
+            f"{queue} enqueue",
+            kind=SpanKind.PRODUCER,
+            parent=tracing.payout_context(payout_id),
+            attributes={
+                "messaging.system": "gcp_cloud_tasks",
+                "messaging.destination.name": queue,
+                "payout.id": payout_id,
+            },
+        ):
+            headers = {"Content-Type": "application/json"}
+            tracing.inject(headers)  # the enqueue span: the target's span is its child
+            return self._create(queue, function, payload, headers, dedupe_key, delay_seconds)
+
+    def _create(
+        self,
+        queue: str,
+        function: str,
+        payload: dict[str, Any],
+        headers: dict[str, str],
+        dedupe_key: str | None,
+        delay_seconds: float,
+    ) -> str:
         url = self.settings.function_url(function)
         task: dict[str, Any] = {
             "http_request": {
                 "http_method": tasks_v2.HttpMethod.POST,
                 "url": url,
-                "headers": {"Content-Type": "application/json"},
+                "headers": headers,
                 "body": json.dumps(payload).encode(),
                 "oidc_token": {
                     "service_account_email": self.settings.tasks_invoker_email,

@@ -123,6 +123,9 @@ class Payout:
     # (see next_return_check); the next check is due ``return_check_after`` past this time.
     return_check_from: datetime | None = None
     return_checks: int = 0
+    # Where this payout's trace goes on (a W3C traceparent, opaque here): every later hop about
+    # the payout, a provider's webhook included, joins it (shared/tracing.py).
+    trace_context: str | None = None
 
     @property
     def is_final(self) -> bool:
@@ -149,6 +152,7 @@ def new_payout(
     actor: str,
     run_id: str | None = None,
     provider: str | None = None,
+    trace_context: str | None = None,
 ) -> tuple[Payout, JournalEntry]:
     """A pending payout and the entry that reserves its funds."""
     if not amount.is_positive():
@@ -165,6 +169,7 @@ def new_payout(
         provider=provider,
         sequence=1,
         history=(Transition(at, None, PayoutStatus.PENDING, cause, actor),),
+        trace_context=trace_context,
     )
     return payout, reserve_funds(payout)
 

@@ -22,8 +22,9 @@ def country_rules() -> CountryRegistry:
 
 @lru_cache(maxsize=1)
 def payout_service() -> PayoutService:
-    from shared.adapters.pubsub import Publisher
     from shared.adapters.tasks import TaskQueue
+    from shared.monitoring import ObservedPublisher
 
     settings = get_settings()
-    return PayoutService(store(), country_rules(), TaskQueue(settings), Publisher(settings))
+    # The publisher also writes the metric line of every status change it publishes.
+    return PayoutService(store(), country_rules(), TaskQueue(settings), ObservedPublisher(settings))

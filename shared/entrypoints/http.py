@@ -18,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from werkzeug.exceptions import MethodNotAllowed, NotFound
 from werkzeug.routing import Map, Rule
 
-from shared import log, strict_json
+from shared import log, strict_json, tracing
 from shared.domain.errors import DomainError
 from shared.domain.validation import Identifier, InvalidPayload, ResourceId, field_errors, parse_payload
 from shared.entrypoints.auth import AuthError, Caller, authenticate
@@ -152,14 +152,15 @@ class Router:
     def dispatch(self, request: flask.Request, **extra: Any) -> flask.Response:
         adapter = self._map.bind_to_environ(request.environ)
         try:
-            endpoint, args = adapter.match()
+            rule, args = adapter.match(return_rule=True)
         except NotFound as exc:
             raise HttpError(404, "not_found", f"no route for {request.path}") from exc
         except MethodNotAllowed as exc:
             raise HttpError(
                 405, "method_not_allowed", f"{request.method} not allowed on {request.path}"
             ) from exc
-        return self._handlers[endpoint](request, **extra, **args)
+        tracing.rename_current(f"{request.method} {rule.rule}", {"http.route": rule.rule})
+        return self._handlers[str(rule.endpoint)](request, **extra, **args)
 
 
 # What a seller-scoped caller (a seller portal, ``shared.entrypoints.auth.Caller.sellers``) may do: GET these
@@ -223,7 +224,9 @@ def serve(
 ) -> flask.Response:
     """Common wrapper: logging context, authentication, and error mapping. Never a bare 500."""
     settings = get_settings()
-    log.configure(settings.log_level)
+    log.configure(settings.log_level, settings.project)
+    # The request's trace context was taken from its traceparent header by the Flask
+    # instrumentation (shared/tracing.py); this header is the fallback of untraced processes.
     trace = log.trace_from_header(
         settings.project, request.headers.get("X-Cloud-Trace-Context") or request.headers.get("traceparent")
     )
@@ -259,4 +262,5 @@ def serve(
             return error_response(domain_error(exc))
         except Exception:
             logger.exception("unexpected error")
+            tracing.mark_error("unexpected error")
             return error_response(HttpError(503, "unavailable", "temporary failure; retry later"))

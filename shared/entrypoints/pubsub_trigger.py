@@ -14,15 +14,18 @@ Two kinds of refusal, on purpose:
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Annotated, NoReturn, TypeVar
 
 import flask
 from cloudevents.http.event import CloudEvent
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
 from pydantic import StringConstraints
 
-from shared import log, strict_json
+from shared import log, strict_json, tracing
 from shared.domain.validation import InvalidPayload, StrictModel, parse_payload
 from shared.entrypoints import deps
 from shared.entrypoints.http import HttpError, error_response
@@ -50,10 +53,39 @@ def parse_tick(data: bytes) -> Tick:
     return parse_payload(Tick, data or b"{}")
 
 
+def in_message_trace(function: Callable[[CloudEvent], None]) -> Callable[[CloudEvent], None]:
+    """Run a Pub/Sub-triggered function in the trace its message carries (the ``traceparent``
+    attribute shared.adapters.pubsub.Publisher puts there), linked to the push request's span;
+    a message without one is handled in the push request's trace."""
+
+    @functools.wraps(function)
+    def traced(cloud_event: CloudEvent) -> None:
+        data = cloud_event.data
+        message = data.get("message") if isinstance(data, dict) else None
+        attributes = message.get("attributes") if isinstance(message, dict) else None
+        parent = tracing.extract(attributes) if isinstance(attributes, dict) else None
+        push = trace.get_current_span().get_span_context()
+        topic = str(cloud_event.get("source") or "").rsplit("/", 1)[-1] or "pubsub"
+        with tracing.span(
+            f"{topic} process",
+            kind=SpanKind.CONSUMER,
+            parent=parent,
+            links=[push] if parent is not None else (),
+            attributes={
+                "messaging.system": "gcp_pubsub",
+                "messaging.destination.name": topic,
+                "messaging.message.id": str(cloud_event.get("id") or ""),
+            },
+        ):
+            function(cloud_event)
+
+    return traced
+
+
 def start_trigger() -> Settings:
     """Configure logging and refuse callers other than the Pub/Sub push identity."""
     settings = get_settings()
-    log.configure(settings.log_level)
+    log.configure(settings.log_level, settings.project)
     setattr(flask.g, FUNCTION_STARTED, True)
     require_push_caller(settings)
     _require_strict_envelope()

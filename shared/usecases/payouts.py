@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared import log
+from shared import log, tracing
 from shared.adapters.firestore_store import (
     IDEMPOTENCY_KEYS,
     OUTBOX,
@@ -166,6 +166,7 @@ class PayoutService:
             actor=actor,
             run_id=run_id,
             provider=rules.provider_route,
+            trace_context=tracing.payout_trace_context(payout_id, own_trace=run_id is not None),
         )
         tx.put_payout(payout)
         tx.post(entry, now)

@@ -81,9 +81,18 @@ CAPABILITIES: dict[str, Capabilities] = {
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
-        settings=frozenset({"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS"}),
+        settings=frozenset(
+            {"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS", "RUN_DEADLINE_SECONDS"}
+        ),
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
-        "relay; complete_runs: relay",
+        "relay; complete_runs: relay; monitoring.report_overdue_runs: RUN_DEADLINE_SECONDS",
+    ),
+    "console": Capabilities(
+        publishes=True,
+        secrets=frozenset({"CONSOLE_CSRF_SECRET"}),
+        settings=frozenset({"RUN_DEADLINE_SECONDS"}),
+        notes="console_views: reads; cancel_payout -> PayoutService.cancel -> relay; CSRF tokens; "
+        "runs against RUN_DEADLINE_SECONDS",
     ),
 }
 
@@ -184,8 +193,8 @@ def published_topics() -> set[str]:
         if not call.args:
             continue
         topic = _resolve(call.args[0])
-        if topic is None and isinstance(call.args[0], ast.Name) and call.args[0].id == "path":
-            continue  # the adapter itself: publish(path, data, ...)
+        if topic is None and isinstance(call.args[0], ast.Name) and call.args[0].id in ("path", "topic"):
+            continue  # an adapter passing its caller's topic on: publish(topic, data, ...)
         assert topic, f"{path.name}:{call.lineno}: publish to a topic not named literally"
         found.add(topic)
     return found

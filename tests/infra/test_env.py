@@ -14,7 +14,15 @@ infra = tfmodel.load()
 SPECS = {spec.name: spec for spec in topology.FUNCTIONS}
 
 # Every environment variable shared/settings.py reads, by who needs it in production.
-EVERY_FUNCTION = {"GOOGLE_CLOUD_PROJECT", "FUNCTION_REGION", "PAYOUTS_ENV", "LOG_LEVEL", "BALANCE_SHARDS"}
+EVERY_FUNCTION = {
+    "GOOGLE_CLOUD_PROJECT",
+    "FUNCTION_REGION",
+    "PAYOUTS_ENV",
+    "LOG_LEVEL",
+    "BALANCE_SHARDS",
+    "TRACE_EXPORTER",  # gcp: spans to Cloud Trace (shared/tracing.py)
+    "TRACE_SAMPLE_RATIO",
+}
 OIDC = {
     "OIDC_AUDIENCE",
     "OIDC_ALLOWED_EMAILS",
@@ -35,7 +43,10 @@ SECRETS = {  # Secret Manager only
     "ADYEN_HMAC_KEYS",
     "STRIPE_SECRET_KEY",
     "STRIPE_WEBHOOK_SECRETS",
+    "CONSOLE_CSRF_SECRET",
 }
+# The console's (shared/entrypoints/console/access.py): who IAP's assertions are for, and roles.
+CONSOLE = {"CONSOLE_IAP_AUDIENCE", "CONSOLE_ROLES"}
 TUNING = {
     "RUN_BUCKETS",
     "RUN_PAGE_SIZE",
@@ -43,6 +54,7 @@ TUNING = {
     "RETURN_CHECK_AFTER_SECONDS",
     "RETURN_WATCH_DAYS",
     "RELEASE_BATCH_SIZE",
+    "RUN_DEADLINE_SECONDS",
 }  # per CAPABILITIES
 # The code's default is the production value (Google's OIDC issuer and keys, packaged country
 # rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/entrypoints/auth.py) unset means no caller
@@ -61,6 +73,11 @@ DEFAULT_IS_PRODUCTION = {
     # The rails' own URLs (the vendors' libraries know them); set locally to the stand-ins.
     "ADYEN_TRANSFERS_URL",
     "STRIPE_API_URL",
+    # Cloud Run sets K_SERVICE itself (the service name of a function's spans); IAP's issuer
+    # and key set are Google's.
+    "K_SERVICE",
+    "CONSOLE_IAP_ISSUER",
+    "CONSOLE_IAP_JWKS_URL",
 }
 # Local stack only: must never reach a deployed function.
 LOCAL_ONLY = {
@@ -69,6 +86,8 @@ LOCAL_ONLY = {
     "CLOUD_TASKS_EMULATOR_HOST",
     "OIDC_JWKS_FILE",
     "STORAGE_EMULATOR_HOST",
+    "TRACE_FILE_DIR",  # TRACE_EXPORTER=file writes spans here
+    "CONSOLE_IAP_JWKS_FILE",  # the local IAP stand-in's key set
 }
 # The SEPA bank-file rail (shared/adapters/bank_files/): no deployed function reads these yet.
 # Part B sets them on the functions that write pain.001 files and read the bank's answers
@@ -87,6 +106,7 @@ CLASSES = (
     TASKS,
     PROVIDER_API,
     SECRETS,
+    CONSOLE,
     TUNING,
     DEFAULT_IS_PRODUCTION,
     LOCAL_ONLY,
@@ -123,6 +143,8 @@ def expected_env(name: str) -> set[str]:
         env |= TASKS | {url_env(t) for t in caps.enqueues}
     if caps.provider_api:
         env |= PROVIDER_API
+    if spec.iap:
+        env |= CONSOLE
     return env
 
 

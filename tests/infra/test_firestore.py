@@ -19,6 +19,7 @@ INDEXES: dict[str, dict[str, Any]] = infra.locals["firestore_indexes"]
 
 STORE = "shared/adapters/firestore_store.py::FirestoreStore"
 RUNS = "shared/usecases/payout_runs.py"
+CONSOLE = "shared/usecases/console_views.py"
 LIST_PAYOUTS = {key for key in INDEXES if key.startswith("payouts-list")}
 
 # Query site -> the indexes it needs (by their key in local.firestore_indexes).
@@ -40,6 +41,11 @@ QUERY_INDEXES: dict[str, set[str]] = {
     # An unfiltered collection-group scan of balance shards: needs no index (and is run by the
     # demo and the tests, not by a deployed function).
     "shared/usecases/ledger_audit.py::audit_ledger": set(),
+    # The console: runs and dead letters newest first (one field ordered: the automatic
+    # single-field index, descending included); a run's failed payouts counted by run and status.
+    f"{CONSOLE}::list_runs": set(),
+    f"{CONSOLE}::dead_letters": set(),
+    f"{CONSOLE}::run_detail": {"payouts-run_id-status"},
 }
 
 

@@ -98,8 +98,12 @@ def test_instances(name):
 @pytest.mark.parametrize("name", sorted(SPECS))
 def test_ingress(name):
     spec, f = SPECS[name], infra.functions[name]
-    # Pub/Sub push and Cloud Tasks count as internal traffic of the project.
-    wanted = "ALLOW_ALL" if spec.trigger == "http" else "ALLOW_INTERNAL_ONLY"
+    # Pub/Sub push and Cloud Tasks count as internal traffic of the project; the console is
+    # reached only through its load balancer, where Identity-Aware Proxy signs people in.
+    if spec.iap:
+        wanted = "ALLOW_INTERNAL_AND_GCLB"
+    else:
+        wanted = "ALLOW_ALL" if spec.trigger == "http" else "ALLOW_INTERNAL_ONLY"
     assert f["ingress"] == wanted
 
 
@@ -112,6 +116,8 @@ def test_who_may_invoke(name):
         assert f["callers"] == ["tasks-invoker"]
     elif spec.public:
         assert f["callers"] == [], "a public function needs no other invoker"
+    elif spec.iap:
+        assert f["callers"] == ["iap"], "only Identity-Aware Proxy's service agent invokes it"
     elif name in ALLOWED_CALLERS:
         assert sorted(f["callers"]) == sorted(ALLOWED_CALLERS[name]), (
             "same callers as local_stack/local_env.py"

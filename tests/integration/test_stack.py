@@ -65,7 +65,7 @@ def test_the_state_file_lists_every_part(stack):
     assert state["project"] == stack.project
     assert set(state["emulators"]) == {
         "firestore", "pubsub", "tasks", "sandbox", "push-relay", "adyen", "stripe", "prism-adyen",
-        "storage", "bank",
+        "storage", "bank", "iap-proxy",
     }  # fmt: skip
     for item in state["emulators"].values():
         assert item["host"].startswith("127.0.0.1:")

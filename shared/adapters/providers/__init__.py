@@ -86,5 +86,8 @@ def provider_for(route: str, settings: Settings | None = None) -> PaymentProvide
         if route not in _instances:
             if route not in _FACTORIES:
                 raise KeyError(f"no payment provider for route {route!r}")
-            _instances[route] = _FACTORIES[route](settings or get_settings())
+            from shared.adapters.providers.observed import ObservedProvider
+
+            # Traced and measured whatever the rail (shared/adapters/providers/observed.py).
+            _instances[route] = ObservedProvider(_FACTORIES[route](settings or get_settings()))
         return _instances[route]
