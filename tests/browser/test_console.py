@@ -38,10 +38,16 @@ def test_an_unauthenticated_request_is_sent_to_sign_in_or_refused(stack, sign_in
     assert "/_local_iap/login" in anonymous.page.url
     assert anonymous.page.get_by_role("button", name=OPERATOR).is_visible()
     anonymous.shot("login", full_page=False)
-    # Straight to the function, around the proxy: no IAP assertion, 401.
+    # Straight to the function, around the proxy: no IAP assertion, 401: a page for a browser,
+    # the documented JSON error body for anything else.
+    page = requests.get(
+        stack.url("console") + "/runs", headers={"Accept": "text/html"}, timeout=30, allow_redirects=False
+    )
+    assert page.status_code == 401
+    assert "text/html" in page.headers["Content-Type"]
     direct = requests.get(stack.url("console") + "/runs", timeout=30, allow_redirects=False)
     assert direct.status_code == 401
-    assert "text/html" in direct.headers["Content-Type"]
+    assert direct.json()["error"]["code"] == "unauthenticated"
     # A forged assertion (not signed by the stack's IAP key) is 401 too.
     forged = requests.get(
         stack.url("console") + "/runs",

@@ -88,6 +88,7 @@ NEWLINE_ANSWERS = {
     "transfer_worker": (401, "unauthenticated"),
     "order_events_webhook": (401, "invalid_signature"),
     "provider_webhook": (404, "unknown_provider"),  # /sandbox\n names no provider
+    "console": (401, "unauthenticated"),  # no IAP assertion (a browser would get the sign-in page)
 }
 
 

@@ -26,6 +26,7 @@ from werkzeug.exceptions import HTTPException
 from shared import log, tracing
 from shared.domain.money import Money
 from shared.entrypoints.console import access, csrf
+from shared.entrypoints.http import json_response
 from shared.settings import get_settings
 
 logger = logging.getLogger(__name__)
@@ -147,9 +148,29 @@ def requires(permission: access.Permission) -> Callable[[F], F]:
 # ---- errors --------------------------------------------------------------------------------------
 
 
+# The documented JSON error body's code for each status the console answers with.
+_ERROR_CODES = {
+    400: "bad_request",
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "body_too_large",
+    503: "unavailable",
+}
+
+
 def error_page(status: int, title: str, detail: str) -> flask.Response:
-    html = flask.render_template("error.html", status=status, title=title, detail=detail)
-    response = flask.make_response(html, status)
+    """A page for a browser; for any other client (an API caller, a probe, curl) the platform's
+    documented JSON error body, as every other function answers."""
+    if "text/html" in flask.request.accept_mimetypes.values():  # browsers name it explicitly
+        html = flask.render_template("error.html", status=status, title=title, detail=detail)
+        response = flask.make_response(html, status)
+    else:
+        code = _ERROR_CODES.get(status, "error")
+        response = json_response(
+            {"error": {"code": code, "message": f"{title}: {detail}", "details": []}}, status
+        )
     if status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="console"'
     return response
