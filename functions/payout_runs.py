@@ -14,10 +14,12 @@ import functions_framework
 from cloudevents.http.event import CloudEvent
 
 from shared import log
+from shared.domain.runs import RunDateNotBegun
 from shared.domain.validation import StrictModel
 from shared.entrypoints import deps
 from shared.entrypoints.pubsub_trigger import open_message, start_trigger
 from shared.usecases import payout_runs as runs
+from shared.usecases.dead_letters import record_poison
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +42,24 @@ def payout_runs(cloud_event: CloudEvent) -> None:
         return
     message, request = opened
     with log.bind(message_id=message.message_id):
-        runs.start_run(
-            deps.payout_service(),
-            request.run_date or datetime.now(UTC).date(),
-            dry_run=request.dry_run,
-            requested_by=f"pubsub:{message.message_id}",
-        )
+        try:
+            runs.start_run(
+                deps.payout_service(),
+                request.run_date or datetime.now(UTC).date(),
+                dry_run=request.dry_run,
+                requested_by=f"pubsub:{message.message_id}",
+            )
+        except RunDateNotBegun as exc:
+            # Never valid as sent (a live run of a date not begun anywhere): kept, acknowledged.
+            record_poison(
+                deps.store(),
+                source="payout-runs",
+                message_id=message.message_id,
+                code=exc.code,
+                reason=exc.message,
+                details=[{"field": exc.field or "$", "reason": exc.message}],
+                payload=message.data,
+            )
 
 
 def _run_message(data: bytes) -> RunMessage:

@@ -13,21 +13,20 @@ import flask
 import functions_framework
 
 from shared import log
-from shared.adapters.firestore_store import UnknownDocument
-from shared.adapters.providers import WebhookRejected, provider_for
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import HttpError, Router, json_response, raw_body, serve
 from shared.settings import Settings
 from shared.usecases.payouts import PayoutNotFound
+from shared.usecases.ports import UnknownProvider, WebhookRejected
 
 
 def _receive(
     request: flask.Request, settings: Settings, caller: Caller | None, provider: str
 ) -> flask.Response:
     try:
-        adapter = provider_for(provider)
-    except KeyError as exc:
+        adapter = deps.providers().get(provider)
+    except UnknownProvider as exc:
         raise HttpError(404, "unknown_provider", f"no provider {provider}") from exc
     body = raw_body(request, settings)
     try:
@@ -38,7 +37,7 @@ def _receive(
     with log.bind(provider_event_id=event.event_id, payout_id=event.transfer.reference):
         try:
             result = deps.payout_service().apply_provider_event(adapter, event)
-        except (PayoutNotFound, UnknownDocument):
+        except PayoutNotFound:
             # A transfer we never asked for: record nothing, tell ops, stop the retries.
             return json_response({"result": "unknown_payout"}, 200)
     return json_response({"result": result})

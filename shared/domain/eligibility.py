@@ -4,7 +4,9 @@ A seller is paid the whole of its ``available`` balance when, in order:
 the run date is a payout day of its schedule on a business day of its country (and that date
 has begun in its timezone); its KYC is verified; its payouts are not on hold; its bank account
 is valid and not inside the country's cooling-off period after a change; its balance is not
-negative; and ``available`` is at least the country's minimum payout.
+negative; and ``available`` is at least the country's minimum payout. A payout never exceeds the
+country's ``max_transaction_amount`` (what the rails accept in one transfer): a run pays up to it
+and leaves the rest for the next run; an on-demand request over it is refused.
 Every seller who is not paid gets exactly one :class:`SkipReason`, so ops can answer
 "why wasn't I paid?".
 """
@@ -33,6 +35,11 @@ class SkipReason(StrEnum):
     NO_AVAILABLE_BALANCE = "no_available_balance"
     BELOW_MINIMUM = "below_minimum"
     INSUFFICIENT_AVAILABLE_BALANCE = "insufficient_available_balance"  # on demand: asked for too much
+    AMOUNT_OVER_LIMIT = "amount_over_limit"  # on demand: over the country's max_transaction_amount
+
+
+# Why part of a balance waits for the next run (RunItem.left_reason).
+LEFT_OVER_MAX_TRANSACTION_AMOUNT = "max_transaction_amount"
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class Decision:
     amount: Money | None  # what to pay, or None
     skip: SkipReason | None = None
     detail: str | None = None
+    left_for_next_run: Money | None = None  # available but over the limit of one payout
 
     @property
     def pays(self) -> bool:
@@ -97,11 +105,25 @@ def amount_decision(available: Money, rules: CountryRules) -> Decision:
             SkipReason.BELOW_MINIMUM,
             f"available {available} is below the minimum {rules.minimum_payout_money}",
         )
+    limit = rules.max_transaction_money
+    if available > limit:
+        return Decision(
+            limit,
+            detail=f"paid the limit of one payout ({limit}); {available - limit} left for the next run",
+            left_for_next_run=available - limit,
+        )
     return Decision(available)
 
 
 def requested_amount_decision(amount: Money, available: Money, rules: CountryRules) -> Decision:
-    """An on-demand payout of ``amount``: not more than available, not less than the minimum."""
+    """An on-demand payout of ``amount``: within the limit of one payout, not more than available,
+    not less than the minimum."""
+    if amount > rules.max_transaction_money:
+        return skip(
+            SkipReason.AMOUNT_OVER_LIMIT,
+            f"amount {amount.amount} exceeds the limit of one payout in {rules.country}, "
+            f"{rules.max_transaction_amount} minor units",
+        )
     if amount > available:
         return skip(
             SkipReason.INSUFFICIENT_AVAILABLE_BALANCE, f"amount {amount} exceeds the available {available}"

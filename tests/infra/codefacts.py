@@ -178,14 +178,14 @@ def enqueue_targets() -> set[tuple[str, str]]:
 
 
 def published_topics() -> set[str]:
-    """Topics of every ``<publisher>.publish(TOPIC, ...)`` in the code."""
+    """Topics of every ``<publisher>.publish(TOPIC, ...)`` / ``publish_event(TOPIC, ...)`` in the code."""
     found = set()
-    for path, call in _calls("publish"):
+    for path, call in [*_calls("publish"), *_calls("publish_event")]:
         if not call.args:
             continue
         topic = _resolve(call.args[0])
-        if topic is None and isinstance(call.args[0], ast.Name) and call.args[0].id == "path":
-            continue  # the adapter itself: publish(path, data, ...)
+        if topic is None and isinstance(call.args[0], ast.Name) and call.args[0].id in ("path", "topic"):
+            continue  # the adapter itself: publish(path, data, ...), publish(topic, ...)
         assert topic, f"{path.name}:{call.lineno}: publish to a topic not named literally"
         found.add(topic)
     return found

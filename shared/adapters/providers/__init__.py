@@ -1,7 +1,8 @@
 """Payment providers behind one small interface, routed per country rules.
 
 Adding a provider means one module implementing :class:`PaymentProvider` and one entry in
-``_FACTORIES``; the workers never change.
+``_FACTORIES``; the workers never change. The composition root (``shared/entrypoints/deps.py``)
+hands the use cases one :class:`ConfiguredProviders`: there is no process-global lookup.
 """
 
 from __future__ import annotations
@@ -17,11 +18,13 @@ from shared.adapters.providers.base import (
     TransferRejected,
     TransferRequest,
     TransferState,
+    UnknownProvider,
     WebhookRejected,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 __all__ = [
+    "ConfiguredProviders",
     "OutcomeUnknown",
     "PaymentProvider",
     "ProviderEvent",
@@ -29,8 +32,8 @@ __all__ = [
     "TransferRejected",
     "TransferRequest",
     "TransferState",
+    "UnknownProvider",
     "WebhookRejected",
-    "provider_for",
 ]
 
 
@@ -41,15 +44,24 @@ def _sandbox(settings: Settings) -> PaymentProvider:
 
 
 _FACTORIES: dict[str, Callable[[Settings], PaymentProvider]] = {"sandbox": _sandbox}
-_instances: dict[str, PaymentProvider] = {}
-_lock = threading.Lock()
 
 
-def provider_for(route: str, settings: Settings | None = None) -> PaymentProvider:
-    """The provider a country's rules route its payouts to (created once per process)."""
-    with _lock:
-        if route not in _instances:
-            if route not in _FACTORIES:
-                raise KeyError(f"no payment provider for route {route!r}")
-            _instances[route] = _FACTORIES[route](settings or get_settings())
-        return _instances[route]
+class ConfiguredProviders:
+    """The payment providers of this deployment by route name (a ``ProviderDirectory``), each
+    created on first use."""
+
+    def __init__(
+        self, settings: Settings, factories: dict[str, Callable[[Settings], PaymentProvider]] | None = None
+    ) -> None:
+        self._settings = settings
+        self._factories = dict(_FACTORIES if factories is None else factories)
+        self._instances: dict[str, PaymentProvider] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> PaymentProvider:
+        with self._lock:
+            if name not in self._instances:
+                if name not in self._factories:
+                    raise UnknownProvider(f"no payment provider {name!r}")
+                self._instances[name] = self._factories[name](self._settings)
+            return self._instances[name]

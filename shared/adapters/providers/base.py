@@ -56,6 +56,10 @@ class OutcomeUnknown(ProviderError):
     """The call may or may not have created the transfer (a timeout): ask before sending again."""
 
 
+class UnknownProvider(LookupError):
+    """No payment provider is configured under that name."""
+
+
 class WebhookRejected(ProviderError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
