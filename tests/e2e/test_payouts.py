@@ -13,8 +13,8 @@ import pytest
 from google.cloud.firestore import FieldFilter
 
 from local_stack import local_env
-from shared.adapters.providers import ConfiguredProviders
 from shared.adapters.firestore_store import OUTBOX, PROVIDER_EVENTS
+from shared.adapters.providers import ConfiguredProviders
 from shared.adapters.providers.sandbox import SandboxProvider
 from shared.adapters.pubsub import Publisher
 from shared.adapters.tasks import TaskQueue
