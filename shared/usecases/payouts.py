@@ -378,6 +378,7 @@ class PayoutService:
                         failure_code=exc.code,
                         cause=f"rejected by {provider.name}",
                         actor="transfer-worker",
+                        now=now,
                     )
                     return "failed"
                 except (ProviderUnavailable, OutcomeUnknown) as exc:
@@ -391,6 +392,7 @@ class PayoutService:
                     cause=f"accepted by {provider.name}",
                     actor="transfer-worker",
                     amount=state.amount,
+                    now=now,
                 )
                 return "sent"
 
@@ -614,6 +616,7 @@ class PayoutService:
                 cause="sweeper asked the provider",
                 actor="sweeper",
                 amount=state.amount,
+                now=now,
             )
             return "resolved"
         if state is None and payout.status is PayoutStatus.PENDING:
@@ -650,6 +653,7 @@ class PayoutService:
                         cause="sweeper: the provider reports the transfer returned",
                         actor="sweeper",
                         amount=state.amount,
+                        now=now,
                     )
                     counts["returned"] += 1
                 else:
