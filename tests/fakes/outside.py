@@ -87,7 +87,7 @@ class FakeProvider:
     idempotent on it. ``next_create`` decides the outcome of the next creates (accept, raise a
     refusal, unavailable, unknown outcome); ``events`` are what ``parse_webhook`` answers."""
 
-    def __init__(self, name: str = "sandbox", secret: str = "whsec") -> None:
+    def __init__(self, name: str = "sandbox", secret: str = "whsec") -> None:  # noqa: S107 - a fake
         self.name = name
         self.secret = secret
         self.transfers: dict[str, TransferState] = {}
