@@ -3,25 +3,41 @@
 Every function is deployed from the repository root with its own ``--entry-point``, so the
 ``shared`` package travels with each of them. The modules in ``functions/`` hold the code;
 this file only names them, as the Python runtime looks for ``main.py``.
+
+An entry point is imported on first use (PEP 562 module ``__getattr__``): functions-framework
+finds its target with ``getattr(main, target)``, so each function's cold start imports its own
+module and dependencies, not every function's.
 """
 
-from functions.order_events import order_events_pubsub, order_events_webhook
-from functions.payout_runs import payout_runs, payout_sweeper
-from functions.payouts import payouts_api
-from functions.provider_webhook import provider_webhook
-from functions.release_funds import release_funds
-from functions.sellers import sellers_api
-from functions.workers import run_shard_worker, transfer_worker
+from __future__ import annotations
 
-__all__ = [
-    "order_events_pubsub",
-    "order_events_webhook",
-    "payout_runs",
-    "payout_sweeper",
-    "payouts_api",
-    "provider_webhook",
-    "release_funds",
-    "run_shard_worker",
-    "sellers_api",
-    "transfer_worker",
-]
+import importlib
+from typing import Any
+
+# entry point -> the module of functions/ that defines it
+ENTRY_POINTS: dict[str, str] = {
+    "order_events_pubsub": "functions.order_events",
+    "order_events_webhook": "functions.order_events",
+    "payout_runs": "functions.payout_runs",
+    "payout_sweeper": "functions.payout_runs",
+    "payouts_api": "functions.payouts",
+    "provider_webhook": "functions.provider_webhook",
+    "release_funds": "functions.release_funds",
+    "run_shard_worker": "functions.workers",
+    "sellers_api": "functions.sellers",
+    "transfer_worker": "functions.workers",
+}
+
+__all__ = sorted(ENTRY_POINTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in ENTRY_POINTS:
+        raise AttributeError(f"module {__name__!r} has no entry point {name!r}")
+    function = getattr(importlib.import_module(ENTRY_POINTS[name]), name)
+    globals()[name] = function  # found directly from now on
+    return function
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *ENTRY_POINTS])

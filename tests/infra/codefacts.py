@@ -100,8 +100,7 @@ def signature_type(spec: topology.FunctionSpec) -> str | None:
     (http for a function deployed without an event trigger)."""
     from functions_framework import _function_registry
 
-    import main  # noqa: F401  (registers the decorated functions)
-
+    entry_point(spec)  # imports its module, whose decorators register it
     found = _function_registry.REGISTRY_MAP.get(spec.entry_point)
     return str(found) if found else None
 
