@@ -52,7 +52,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         enqueues=frozenset({"run-shard-worker", "transfer-worker"}),
         publishes=True,
         settings=frozenset({"RUN_BUCKETS"}),
-        notes="POST /payouts: create_on_demand -> after_commit; cancel -> relay; POST /runs: start_run",
+        notes="POST /payouts: request_payout -> after_commit; cancel -> relay; POST /runs: start_run",
     ),
     "payout-runs": Capabilities(
         enqueues=frozenset({"run-shard-worker"}),
