@@ -497,15 +497,16 @@ class _RunStore:
         run_ref = self.s.refs.doc(d.PAYOUT_RUNS, run_id)
         if run_ref is None:
             return None
-        snaps = self.s.calls.get_all([run_ref, *self.s.refs.run_counters(run_id)])
-        run_snap, counters = snaps[0], snaps[1:]
-        if not run_snap.exists:
-            return None
+        run: PayoutRun | None = None
         tally = RunTally({})
-        for snap in counters:
-            if snap.exists:
+        for snap in self.s.calls.get_all([run_ref, *self.s.refs.run_counters(run_id)]):  # in any order
+            if not snap.exists:
+                continue
+            if snap.reference.path == run_ref.path:
+                run = d.run_from_doc(snap.to_dict() or {})
+            else:
                 tally = tally + d.tally_from_doc(snap.to_dict() or {})
-        return RunProgress(d.run_from_doc(run_snap.to_dict() or {}), tally)
+        return RunProgress(run, tally) if run is not None else None
 
     def items(
         self,
