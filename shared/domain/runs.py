@@ -223,7 +223,7 @@ CounterKey = tuple[str, ...]
 @dataclass(frozen=True)
 class RunTally:
     """Additive counters of a run, keyed by name path: ``("pages", "total")``,
-    ``("payouts", "paid")``, ``("amounts", "EUR", "paid")``, ``("skips", "below_minimum")``,
+    ``("payouts", "paid")``, ``("by_currency", "EUR", "paid")``, ``("amounts", "EUR", "paid")``, ``("skips", "below_minimum")``,
     ``("would_pay", "payouts")``, ``("would_pay", "amounts", "EUR")``, ``("left_for_next_run", "EUR")``,
     ``("sellers_seen",)``. A tally is what one write adds; the sum of every tally is the progress."""
 
@@ -291,7 +291,11 @@ def item_change_tally(previous: RunItem | None, item: RunItem) -> RunTally:
 
 def payout_tally(status: PayoutStatus, amount: Money) -> RunTally:
     return RunTally.of(
-        [(("payouts", status.value), 1), (("amounts", amount.currency, status.value), amount.amount)]
+        [
+            (("payouts", status.value), 1),
+            (("by_currency", amount.currency, status.value), 1),
+            (("amounts", amount.currency, status.value), amount.amount),
+        ]
     )
 
 
@@ -336,6 +340,12 @@ class RunProgress:
         return {ccy: per_status for ccy, per_status in out.items() if per_status}
 
     @property
+    def payouts_by_currency(self) -> dict[str, dict[str, int]]:
+        currencies = sorted({k[1] for k, _ in self.tally if k[0] == "by_currency"})
+        out = {ccy: self.tally.under("by_currency", ccy) for ccy in currencies}
+        return {ccy: per_status for ccy, per_status in out.items() if per_status}
+
+    @property
     def skip_reasons(self) -> dict[str, int]:
         return self.tally.under("skips")
 
@@ -364,6 +374,7 @@ def run_summary(progress: RunProgress) -> dict[str, object]:
         "pages": {"total": progress.pages_total, "done": progress.pages_done},
         "sellers_seen": progress.sellers_seen,
         "payouts_by_status": progress.payouts_by_status,
+        "payouts_by_currency": progress.payouts_by_currency,
         "amounts_by_currency": progress.amounts_by_currency,
         "skip_reasons": progress.skip_reasons,
     }

@@ -97,6 +97,7 @@ def test_a_run_pays_the_eligible_and_says_why_not_for_everyone_else(world, selle
     assert p.sellers_seen == 8 and p.all_pages_done
     assert p.payouts_by_status == {"pending": 2}
     assert p.amounts_by_currency == {"EUR": {"pending": 12000}}
+    assert p.payouts_by_currency == {"EUR": {"pending": 2}}
     assert p.skip_reasons == {
         "below_minimum": 1,
         "no_available_balance": 1,
