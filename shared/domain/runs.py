@@ -223,9 +223,10 @@ CounterKey = tuple[str, ...]
 @dataclass(frozen=True)
 class RunTally:
     """Additive counters of a run, keyed by name path: ``("pages", "total")``,
-    ``("payouts", "paid")``, ``("by_currency", "EUR", "paid")``, ``("amounts", "EUR", "paid")``, ``("skips", "below_minimum")``,
-    ``("would_pay", "payouts")``, ``("would_pay", "amounts", "EUR")``, ``("left_for_next_run", "EUR")``,
-    ``("sellers_seen",)``. A tally is what one write adds; the sum of every tally is the progress."""
+    ``("payouts", "paid")``, ``("by_currency", "EUR", "paid")``, ``("amounts", "EUR", "paid")``,
+    ``("skips", "below_minimum")``, ``("would_pay", "payouts")``, ``("would_pay", "amounts", "EUR")``,
+    ``("left_for_next_run", "EUR")``, ``("sellers_seen",)``. A tally is what one write adds; the
+    sum of every tally is the progress."""
 
     counts: Mapping[CounterKey, int]
 
