@@ -64,12 +64,19 @@ def decide_payout(
     """The scheduled-run decision for one seller."""
     if local_date(rules, now) < run_date:
         return skip(SkipReason.NOT_YET_IN_TIMEZONE, f"{run_date} has not begun in {rules.timezone}")
-    if not is_business_day(rules, run_date) or not is_payout_due(seller.payout_schedule, rules, run_date):
+    if not is_business_day(rules, run_date) or not _payout_due(seller, rules, run_date):
         return skip(SkipReason.NOT_A_PAYOUT_DAY, f"{run_date} is not a payout day of this seller's schedule")
     blocked = payout_blocker(seller, rules, now)
     if blocked is not None:
         return blocked
     return amount_decision(available, rules)
+
+
+def _payout_due(seller: Seller, rules: CountryRules, run_date: date) -> bool:
+    try:
+        return is_payout_due(seller.payout_schedule, rules, run_date)
+    except OverflowError:  # days before the first representable date (0001-01-01): never due
+        return False
 
 
 def payout_blocker(seller: Seller, rules: CountryRules, now: datetime) -> Decision | None:
