@@ -20,7 +20,7 @@ from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from shared import log
 from shared.domain.eligibility import SkipReason
-from shared.domain.payouts import Payout, PayoutStatus
+from shared.domain.payouts import PayoutStatus
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
@@ -81,8 +81,8 @@ def _get(request: flask.Request, settings: Settings, caller: Caller, payout_id: 
     return json_response(payout_view(deps.payout_service().get_payout(payout_id)))
 
 
-def _cursor_encode(payout: Payout) -> str:
-    raw = json.dumps([payout.created_at.isoformat(), payout.payout_id]).encode()
+def _cursor_encode(created_at: datetime, payout_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), payout_id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
@@ -112,18 +112,17 @@ def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.R
                 [{"field": "query.limit", "reason": "not an integer"}],
             ) from exc
     q = ListQuery.model_validate(args, strict=False)
-    found = deps.store().payouts.newest_first(
+    page, cursor = deps.payout_service().list_payouts(
         seller_id=q.seller_id,
-        status=q.status.value if q.status else None,
+        status=q.status,
         run_id=q.run_id,
-        limit=q.limit + 1,
+        limit=q.limit,
         after=_cursor_decode(q.page_token) if q.page_token else None,
     )
-    page, more = found[: q.limit], len(found) > q.limit
     return json_response(
         {
             "data": [payout_view(p) for p in page],
-            "next_page_token": _cursor_encode(page[-1]) if more and page else None,
+            "next_page_token": _cursor_encode(*cursor) if cursor else None,
         }
     )
 

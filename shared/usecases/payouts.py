@@ -315,6 +315,27 @@ class PayoutService:
             raise PayoutNotFound(payout_id)
         return payout
 
+    def list_payouts(
+        self,
+        *,
+        seller_id: str | None,
+        status: PayoutStatus | None,
+        run_id: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> tuple[list[Payout], tuple[datetime, str] | None]:
+        """Newest first, a page at a time: the page and the cursor of the next one (None: last)."""
+        found = self.store.payouts.newest_first(
+            seller_id=seller_id,
+            status=status.value if status else None,
+            run_id=run_id,
+            limit=limit + 1,
+            after=after,
+        )
+        page = found[:limit]
+        more = len(found) > limit and page
+        return page, (page[-1].created_at, page[-1].payout_id) if more else None
+
     # --- sending ----------------------------------------------------------------------------
 
     def provider_of(self, payout: Payout) -> PaymentProvider | None:

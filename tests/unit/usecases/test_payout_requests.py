@@ -154,3 +154,26 @@ def test_a_failed_enqueue_or_publish_leaves_the_payout_for_the_sweeper(world):
     assert world.store.payouts.get(payout.payout_id).status is PayoutStatus.PENDING
     assert world.store.outbox.unpublished(10) == [f"{payout.payout_id}-000001"]
     assert replace(payout) == payout
+
+
+def test_payouts_are_listed_newest_first_a_page_at_a_time(world):
+    from datetime import timedelta
+
+    world.seller("s-1")
+    world.fund("s-1", 9000)
+    made = [
+        world.svc.request_payout(
+            caller=CALLER,
+            idempotency_key=f"key-list-{n}",
+            seller_id="s-1",
+            amount=Money(2000, "EUR"),
+            now=NOW + timedelta(seconds=n),
+        ).payout.payout_id
+        for n in range(3)
+    ]
+    page, cursor = world.svc.list_payouts(seller_id="s-1", status=None, run_id=None, limit=2, after=None)
+    assert [p.payout_id for p in page] == made[::-1][:2] and cursor is not None
+    rest, last = world.svc.list_payouts(
+        seller_id="s-1", status=PayoutStatus.PENDING, run_id=None, limit=2, after=cursor
+    )
+    assert [p.payout_id for p in rest] == [made[0]] and last is None
