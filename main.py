@@ -5,32 +5,48 @@ Every function is deployed from the repository root with its own ``--entry-point
 this file only names them, as the Python runtime looks for ``main.py``. functions-framework
 loads it inside its Flask app's context, where the app gets its request tracing and the
 framework's own answers (routing, CloudEvent parsing) become the documented JSON error body.
+
+An entry point is imported on first use (PEP 562 module ``__getattr__``): functions-framework
+finds its target with ``getattr(main, target)``, so each function's cold start imports its own
+module and dependencies, not every function's.
 """
 
-from functions.console import console
-from functions.order_events import order_events_pubsub, order_events_webhook
-from functions.payout_runs import payout_runs, payout_sweeper
-from functions.payouts import payouts_api
-from functions.provider_webhook import provider_webhook
-from functions.release_funds import release_funds
-from functions.sellers import sellers_api
-from functions.workers import run_shard_worker, transfer_worker
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from shared import tracing
 from shared.entrypoints import framework
 
 framework.install()  # functions-framework imports this file inside its app, before routing it
 tracing.instrument_current_app()
 
-__all__ = [
-    "console",
-    "order_events_pubsub",
-    "order_events_webhook",
-    "payout_runs",
-    "payout_sweeper",
-    "payouts_api",
-    "provider_webhook",
-    "release_funds",
-    "run_shard_worker",
-    "sellers_api",
-    "transfer_worker",
-]
+# entry point -> the module of functions/ that defines it
+ENTRY_POINTS: dict[str, str] = {
+    "console": "functions.console",
+    "order_events_pubsub": "functions.order_events",
+    "order_events_webhook": "functions.order_events",
+    "payout_runs": "functions.payout_runs",
+    "payout_sweeper": "functions.payout_runs",
+    "payouts_api": "functions.payouts",
+    "provider_webhook": "functions.provider_webhook",
+    "release_funds": "functions.release_funds",
+    "run_shard_worker": "functions.workers",
+    "sellers_api": "functions.sellers",
+    "transfer_worker": "functions.workers",
+}
+
+__all__ = sorted(ENTRY_POINTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in ENTRY_POINTS:
+        raise AttributeError(f"module {__name__!r} has no entry point {name!r}")
+    function = getattr(importlib.import_module(ENTRY_POINTS[name]), name)
+    globals()[name] = function  # found directly from now on
+    return function
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *ENTRY_POINTS])

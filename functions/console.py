@@ -44,7 +44,10 @@ def home() -> WerkzeugResponse:
 @requires(Permission.VIEW)
 def runs() -> str:
     found, next_page = views.list_runs(
-        deps.payout_service(), get_settings().run_deadline_seconds, flask.request.args.get("page_token")
+        deps.payout_service(),
+        deps.console_reads(),
+        get_settings().run_deadline_seconds,
+        flask.request.args.get("page_token"),
     )
     return flask.render_template("runs.html", runs=found, next_page=next_page)
 
@@ -53,7 +56,9 @@ def runs() -> str:
 @requires(Permission.VIEW)
 def run(run_id: str) -> flask.Response | str:
     try:
-        detail = views.run_detail(deps.payout_service(), run_id, get_settings().run_deadline_seconds)
+        detail = views.run_detail(
+            deps.payout_service(), deps.console_reads(), run_id, get_settings().run_deadline_seconds
+        )
     except views.NotFound:
         return error_page(404, "No such run", f"There is no run {run_id}.")
     settled = [
@@ -124,7 +129,7 @@ def payouts() -> str:
 @requires(Permission.VIEW)
 def payout(payout_id: str) -> flask.Response | str:
     try:
-        detail = views.payout_detail(deps.payout_service(), payout_id)
+        detail = views.payout_detail(deps.payout_service(), deps.console_reads(), payout_id)
     except views.NotFound:
         return error_page(404, "No such payout", f"There is no payout {payout_id}.")
     trace_id = tracing.trace_id_of(detail["trace_context"])
@@ -148,7 +153,7 @@ def payout(payout_id: str) -> flask.Response | str:
 @requires(Permission.CANCEL_PAYOUT)
 def cancel_payout(payout_id: str) -> flask.Response | str:
     try:
-        detail = views.payout_detail(deps.payout_service(), payout_id)
+        detail = views.payout_detail(deps.payout_service(), deps.console_reads(), payout_id)
     except views.NotFound:
         return error_page(404, "No such payout", f"There is no payout {payout_id}.")
     if not detail["cancellable"]:
@@ -163,7 +168,7 @@ def cancel_payout(payout_id: str) -> flask.Response | str:
 def cancel_payout_confirmed(payout_id: str) -> flask.Response | WerkzeugResponse:
     actor = flask.g.user.email
     with log.bind(payout_id=payout_id, actor=actor):
-        done, what = views.cancel_payout(deps.payout_service(), payout_id, actor)
+        done, what = views.cancel_payout(deps.payout_service(), deps.console_reads(), payout_id, actor)
     if not done:
         return error_page(409, "Not canceled", what)
     return flask.redirect(flask.url_for("payout", payout_id=payout_id, done="canceled"), code=303)
@@ -172,9 +177,9 @@ def cancel_payout_confirmed(payout_id: str) -> flask.Response | WerkzeugResponse
 @app.get("/dead-letters")
 @requires(Permission.VIEW)
 def dead_letters() -> str:
-    svc = deps.payout_service()
+    reads = deps.console_reads()
     return flask.render_template(
-        "dead_letters.html", letters=views.dead_letters(svc), parked=views.parked_order_events(svc)
+        "dead_letters.html", letters=views.dead_letters(reads), parked=views.parked_order_events(reads)
     )
 
 

@@ -18,7 +18,7 @@ from shared.entrypoints.http import HttpError, json_response, raw_body, serve
 from shared.entrypoints.pubsub_trigger import in_message_trace, open_message
 from shared.settings import Settings
 from shared.usecases.dead_letters import record_poison
-from shared.usecases.order_events import EventConflict, ingest_order_event
+from shared.usecases.order_events import ingest_order_event
 
 logger = logging.getLogger(__name__)
 
@@ -76,10 +76,7 @@ def _handle_webhook(request: flask.Request, settings: Settings, _caller: Caller 
             401, "invalid_signature", str(exc), [{"field": f"header.{signing.HEADER}", "reason": exc.reason}]
         ) from exc
     event = parse_order_event(body)
-    try:
-        result = ingest_order_event(deps.store(), deps.country_rules(), event, source="webhook")
-    except EventConflict as exc:
-        raise HttpError(409, exc.code, exc.message, [{"field": "event_id", "reason": exc.message}]) from exc
+    result = ingest_order_event(deps.store(), deps.country_rules(), event, source="webhook")
     if result.outcome is Outcome.REJECTED:
         raise HttpError(
             422, "event_rejected", result.reason or "rejected", [{"field": "$", "reason": result.reason}]

@@ -14,11 +14,13 @@ import functions_framework
 from cloudevents.http.event import CloudEvent
 
 from shared import log, monitoring
+from shared.domain.runs import RunDateNotBegun
 from shared.domain.validation import StrictModel, parse_payload
 from shared.entrypoints import deps
 from shared.entrypoints.pubsub_trigger import in_message_trace, open_message, parse_tick
 from shared.settings import get_settings
 from shared.usecases import payout_runs as runs
+from shared.usecases.dead_letters import record_poison
 
 logger = logging.getLogger(__name__)
 
@@ -42,12 +44,24 @@ def payout_runs(cloud_event: CloudEvent) -> None:
         return
     message, request = opened
     with log.bind(message_id=message.message_id):
-        runs.start_run(
-            deps.payout_service(),
-            request.run_date or datetime.now(UTC).date(),
-            dry_run=request.dry_run,
-            requested_by=f"pubsub:{message.message_id}",
-        )
+        try:
+            runs.start_run(
+                deps.payout_service(),
+                request.run_date or datetime.now(UTC).date(),
+                dry_run=request.dry_run,
+                requested_by=f"pubsub:{message.message_id}",
+            )
+        except RunDateNotBegun as exc:
+            # Never valid as sent (a live run of a date not begun anywhere): kept, acknowledged.
+            record_poison(
+                deps.store(),
+                source="payout-runs",
+                message_id=message.message_id,
+                code=exc.code,
+                reason=exc.message,
+                details=[{"field": exc.field or "$", "reason": exc.message}],
+                payload=message.data,
+            )
 
 
 def _run_message(data: bytes) -> RunMessage:
@@ -72,4 +86,4 @@ def payout_sweeper(cloud_event: CloudEvent) -> None:
     with log.bind(message_id=opened[0].message_id):
         monitoring.sweep_done(svc.sweep())
         runs.complete_runs(svc)
-        monitoring.report_overdue_runs(svc.store.client, datetime.now(UTC), settings.run_deadline_seconds)
+        monitoring.report_overdue_runs(svc.store.runs, datetime.now(UTC), settings.run_deadline_seconds)

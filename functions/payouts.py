@@ -12,15 +12,14 @@ from __future__ import annotations
 import base64
 import json
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import flask
 import functions_framework
-from google.cloud import firestore
 from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 
 from shared import log
-from shared.adapters.firestore_store import payout_from_doc
+from shared.domain.eligibility import SkipReason
 from shared.domain.payouts import PayoutStatus
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
 from shared.entrypoints import deps
@@ -34,9 +33,9 @@ from shared.entrypoints.http import (
     serve,
     validation_error,
 )
+from shared.entrypoints.views import item_view, payout_request_response, payout_view, run_view
 from shared.settings import Settings
 from shared.usecases import payout_runs
-from shared.usecases.payouts import PayoutNotFound, payout_view
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
 _IDEMPOTENCY_KEY = TypeAdapter[str](IdempotencyKey)
@@ -80,22 +79,19 @@ def _create(request: flask.Request, settings: Settings, caller: Caller) -> flask
         ) from exc
     req = read_model(request, settings, PayoutRequest)
     with log.bind(seller_id=req.seller_id):
-        status, result = deps.payout_service().create_on_demand(
+        outcome = deps.payout_service().request_payout(
             caller=caller.email, idempotency_key=key, seller_id=req.seller_id, amount=req.amount.to_money()
         )
-    return json_response(result, status)
+    return payout_request_response(outcome)
 
 
 def _get(request: flask.Request, settings: Settings, caller: Caller, payout_id: str) -> flask.Response:
     payout_id = path_id("payout_id", payout_id, made_by_us=True)
-    payout = deps.store().get_payout(payout_id)
-    if payout is None:
-        raise PayoutNotFound(payout_id)
-    return json_response(payout_view(payout))
+    return json_response(payout_view(deps.payout_service().get_payout(payout_id)))
 
 
-def _cursor_encode(doc: dict[str, Any]) -> str:
-    raw = json.dumps([doc["created_at"].isoformat(), doc["payout_id"]]).encode()
+def _cursor_encode(created_at: datetime, payout_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), payout_id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
@@ -128,18 +124,17 @@ def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.R
         q = ListQuery.model_validate(args, strict=False)
     except ValidationError as exc:
         raise validation_error(exc, prefix="query") from exc
-    docs = deps.store().list_payouts(
+    page, cursor = deps.payout_service().list_payouts(
         seller_id=q.seller_id,
-        status=q.status.value if q.status else None,
+        status=q.status,
         run_id=q.run_id,
-        limit=q.limit + 1,
+        limit=q.limit,
         after=_cursor_decode(q.page_token) if q.page_token else None,
     )
-    page, more = docs[: q.limit], len(docs) > q.limit
     return json_response(
         {
-            "data": [payout_view(payout_from_doc(d)) for d in page],
-            "next_page_token": _cursor_encode(page[-1]) if more and page else None,
+            "data": [payout_view(p) for p in page],
+            "next_page_token": _cursor_encode(*cursor) if cursor else None,
         }
     )
 
@@ -153,41 +148,36 @@ def _cancel(request: flask.Request, settings: Settings, caller: Caller, payout_i
 
 def _start_run(request: flask.Request, settings: Settings, caller: Caller) -> flask.Response:
     req = read_model(request, settings, RunRequest)
-    view = payout_runs.start_run(
+    started = payout_runs.start_run(
         deps.payout_service(), req.run_date, dry_run=req.dry_run, requested_by=caller.email
     )
     # 202: a new run is under way; 200: the run for that date already existed.
-    return json_response(view, 202 if view.get("created") else 200)
+    return json_response(run_view(started.progress, started.created), 202 if started.created else 200)
 
 
 def _get_run(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
     run_id = path_id("run_id", run_id, made_by_us=True)
-    try:
-        return json_response(payout_runs.run_view(deps.payout_service(), run_id))
-    except payout_runs.RunNotFound as exc:
-        raise HttpError(
-            404, "run_not_found", f"run {run_id} does not exist", [{"field": "run_id", "reason": "unknown"}]
-        ) from exc
+    return json_response(run_view(payout_runs.run_progress(deps.payout_service(), run_id)))
 
 
 def _run_items(request: flask.Request, settings: Settings, caller: Caller, run_id: str) -> flask.Response:
     """Each seller's outcome in a run, by seller id, cursor-paginated."""
     run_id = path_id("run_id", run_id, made_by_us=True)
-    if not deps.store().run_ref(run_id).get().exists:
-        raise HttpError(
-            404, "run_not_found", f"run {run_id} does not exist", [{"field": "run_id", "reason": "unknown"}]
-        )
-    items: Any = deps.store().run_ref(run_id).collection("items")
-    for name in ("skip_reason", "seller_id"):
-        if request.args.get(name):
-            items = items.where(filter=firestore.FieldFilter(name, "==", request.args[name]))
-    items = items.order_by("seller_id")
-    if request.args.get("page_token"):
-        items = items.start_after({"seller_id": request.args["page_token"]})
-    docs = [d.to_dict() for d in items.limit(_ITEMS_PAGE + 1).stream()]
-    page = docs[:_ITEMS_PAGE]
-    more = len(docs) > _ITEMS_PAGE
-    return json_response({"data": page, "next_page_token": page[-1]["seller_id"] if more else None})
+    reason = request.args.get("skip_reason") or None
+    try:
+        skip_reason = SkipReason(reason) if reason else None
+    except ValueError:
+        # No item has that reason: an empty page, as the query always answered.
+        return json_response({"data": [], "next_page_token": None})
+    page = payout_runs.run_items(
+        deps.payout_service(),
+        run_id,
+        skip_reason=skip_reason,
+        seller_id=request.args.get("seller_id") or None,
+        after=request.args.get("page_token") or None,
+        limit=_ITEMS_PAGE,
+    )
+    return json_response({"data": [item_view(i) for i in page.items], "next_page_token": page.next_after})
 
 
 _ITEMS_PAGE = 200

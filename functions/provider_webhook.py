@@ -19,13 +19,12 @@ import functions_framework
 from google.api_core import exceptions as gexc
 
 from shared import log, tracing
-from shared.adapters.firestore_store import PAYOUTS, UnknownDocument
-from shared.adapters.providers import WebhookIgnored, WebhookRejected, provider_for
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import HttpError, Router, json_response, raw_body, serve
 from shared.settings import Settings
 from shared.usecases.payouts import PayoutNotFound
+from shared.usecases.ports import UnknownProvider, WebhookIgnored, WebhookRejected
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +33,8 @@ def _receive(
     request: flask.Request, settings: Settings, caller: Caller | None, provider: str
 ) -> flask.Response:
     try:
-        adapter = provider_for(provider)
-    except KeyError as exc:
+        adapter = deps.providers().get(provider)
+    except UnknownProvider as exc:
         raise HttpError(
             404, "unknown_provider", f"no provider {provider!r}", [{"field": "provider", "reason": "unknown"}]
         ) from exc
@@ -62,7 +61,7 @@ def _receive(
     ):
         try:
             result = deps.payout_service().apply_provider_event(adapter, event)
-        except (PayoutNotFound, UnknownDocument):
+        except PayoutNotFound:
             # A transfer we never asked for: record nothing, tell ops, stop the retries.
             return json_response({"result": "unknown_payout"}, 200)
     return json_response({"result": result})
@@ -73,10 +72,9 @@ def _payout_trace(payout_id: str) -> str | None:
     webhook's own trace). A failed read costs the link only, never the webhook."""
     if not tracing.enabled():
         return None
-    with contextlib.suppress(UnknownDocument, gexc.GoogleAPICallError):
-        snap = deps.store().doc(PAYOUTS, payout_id).get(field_paths=["trace_context"])
-        value = (snap.to_dict() or {}).get("trace_context") if snap.exists else None
-        return str(value) if value else None
+    with contextlib.suppress(ValueError, gexc.GoogleAPICallError):
+        payout = deps.store().payouts.get(payout_id)
+        return payout.trace_context if payout is not None else None
     return None
 
 

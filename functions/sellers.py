@@ -15,6 +15,7 @@ from shared.domain.sellers import SellerIn, SellerPatch
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import Router, json_response, path_id, read_model, serve
+from shared.entrypoints.views import seller_view
 from shared.settings import Settings
 from shared.usecases import sellers
 
@@ -23,9 +24,9 @@ def _put(request: flask.Request, settings: Settings, seller_id: str) -> flask.Re
     seller_id = path_id("seller_id", seller_id)
     data = read_model(request, settings, SellerIn)
     result = sellers.put_seller(deps.store(), deps.country_rules(), seller_id, data)
-    balances = deps.store().balances(seller_id)
+    balances = sellers.seller_balances(deps.store(), result.seller)
     return json_response(
-        sellers.seller_view(result.seller, deps.country_rules(), balances), 201 if result.created else 200
+        seller_view(result.seller, deps.country_rules(), balances), 201 if result.created else 200
     )
 
 
@@ -33,12 +34,13 @@ def _patch(request: flask.Request, settings: Settings, seller_id: str) -> flask.
     seller_id = path_id("seller_id", seller_id)
     patch = read_model(request, settings, SellerPatch)
     seller = sellers.update_seller(deps.store(), deps.country_rules(), seller_id, patch)
-    return json_response(sellers.seller_view(seller, deps.country_rules(), deps.store().balances(seller_id)))
+    balances = sellers.seller_balances(deps.store(), seller)
+    return json_response(seller_view(seller, deps.country_rules(), balances))
 
 
 def _get(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
-    seller, balances = sellers.get_seller(deps.store(), path_id("seller_id", seller_id))
-    return json_response(sellers.seller_view(seller, deps.country_rules(), balances))
+    found = sellers.get_seller(deps.store(), path_id("seller_id", seller_id))
+    return json_response(seller_view(found.seller, deps.country_rules(), found.balances))
 
 
 _router = Router(

@@ -72,8 +72,17 @@ def _shard(request: flask.Request, settings: Settings, caller: Caller | None) ->
         return _dropped(task)
     assert isinstance(task, ShardTask)
     with log.bind(run_id=task.run_id, **_task_context(request)):
-        counts = payout_runs.process_page(deps.payout_service(), task.run_id, task.page_id)
-    return json_response({"result": counts})
+        result = payout_runs.process_page(deps.payout_service(), task.run_id, task.page_id)
+    return json_response({"result": _page_counts(result)})
+
+
+def _page_counts(result: payout_runs.PageResult) -> dict[str, int]:
+    if result.outcome in ("unknown", "duplicate"):
+        return {result.outcome: 1}
+    counts = {"paid": result.paid, "skipped": result.skipped}
+    if result.deferred:
+        counts["deferred"] = result.deferred
+    return counts
 
 
 def _transfer(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:

@@ -2,51 +2,39 @@
 # keys. The emulator never asks for an index; production refuses a query without one, so
 # tests/infra/test_firestore.py checks this list against the queries in the code.
 #
-# Single-field queries (outbox.published, journal.seller_id, payout_runs.status, counts of a
-# run's pages and items by one field) use the automatic single-field indexes. Equality-only
-# queries on several fields could merge single-field indexes, but the counts behind a run's
-# progress get composite indexes of their own.
+# Single-field queries (outbox.published, journal.seller_id, payout_runs.status) use the automatic
+# single-field indexes. A run's progress is read from its counter documents, never counted.
 
 locals {
   # Each index: collection (collection-group id), fields in order as [field, ASCENDING|DESCENDING].
   firestore_indexes = {
+    # Queries of shared/adapters/firestore/store.py.
     # FirestoreStore.due_order_lines: release_state == HOLDING, release_at <= now, order by release_at.
     "order_lines-release" = {
       collection = "order_lines"
       fields     = [["release_state", "ASCENDING"], ["release_at", "ASCENDING"]]
     }
-    # FirestoreStore.sellers_in_buckets: lo <= run_bucket < hi, order by run_bucket, seller_id.
+    # _SellerQueries.in_buckets: lo <= run_bucket < hi, order by run_bucket, seller_id.
     "sellers-run_bucket" = {
       collection = "sellers"
       fields     = [["run_bucket", "ASCENDING"], ["seller_id", "ASCENDING"]]
     }
-    # FirestoreStore.open_payouts_before (sweeper): status in [...], updated_at < cutoff, order by updated_at.
+    # _PayoutQueries.open_before (sweeper): status in [...], updated_at < cutoff, order by updated_at.
     "payouts-status-updated_at" = {
       collection = "payouts"
       fields     = [["status", "ASCENDING"], ["updated_at", "ASCENDING"]]
     }
-    # FirestoreStore.paid_payouts_to_recheck (sweeper's return watch): status ==, return_check_from <, ordered by it.
+    # _PayoutQueries.paid_due_for_return_check (sweeper's return watch): status ==, return_check_from <, ordered by it.
     "payouts-status-return_check_from" = {
       collection = "payouts"
       fields     = [["status", "ASCENDING"], ["return_check_from", "ASCENDING"]]
     }
-    # payout_runs.complete_runs and run_view: count payouts of a run by status.
-    "payouts-run_id-status" = {
-      collection = "payouts"
-      fields     = [["run_id", "ASCENDING"], ["status", "ASCENDING"]]
-    }
-    # payout_runs.run_view: sum(amount) of a run's payouts per currency and status. A sum is
-    # computed from index entries, so the summed field ends the index.
-    "payouts-run_id-currency-status-amount" = {
-      collection = "payouts"
-      fields     = [["run_id", "ASCENDING"], ["currency", "ASCENDING"], ["status", "ASCENDING"], ["amount", "ASCENDING"]]
-    }
-    # payout_runs._requeue_stale_pages (sweeper): a run's pages still queued since before a cutoff.
-    "pages-status-created_at" = {
+    # _RunStore.queued_pages_due_before (sweeper): a run's pages still queued past their due time.
+    "pages-status-due_at" = {
       collection = "pages"
-      fields     = [["status", "ASCENDING"], ["created_at", "ASCENDING"]]
+      fields     = [["status", "ASCENDING"], ["due_at", "ASCENDING"]]
     }
-    # functions/payouts.py _run_items (GET /runs/{id}/items?skip_reason=): by seller id, paginated.
+    # _RunStore.items (GET /runs/{id}/items?skip_reason=): by seller id, paginated.
     "items-skip_reason-seller_id" = {
       collection = "items"
       fields     = [["skip_reason", "ASCENDING"], ["seller_id", "ASCENDING"]]

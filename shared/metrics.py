@@ -13,16 +13,16 @@ Off unless asked for, so production and the tests pay one boolean check per oper
 
 What is counted (names):
 
-- ``firestore.*``, seen on the Firestore client's RPCs (:func:`instrument_firestore`, installed
-  by ``firestore_store.firestore_client``): ``reads`` (documents returned by lookups and queries,
+- ``firestore.*``, counted where the Firestore adapter calls the client (the one wrapper
+  ``shared/adapters/firestore/calls.py``): ``reads`` (documents returned by lookups and queries,
   a missing document counts as one read as Firestore bills it, a query that returns nothing
-  counts one), of which ``reads_in_tx`` inside a transaction and ``reads_missing``;
-  ``aggregations`` (count/sum queries, billed one read per 1,000 index entries, counted as one);
+  counts one), of which ``reads_in_tx`` inside a transaction and ``reads_missing``; ``queries``;
+  ``aggregations`` (count queries, billed one read per 1,000 index entries, counted as one);
   ``writes`` (document writes in commits: a set, create, update or a set with server-side
   increments is one write), of which ``writes_in_tx``; ``commits``, ``tx_begun`` (transaction
-  attempts as the server sees them), ``rollbacks``.
-- ``firestore.transactions`` (calls of ``FirestoreStore.run``) and ``firestore.tx_attempts``
-  (runs of the transaction body): retries = attempts - transactions.
+  attempts), ``rollbacks``.
+- ``firestore.transactions`` (units of work, ``FirestoreStore.atomically``) and
+  ``firestore.tx_attempts`` (runs of the transaction body): retries = attempts - transactions.
 - ``tasks.created``, ``tasks.created.<queue>``, ``tasks.already_exists``.
 - ``pubsub.messages``, ``pubsub.bytes`` (data plus attribute keys and values).
 - ``provider.create_transfer``, ``provider.fetch_transfer``, ``provider.webhooks`` (verified).
@@ -37,7 +37,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -163,107 +163,3 @@ def totals_by_function(dumps: Iterable[dict[str, Any]]) -> dict[str, dict[str, i
     for d in dumps:
         out.setdefault(str(d.get("function") or f"pid-{d.get('pid')}"), Counter()).update(d["counters"])
     return {name: dict(c) for name, c in sorted(out.items())}
-
-
-# ---- Firestore: count on the client's RPCs -----------------------------------------------------
-
-
-def _field(request: Any, name: str) -> Any:
-    if isinstance(request, dict):
-        return request.get(name)
-    return getattr(request, name, None)
-
-
-def _has(message: Any, name: str) -> bool:
-    try:
-        return name in message  # proto-plus: is the field set?
-    except TypeError:
-        return bool(getattr(message, name, None))
-
-
-def _counted_stream(
-    responses: Iterable[Any], on_item: Callable[[Any], None], at_end: Callable[[], None]
-) -> Iterator[Any]:
-    try:
-        for item in responses:
-            on_item(item)
-            yield item
-    finally:
-        at_end()
-
-
-def instrument_firestore(client: Any) -> Any:
-    """Wrap the RPC methods of a ``google.cloud.firestore.Client``'s API to count documents read
-    and written. Only when counting is on; the calls and their results are unchanged."""
-    if not _enabled:
-        return client
-    api = client._firestore_api  # the GAPIC client, created once and cached by the Client
-    if getattr(api, "_payouts_metrics", False):
-        return client
-
-    def wrap(name: str, counter: Callable[[Any, Any], Any]) -> None:
-        original = getattr(api, name)
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            request = kwargs.get("request", args[0] if args else None)
-            return counter(request, original(*args, **kwargs))
-
-        setattr(api, name, call)
-
-    def batch_get(request: Any, responses: Any) -> Any:
-        in_tx = bool(_field(request, "transaction") or _field(request, "new_transaction"))
-
-        def item(resp: Any) -> None:
-            found, missing = _has(resp, "found"), _has(resp, "missing")
-            if found or missing:
-                incr("firestore.reads")
-                incr("firestore.reads_in_tx", int(in_tx))
-                incr("firestore.reads_missing", int(missing))
-
-        return _counted_stream(responses, item, lambda: None)
-
-    def run_query(request: Any, responses: Any) -> Any:
-        in_tx = bool(_field(request, "transaction") or _field(request, "new_transaction"))
-        seen = [0]
-
-        def item(resp: Any) -> None:
-            if _has(resp, "document"):
-                seen[0] += 1
-                incr("firestore.reads")
-                incr("firestore.reads_in_tx", int(in_tx))
-
-        def end() -> None:
-            incr("firestore.queries")
-            if not seen[0]:
-                incr("firestore.reads")  # an empty result is billed one read
-
-        return _counted_stream(responses, item, end)
-
-    def aggregation(request: Any, responses: Any) -> Any:
-        incr("firestore.aggregations")
-        incr("firestore.reads")
-        return responses
-
-    def commit(request: Any, response: Any) -> Any:
-        writes = len(_field(request, "writes") or ())
-        incr("firestore.commits")
-        incr("firestore.writes", writes)
-        incr("firestore.writes_in_tx", writes if _field(request, "transaction") else 0)
-        return response
-
-    def begin(request: Any, response: Any) -> Any:
-        incr("firestore.tx_begun")
-        return response
-
-    def rollback(request: Any, response: Any) -> Any:
-        incr("firestore.rollbacks")
-        return response
-
-    wrap("batch_get_documents", batch_get)
-    wrap("run_query", run_query)
-    wrap("run_aggregation_query", aggregation)
-    wrap("commit", commit)
-    wrap("begin_transaction", begin)
-    wrap("rollback", rollback)
-    api._payouts_metrics = True
-    return client

@@ -34,9 +34,9 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from google.cloud import firestore
-
 from shared.adapters.pubsub import Publisher
+from shared.domain.runs import RunStatus
+from shared.usecases.ports import RunStore
 
 logger = logging.getLogger("payouts.monitoring")
 
@@ -50,7 +50,7 @@ RECONCILIATION_BREAK = "reconciliation_break"  # emitted by the reconciliation f
 RUN_AWAITING_FUNDING = "run_awaiting_funding"  # emitted by run funding (to come)
 
 FINAL_STATUSES = frozenset({"paid", "failed", "returned", "canceled"})
-OPEN_RUN_STATUSES = ("planning", "fanned_out")
+OPEN_RUN_STATUSES = (RunStatus.PLANNING, RunStatus.FANNED_OUT)
 
 
 def emit(event: str, message: str, *, level: int = logging.INFO, **fields: Any) -> None:
@@ -112,25 +112,22 @@ def sweep_done(counts: dict[str, int]) -> None:
     )
 
 
-def report_overdue_runs(client: firestore.Client, now: datetime, deadline_seconds: int) -> list[str]:
-    """Each sweep, one warning line per run still open past its deadline (created + deadline)."""
+def report_overdue_runs(runs: RunStore, now: datetime, deadline_seconds: int) -> list[str]:
+    """Each sweep, one warning line per live run still open past its deadline (created + deadline)."""
     overdue = []
     cutoff = now - timedelta(seconds=deadline_seconds)
     for status in OPEN_RUN_STATUSES:
-        runs = client.collection("payout_runs").where(filter=firestore.FieldFilter("status", "==", status))
-        for snap in runs.limit(100).stream():
-            run = snap.to_dict() or {}
-            created = run.get("created_at")
-            if run.get("dry_run") or not isinstance(created, datetime) or created > cutoff:
+        for run in runs.in_status(status, limit=100):
+            if run.dry_run or run.created_at > cutoff:
                 continue
-            overdue.append(str(run.get("run_id")))
+            overdue.append(run.run_id)
             emit(
                 RUN_OVERDUE,
-                f"run {run.get('run_id')} is not complete {deadline_seconds} s after it started",
+                f"run {run.run_id} is not complete {deadline_seconds} s after it started",
                 level=logging.WARNING,
-                run_id=run.get("run_id"),
-                run_status=status,
-                run_age_seconds=round((now - created).total_seconds()),
+                run_id=run.run_id,
+                run_status=status.value,
+                run_age_seconds=round((now - run.created_at).total_seconds()),
                 run_deadline_seconds=deadline_seconds,
             )
     return overdue

@@ -39,6 +39,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.firestore.documents import ledger_report
 from shared.adapters.firestore_store import (
     BALANCE_SHARDS,
     JOURNAL,
@@ -50,7 +51,6 @@ from shared.adapters.firestore_store import (
 )
 from shared.domain.ledger import Bucket, PlatformAccount, parse_seller_account, seller_account
 from shared.domain.payouts import FINAL_STATES, PayoutStatus
-from shared.usecases.ledger_audit import ledger_report
 
 Doc = Mapping[str, Any]
 FINAL = frozenset(s.value for s in FINAL_STATES)

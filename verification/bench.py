@@ -123,18 +123,20 @@ from rich.table import Table
 from local_stack.client import StackClient
 from local_stack.stack import HOST, Stack, StackError, http_answers, port_free
 from shared import metrics
-from shared.adapters.firestore_store import PAYOUTS, RUN_PAGES, FirestoreStore, Tx
+from shared.adapters.firestore_store import PAYOUTS, RUN_PAGES, FirestoreStore
+from shared.adapters.providers import ConfiguredProviders
 from shared.adapters.pubsub import Publisher
 from shared.adapters.tasks import TaskQueue
 from shared.domain.countries import CountryRegistry, load_country_rules
 from shared.domain.order_events import parse_order_event
 from shared.domain.payouts import PayoutStatus
+from shared.domain.runs import page_id_for as _page_id
 from shared.domain.sellers import SellerIn
 from shared.settings import Settings
 from shared.topology import QUEUE_RUN_SHARDS, QUEUE_TRANSFERS, QUEUES, TOPIC_PAYOUT_RUNS
 from shared.usecases.order_events import ingest_order_event
-from shared.usecases.payout_runs import _page_id
 from shared.usecases.payouts import PayoutService
+from shared.usecases.ports import UnitOfWork
 from shared.usecases.sellers import put_seller
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
 from tools.demo import run_date_for
@@ -685,13 +687,13 @@ def create_pending(bench: Bench, sellers: list[tuple[str, str, int]], tag: str) 
         seller = store.get_seller(seller_id)
         assert seller is not None
 
-        def body(tx: Tx) -> None:
+        def body(uow: UnitOfWork) -> None:
             created = svc.create_in_tx(
-                tx, seller, payout_id, amount=None, origin="on_demand", cause="bench", actor="bench", now=now
+                uow, seller, payout_id, amount=None, origin="on_demand", cause="bench", actor="bench", now=now
             )
             assert created.payout is not None, created.decision
 
-        store.run(body)
+        store.atomically(body)
         return payout_id
 
     with ThreadPoolExecutor(bench.args.seed_threads) as pool:
@@ -1470,7 +1472,9 @@ def main(argv: list[str] | None = None) -> int:
         metrics_base=metrics_base,
         store=store,
         registry=registry,
-        svc=PayoutService(store, registry, TaskQueue(settings), Publisher(settings)),
+        svc=PayoutService(
+            store, registry, TaskQueue(settings), Publisher(settings), ConfiguredProviders(settings)
+        ),
         ops=StackClient.from_stack(stack, identity="ops"),
         sampler=sampler,
     )

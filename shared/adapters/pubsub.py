@@ -6,12 +6,14 @@ status event, the payout's trace: ``shared/tracing.py``) as an attribute.
 
 from __future__ import annotations
 
+import json
 import threading
 from typing import Any
 
 from opentelemetry.trace import SpanKind
 
 from shared import metrics, tracing
+from shared.domain.events import OutboxEvent
 from shared.settings import Settings, get_settings
 
 _publisher: Any = None
@@ -65,3 +67,25 @@ class Publisher:
         metrics.incr("pubsub.messages")
         metrics.incr("pubsub.bytes", len(data) + sum(len(k) + len(v) for k, v in attributes.items()))
         return str(response.message_ids[0])
+
+    def publish_event(self, topic: str, event: OutboxEvent) -> str:
+        """An outbox event as a CloudEvent (an ``EventPublisher``)."""
+        return self.publish(topic, event_data(event), cloud_event_attributes(event, self.settings.project))
+
+
+def event_data(event: OutboxEvent) -> bytes:
+    return json.dumps(dict(event.data), default=str).encode()
+
+
+def cloud_event_attributes(event: OutboxEvent, project: str) -> dict[str, str]:
+    """CloudEvents over Pub/Sub, binary mode: the context travels as ``ce-`` attributes."""
+    return {
+        "ce-specversion": "1.0",
+        "ce-id": event.event_id,
+        "ce-type": event.type,
+        "ce-source": f"//payouts.{project}/{event.source.value}",
+        "ce-subject": event.subject,
+        "ce-time": event.created_at.isoformat(),
+        "ce-sequence": str(event.sequence),
+        "content-type": "application/json",
+    }

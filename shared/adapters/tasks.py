@@ -47,7 +47,7 @@ def _tasks_client(settings: Settings) -> Any:
         return _client
 
 
-class TaskQueue:
+class CloudTaskQueue:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or get_settings()
 
@@ -118,3 +118,6 @@ class TaskQueue:
         metrics.incr("tasks.created")
         metrics.incr(f"tasks.created.{queue}")
         return str(created.name)
+
+
+TaskQueue = CloudTaskQueue  # the name the harnesses and tests know

@@ -76,8 +76,6 @@ def can_transition(current: PayoutStatus, target: PayoutStatus) -> bool:
 
 
 class IllegalTransition(DomainError):
-    http_status = 409
-
     def __init__(self, current: PayoutStatus, target: PayoutStatus) -> None:
         super().__init__(
             "illegal_transition", f"a {current.value} payout cannot become {target.value}", "status"
@@ -254,8 +252,6 @@ def next_return_check(
 
 
 class PayoutAlreadySent(DomainError):
-    http_status = 409
-
     def __init__(self, payout_id: str) -> None:
         super().__init__(
             "transfer_started",

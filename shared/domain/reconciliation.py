@@ -386,7 +386,7 @@ def reconcile(
 
 
 class BreakActionRefused(DomainError):
-    http_status = 409
+    """Answered 409 (``shared/entrypoints/http.py:DOMAIN_ERROR_STATUS``)."""
 
     def __init__(self, code: str, message: str, field: str | None = None) -> None:
         super().__init__(code, message, field)

@@ -24,7 +24,7 @@ COUNTRY_LANGUAGES = {"FR": "fr", "BE": "fr", "DE": "de", "ES": "es", "IT": "it",
 
 
 class PayoutNotPaid(DomainError):
-    http_status = 409
+    """Answered 409 (``shared/entrypoints/http.py:DOMAIN_ERROR_STATUS``)."""
 
     def __init__(self, payout_id: str, status: PayoutStatus) -> None:
         super().__init__(

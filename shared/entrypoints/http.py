@@ -20,9 +20,16 @@ from werkzeug.routing import Map, Rule
 
 from shared import log, strict_json, tracing
 from shared.domain.errors import DomainError
+from shared.domain.payouts import IllegalTransition, PayoutAlreadySent
+from shared.domain.reconciliation import BreakActionRefused
+from shared.domain.remittance import PayoutNotPaid
+from shared.domain.runs import IllegalRunTransition, RunDateNotBegun, RunNotFound
 from shared.domain.validation import Identifier, InvalidPayload, ResourceId, field_errors, parse_payload
 from shared.entrypoints.auth import AuthError, Caller, authenticate
 from shared.settings import Settings, get_settings
+from shared.usecases.order_events import EventConflict
+from shared.usecases.payouts import IdempotencyConflict, PayoutNotFound, PayoutRefused
+from shared.usecases.sellers import SellerNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +60,14 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
     )
 
 
+def error_body(code: str, message: str, details: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The one error shape of every answer."""
+    return {"error": {"code": code, "message": message, "details": list(details)}}
+
+
 def error_response(err: HttpError) -> flask.Response:
-    body = {"error": {"code": err.code, "message": err.message, "details": err.details}}
     headers = {"WWW-Authenticate": 'Bearer realm="payouts"'} if err.status == 401 else None
-    return json_response(body, err.status, headers)
+    return json_response(error_body(err.code, err.message, err.details), err.status, headers)
 
 
 _BODY_KEY = "seller_payouts.body"  # the capped body, read once per request (request.environ)
@@ -104,9 +115,36 @@ def validation_error(exc: ValidationError, prefix: str = "") -> HttpError:
     return HttpError(422, "validation_failed", "the request is not valid", details)
 
 
+# The HTTP status of every domain error, in one table (the most specific class listed wins).
+# Anything else the domain refuses is a 422: well-formed, but not acceptable.
+DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
+    SellerNotFound: 404,
+    PayoutNotFound: 404,
+    RunNotFound: 404,
+    IllegalTransition: 409,
+    IllegalRunTransition: 409,
+    PayoutAlreadySent: 409,
+    EventConflict: 409,
+    BreakActionRefused: 409,
+    PayoutNotPaid: 409,
+    IdempotencyConflict: 422,
+    PayoutRefused: 422,
+    RunDateNotBegun: 422,
+    DomainError: 422,
+}
+
+
+def status_of(exc: DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in DOMAIN_ERROR_STATUS:
+            return DOMAIN_ERROR_STATUS[cls]
+    return 422
+
+
 def domain_error(exc: DomainError) -> HttpError:
-    status = int(getattr(exc, "http_status", 422))
-    return HttpError(status, exc.code, exc.message, [{"field": exc.field or "$", "reason": exc.message}])
+    return HttpError(
+        status_of(exc), exc.code, exc.message, [{"field": exc.field or "$", "reason": exc.message}]
+    )
 
 
 def parse_json(body: bytes) -> Any:

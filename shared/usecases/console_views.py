@@ -1,8 +1,9 @@
 """What the console reads and does, in one place (functions/console.py renders it).
 
-Reads go through the same store and use-case functions as the API (``run_view`` is the one
-``GET /runs/{id}`` answers with, so the console and the API show the same numbers); bank
-details only ever leave here masked. The one action so far, cancelling a pending payout, is
+Reads go through the same ports and use-case functions as the API (``run_summary`` is what
+``GET /runs/{id}`` answers with, so the console and the API show the same numbers), plus the
+console's own port for what only an operator looks at (``ConsoleReads``); bank details only
+ever leave here masked. The one action so far, cancelling a pending payout, is
 ``PayoutService.cancel`` with the signed-in person as its actor, plus an audit record of who
 asked and what came of it (``console_actions``), refusals included.
 """
@@ -12,36 +13,24 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import uuid
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from google.cloud import firestore
-
-from shared.adapters.firestore_store import (
-    DEAD_LETTERS,
-    JOURNAL,
-    ORDER_LINES,
-    OUTBOX,
-    PAYOUT_RUNS,
-    PAYOUTS,
-    PROVIDER_EVENTS,
-    SELLERS,
-    payout_from_doc,
-    valid_document_id,
-)
 from shared.domain.errors import DomainError
 from shared.domain.ledger import entry_id_for
 from shared.domain.payouts import FINAL_STATES, Payout, PayoutStatus
-from shared.usecases.payout_runs import RunNotFound, run_view
-from shared.usecases.payouts import PayoutService, payout_view
+from shared.domain.runs import RunNotFound
+from shared.domain.runs import run_summary as api_run_summary
+from shared.entrypoints.views import payout_view
+from shared.usecases.payout_runs import run_progress
+from shared.usecases.payouts import PayoutService
+from shared.usecases.ports import ConsoleReads
 
 logger = logging.getLogger(__name__)
 
-CONSOLE_ACTIONS = "console_actions"
 RUNS_PAGE = 10
 PAYOUTS_PAGE = 50
 SEARCH_SCAN_LIMIT = 2000  # payouts read per search when filtering beyond the indexed fields
@@ -77,24 +66,22 @@ def _progress(view: dict[str, Any]) -> dict[str, Any]:
 
 
 def run_summary(svc: PayoutService, run_id: str, deadline_seconds: int) -> dict[str, Any]:
-    """``run_view`` (the API's numbers) plus progress, duration and the deadline."""
-    snap = svc.store.run_ref(run_id).get()
-    if not snap.exists:
-        raise NotFound(run_id)
-    doc = snap.to_dict() or {}
+    """The API's numbers for the run (``GET /runs/{id}``), plus progress, duration and deadline."""
     try:
-        view = run_view(svc, run_id)
+        progress = run_progress(svc, run_id)
     except RunNotFound as exc:
         raise NotFound(run_id) from exc
-    duration = _duration_seconds(doc.get("created_at"), doc.get("completed_at"))
+    run = progress.run
+    view = dict(api_run_summary(progress))
+    duration = _duration_seconds(run.created_at, run.completed_at)
     return {
         **view,
         "progress": _progress(view),
-        "completed_at": doc.get("completed_at"),
+        "completed_at": run.completed_at,
         "duration_seconds": duration,
         "deadline_seconds": deadline_seconds,
         "overdue": duration is not None and duration > deadline_seconds and view["status"] != "completed",
-        "requested_by": doc.get("requested_by"),
+        "requested_by": run.requested_by,
     }
 
 
@@ -108,53 +95,34 @@ def _runs_cursor(token: str | None) -> datetime | None:
 
 
 def list_runs(
-    svc: PayoutService, deadline_seconds: int, page_token: str | None = None
+    svc: PayoutService, reads: ConsoleReads, deadline_seconds: int, page_token: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """The newest runs first, a page at a time, each with the API's numbers."""
-    query = svc.store.client.collection(PAYOUT_RUNS).order_by(
-        "created_at", direction=firestore.Query.DESCENDING
-    )
-    before = _runs_cursor(page_token)
-    if before is not None:
-        query = query.start_after({"created_at": before})
-    docs = [s.to_dict() or {} for s in query.limit(RUNS_PAGE + 1).stream()]
-    page = docs[:RUNS_PAGE]
-    with ThreadPoolExecutor(max_workers=4) as pool:  # each run's numbers are a few dozen counts
-        runs = list(pool.map(lambda d: run_summary(svc, str(d["run_id"]), deadline_seconds), page))
+    found = reads.runs_newest_first(RUNS_PAGE + 1, _runs_cursor(page_token))
+    page = found[:RUNS_PAGE]
+    with ThreadPoolExecutor(max_workers=4) as pool:  # each run's numbers are one batched read
+        runs = list(pool.map(lambda r: run_summary(svc, r.run_id, deadline_seconds), page))
     token = None
-    if len(docs) > RUNS_PAGE and isinstance(page[-1].get("created_at"), datetime):
-        token = base64.urlsafe_b64encode(page[-1]["created_at"].isoformat().encode()).decode()
+    if len(found) > RUNS_PAGE:
+        token = base64.urlsafe_b64encode(page[-1].created_at.isoformat().encode()).decode()
     return runs, token
 
 
-def run_detail(svc: PayoutService, run_id: str, deadline_seconds: int) -> dict[str, Any]:
+def run_detail(svc: PayoutService, reads: ConsoleReads, run_id: str, deadline_seconds: int) -> dict[str, Any]:
     """A run: its summary, when its payouts settled, and its failures by code."""
     summary = run_summary(svc, run_id, deadline_seconds)
-    payouts = (
-        svc.store.client.collection(PAYOUTS)
-        .where(filter=firestore.FieldFilter("run_id", "==", run_id))
-        .select(["status", "updated_at", "failure_code"])
-        .limit(RUN_CHART_LIMIT)
-    )
     settled: dict[str, list[datetime]] = {"paid": [], "failed": [], "returned": []}
     failures: Counter[str] = Counter()
-    for snap in payouts.stream():
-        doc = snap.to_dict() or {}
-        status, at = doc.get("status"), doc.get("updated_at")
-        if status in settled and isinstance(at, datetime):
-            settled[status].append(at)
-        if status == PayoutStatus.FAILED.value:
-            failures[str(doc.get("failure_code") or "unknown")] += 1
-    failed_query = (
-        svc.store.client.collection(PAYOUTS)
-        .where(filter=firestore.FieldFilter("run_id", "==", run_id))
-        .where(filter=firestore.FieldFilter("status", "==", PayoutStatus.FAILED.value))
-    )
+    for point in reads.run_payout_points(run_id, RUN_CHART_LIMIT):
+        if point.status in settled and point.updated_at is not None:
+            settled[point.status].append(point.updated_at)
+        if point.status == PayoutStatus.FAILED.value:
+            failures[str(point.failure_code or "unknown")] += 1
     return {
         **summary,
         "settled_times": settled,
         "failures_by_code": dict(failures.most_common()),
-        "failed_count": svc.store.count(failed_query),
+        "failed_count": reads.count_run_payouts(run_id, PayoutStatus.FAILED),
     }
 
 
@@ -175,8 +143,8 @@ class PayoutSearch:
         return not any(vars(self).values())
 
 
-def _cursor_encode(doc: dict[str, Any]) -> str:
-    raw = json.dumps([doc["created_at"].isoformat(), doc["payout_id"]]).encode()
+def _cursor_encode(payout: Payout) -> str:
+    raw = json.dumps([payout.created_at.isoformat(), payout.payout_id]).encode()
     return base64.urlsafe_b64encode(raw).decode()
 
 
@@ -194,37 +162,38 @@ def search_payouts(
     svc: PayoutService, search: PayoutSearch, page_token: str | None = None
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Payouts matching every given filter, newest first. Seller, run and status are indexed
-    (``FirestoreStore.list_payouts``); failure code and rail are checked on what that returns,
+    (``PayoutQueries.newest_first``); failure code and rail are checked on what that returns,
     over at most ``SEARCH_SCAN_LIMIT`` payouts per page."""
     if search.payout_id:
-        payout = svc.store.get_payout(search.payout_id) if valid_document_id(search.payout_id) else None
+        payout = svc.store.payouts.get(search.payout_id)
         return ([payout_view(payout)] if payout else []), None
     after = _cursor_decode(page_token)
-    found: list[dict[str, Any]] = []
+    found: list[Payout] = []
     scanned = 0
     more = False
     while len(found) < PAYOUTS_PAGE and scanned < SEARCH_SCAN_LIMIT:
-        docs = svc.store.list_payouts(
+        batch = svc.store.payouts.newest_first(
             seller_id=search.seller_id,
             status=search.status,
             run_id=search.run_id,
             limit=200,
             after=after,
         )
-        scanned += len(docs)
-        for doc in docs:
-            if search.failure_code and doc.get("failure_code") != search.failure_code:
+        scanned += len(batch)
+        for payout in batch:
+            code = payout.failure_code.value if payout.failure_code else None
+            if search.failure_code and code != search.failure_code:
                 continue
-            if search.provider and doc.get("provider") != search.provider:
+            if search.provider and payout.provider != search.provider:
                 continue
-            found.append(doc)
-        more = len(docs) == 200
+            found.append(payout)
+        more = len(batch) == 200
         if not more:
             break
-        after = (docs[-1]["created_at"], docs[-1]["payout_id"])
+        after = (batch[-1].created_at, batch[-1].payout_id)
     page = found[:PAYOUTS_PAGE]
     token = _cursor_encode(page[-1]) if page and (more or len(found) > PAYOUTS_PAGE) else None
-    return [payout_view(payout_from_doc(d)) for d in page], token
+    return [payout_view(p) for p in page], token
 
 
 def journal_entry_ids(payout_id: str) -> list[str]:
@@ -235,29 +204,17 @@ def journal_entry_ids(payout_id: str) -> list[str]:
     ]
 
 
-def payout_detail(svc: PayoutService, payout_id: str) -> dict[str, Any]:
+def payout_detail(svc: PayoutService, reads: ConsoleReads, payout_id: str) -> dict[str, Any]:
     """A payout with its history, its seller (bank account masked), the provider's transfer and
     webhooks, its journal entries and its status events."""
-    store = svc.store
-    raw = store.get(PAYOUTS, payout_id) if valid_document_id(payout_id) else None
-    if raw is None:
+    payout = svc.store.payouts.get(payout_id)
+    if payout is None:
         raise NotFound(payout_id)
-    payout = payout_from_doc(raw)
-    seller = store.get(SELLERS, payout.seller_id) or {}
-    webhooks = [
-        {**(s.to_dict() or {}), "event_key": s.id}
-        for s in store.client.collection(PROVIDER_EVENTS)
-        .where(filter=firestore.FieldFilter("payout_id", "==", payout_id))
-        .limit(100)
-        .stream()
-    ]
-    journal = [
-        s.to_dict() or {}
-        for s in store.client.get_all([store.doc(JOURNAL, i) for i in journal_entry_ids(payout_id)])
-        if s.exists
-    ]
-    outbox_refs = [store.doc(OUTBOX, f"{payout_id}-{n:06d}") for n in range(1, payout.sequence + 1)]
-    events = [s.to_dict() or {} for s in store.client.get_all(outbox_refs) if s.exists]
+    raw = reads.payout_document(payout_id) or {}
+    seller = reads.seller_document(payout.seller_id) or {}
+    webhooks = reads.provider_events_of(payout_id, 100)
+    journal = reads.journal_documents(journal_entry_ids(payout_id))
+    events = reads.outbox_documents([f"{payout_id}-{n:06d}" for n in range(1, payout.sequence + 1)])
     return {
         "payout": payout_view(payout),
         "cancellable": cancellable(payout),
@@ -285,7 +242,7 @@ def cancellable(payout: Payout) -> bool:
 
 
 def record_action(
-    svc: PayoutService, actor: str, action: str, target: str, outcome: str, detail: str = ""
+    reads: ConsoleReads, actor: str, action: str, target: str, outcome: str, detail: str = ""
 ) -> None:
     """Who did what in the console, and what came of it: a log line and an audit document."""
     at = datetime.now(UTC)
@@ -297,41 +254,34 @@ def record_action(
         outcome,
         extra={"fields": {"console_action": action, "actor": actor, "target": target, "outcome": outcome}},
     )
-    svc.store.client.collection(CONSOLE_ACTIONS).document(uuid.uuid4().hex).set(
+    reads.record_action(
         {"actor": actor, "action": action, "target": target, "outcome": outcome, "detail": detail, "at": at}
     )
 
 
-def cancel_payout(svc: PayoutService, payout_id: str, actor: str) -> tuple[bool, str]:
+def cancel_payout(svc: PayoutService, reads: ConsoleReads, payout_id: str, actor: str) -> tuple[bool, str]:
     """Cancel a pending payout as ``actor``: (done, what happened). Recorded either way."""
     try:
         payout = svc.cancel(payout_id, actor=actor)
     except DomainError as exc:
-        record_action(svc, actor, "cancel_payout", payout_id, "refused", exc.code)
+        record_action(reads, actor, "cancel_payout", payout_id, "refused", exc.code)
         return False, exc.message
-    record_action(svc, actor, "cancel_payout", payout_id, "done", payout.status.value)
+    record_action(reads, actor, "cancel_payout", payout_id, "done", payout.status.value)
     return True, "the payout was canceled and its amount is available to the seller again"
 
 
 # ---- dead letters ------------------------------------------------------------------------------
 
 
-def dead_letters(svc: PayoutService, limit: int = 100) -> list[dict[str, Any]]:
+def dead_letters(reads: ConsoleReads, limit: int = 100) -> list[dict[str, Any]]:
     """Messages that could never be applied, newest first, with their reasons."""
-    query = (
-        svc.store.client.collection(DEAD_LETTERS)
-        .order_by("received_at", direction=firestore.Query.DESCENDING)
-        .limit(limit)
-    )
-    return [s.to_dict() or {} for s in query.stream()]
+    return reads.dead_letters(limit)
 
 
-def parked_order_events(svc: PayoutService, limit: int = 100) -> list[dict[str, Any]]:
+def parked_order_events(reads: ConsoleReads, limit: int = 100) -> list[dict[str, Any]]:
     """Order events waiting for the payment of their order line (a line seen before it was paid)."""
-    query = svc.store.client.collection(ORDER_LINES).where(filter=firestore.FieldFilter("paid", "==", False))
     out = []
-    for snap in query.limit(limit).stream():
-        line = snap.to_dict() or {}
+    for line in reads.unpaid_order_lines(limit):
         for raw in line.get("parked") or []:
             try:
                 event = json.loads(raw)

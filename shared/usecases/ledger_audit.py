@@ -1,18 +1,17 @@
 """Ledger checks over the whole store: every entry balances per currency, and every stored
 seller balance equals the sum of that seller's postings.
 
-``audit_ledger`` reads the store; ``ledger_report`` does the same checks on plain documents
-(journal entries and balance shards as stored), so other auditors can reuse them."""
+``audit_ledger`` reads the store; ``check_ledger`` does the same checks on entries and stored
+balances handed to it, so other auditors can reuse them."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from shared.adapters.firestore_store import BALANCE_SHARDS, FirestoreStore
-from shared.domain.ledger import Bucket, parse_seller_account, seller_account
+from shared.domain.ledger import parse_seller_account
+from shared.usecases.ports import Storage, StoredEntry
 
 
 @dataclass
@@ -30,32 +29,27 @@ class LedgerReport:
         return not self.problems
 
 
-def ledger_report(entries: Iterable[Mapping[str, Any]], shards: Iterable[Mapping[str, Any]]) -> LedgerReport:
-    """The checks of :func:`audit_ledger` on journal entry and balance shard documents."""
+def check_ledger(entries: Iterable[StoredEntry], stored: Mapping[tuple[str, str], int]) -> LedgerReport:
+    """Entries as stored (not trusted to balance) and seller balances as kept, keyed by
+    (seller account, currency)."""
     report = LedgerReport()
     by_currency: dict[str, int] = defaultdict(int)
     accounts: dict[tuple[str, str], int] = defaultdict(int)
     for entry in entries:
         report.entries += 1
         per_entry: dict[str, int] = defaultdict(int)
-        for posting in entry["postings"]:
-            per_entry[posting["currency"]] += posting["amount"]
-            by_currency[posting["currency"]] += posting["amount"]
-            accounts[(posting["account"], posting["currency"])] += posting["amount"]
+        for account, amount, currency in entry.postings:
+            per_entry[currency] += amount
+            by_currency[currency] += amount
+            accounts[(account, currency)] += amount
         if any(per_entry.values()):
-            report.unbalanced_entries.append(str(entry["entry_id"]))
-            report.problems.append(f"entry {entry['entry_id']} does not balance: {dict(per_entry)}")
+            report.unbalanced_entries.append(entry.entry_id)
+            report.problems.append(f"entry {entry.entry_id} does not balance: {dict(per_entry)}")
     report.totals_by_currency = dict(by_currency)
     report.account_totals = dict(accounts)
     for ccy, total in by_currency.items():
         if total:
             report.problems.append(f"journal does not sum to zero in {ccy}: {total}")
-
-    stored: dict[tuple[str, str], int] = defaultdict(int)
-    for data in shards:
-        for bucket in Bucket:
-            account = seller_account(data["seller_id"], bucket)
-            stored[(account, data["currency"])] += int(data.get(bucket.value, 0))
     report.stored_balances = dict(stored)
     seller_keys = {k for k in accounts if parse_seller_account(k[0])} | set(stored)
     for key in sorted(seller_keys):
@@ -66,6 +60,5 @@ def ledger_report(entries: Iterable[Mapping[str, Any]], shards: Iterable[Mapping
     return report
 
 
-def audit_ledger(store: FirestoreStore) -> LedgerReport:
-    shards = (shard.to_dict() or {} for shard in store.client.collection_group(BALANCE_SHARDS).stream())
-    return ledger_report(store.journal_entries(), shards)
+def audit_ledger(store: Storage) -> LedgerReport:
+    return check_ledger(store.journal.entries(), store.journal.stored_balances())

@@ -12,7 +12,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import log
-from shared.adapters.firestore_store import ORDER_EVENTS, SELLERS, FirestoreStore, Tx, is_contention
 from shared.domain.countries import CountryRegistry, CountryRules
 from shared.domain.errors import DomainError
 from shared.domain.money import amount_text
@@ -29,6 +28,7 @@ from shared.domain.order_events import (
     release_line,
 )
 from shared.keyed_lock import KeyedLocks
+from shared.usecases.ports import Contention, ReceivedOrderEvent, Storage, UnitOfWork
 
 logger = logging.getLogger(__name__)
 _line_locks = KeyedLocks()
@@ -95,17 +95,17 @@ def check_event_for_seller(event: OrderEvent, rules: CountryRules) -> None:
         )
 
 
-def _seller_rules(store: FirestoreStore, registry: CountryRegistry, seller_id: str) -> CountryRules:
+def _seller_rules(store: Storage, registry: CountryRegistry, seller_id: str) -> CountryRules:
     # Country and currency never change after onboarding, so this read can sit outside the
     # transaction and keep a hot seller's events from contending on the seller document.
-    seller = store.get(SELLERS, seller_id)
+    seller = store.sellers.get(seller_id)
     if seller is None:
         raise UnknownSeller(seller_id)
-    return registry.get(str(seller["country"]))
+    return registry.get(seller.country)
 
 
 def ingest_order_event(
-    store: FirestoreStore,
+    store: Storage,
     registry: CountryRegistry,
     event: OrderEvent,
     *,
@@ -119,25 +119,25 @@ def ingest_order_event(
         check_event_for_seller(event, rules)
         fingerprint = event_fingerprint(event)
 
-        def apply(tx: Tx) -> IngestResult:
-            seen = tx.get(ORDER_EVENTS, event.event_id)
+        def apply(uow: UnitOfWork) -> IngestResult:
+            seen = uow.order_events.get(event.event_id)
             if seen is not None:
-                if seen.get("fingerprint") != fingerprint:
+                if seen.fingerprint != fingerprint:
                     raise EventConflict(event.event_id)
-                return IngestResult(event.event_id, Outcome(seen["outcome"]), seen.get("reason"), True)
-            line = tx.get_order_line(event.order_line_id)
+                return IngestResult(event.event_id, seen.outcome, seen.reason, True)
+            line = uow.order_lines.get(event.order_line_id)
             new_line, results = apply_order_event(line, event, rules)
             for result in results:
                 for entry in result.entries:
-                    tx.post(entry, now)
-            _record_results(tx, event, fingerprint, results, source, now)
+                    uow.journal.post(entry, now)
+            _record_results(uow, event, fingerprint, results, source, now)
             if new_line != line:
-                tx.put_order_line(new_line)
+                uow.order_lines.put(new_line)
             main = results[0]
             return IngestResult(event.event_id, main.outcome, main.reason, False)
 
         with _line_locks.hold(event.order_line_id):
-            result = store.run(apply)
+            result = store.atomically(apply)
         level = logging.WARNING if result.outcome is Outcome.REJECTED else logging.INFO
         logger.log(
             level,
@@ -150,7 +150,7 @@ def ingest_order_event(
 
 
 def _record_results(
-    tx: Tx,
+    uow: UnitOfWork,
     event: OrderEvent,
     fingerprint: str,
     results: list[EventResult],
@@ -158,34 +158,24 @@ def _record_results(
     now: datetime,
 ) -> None:
     first, *unblocked = results
-    tx.create(
-        ORDER_EVENTS,
-        event.event_id,
-        {
-            "event_id": event.event_id,
-            "type": event.type,
-            "seller_id": event.seller_id,
-            "order_line_id": event.order_line_id,
-            "fingerprint": fingerprint,
-            "outcome": first.outcome.value,
-            "reason": first.reason,
-            "source": source,
-            "received_at": now,
-            "entry_ids": [e.entry_id for e in first.entries],
-        },
+    uow.order_events.add(
+        ReceivedOrderEvent(
+            event_id=event.event_id,
+            type=event.type,
+            seller_id=event.seller_id,
+            order_line_id=event.order_line_id,
+            fingerprint=fingerprint,
+            outcome=first.outcome,
+            reason=first.reason,
+            source=source,
+            received_at=now,
+            entry_ids=tuple(e.entry_id for e in first.entries),
+        )
     )
     # Events that were parked on this line and have now been applied (or found invalid).
     for result in unblocked:
-        tx.set(
-            ORDER_EVENTS,
-            result.event_id,
-            {
-                "outcome": result.outcome.value,
-                "reason": result.reason,
-                "resolved_at": now,
-                "entry_ids": [e.entry_id for e in result.entries],
-            },
-            merge=True,
+        uow.order_events.resolve(
+            result.event_id, result.outcome, result.reason, [e.entry_id for e in result.entries], now
         )
 
 
@@ -198,9 +188,7 @@ class ReleaseSummary:
         return {"examined": self.examined, "released": self.released}
 
 
-def release_due_funds(
-    store: FirestoreStore, *, now: datetime | None = None, batch: int = 200
-) -> ReleaseSummary:
+def release_due_funds(store: Storage, *, now: datetime | None = None, batch: int = 200) -> ReleaseSummary:
     """Move every order line whose holding period has passed from pending to available.
 
     Idempotent: each line is released in its own transaction that re-checks its state, and
@@ -222,9 +210,7 @@ def release_due_funds(
                 examined += 1
                 try:
                     done += int(_release_one(store, order_line_id, now))
-                except Exception as exc:
-                    if not is_contention(exc):
-                        raise
+                except Contention:
                     contended += 1
                     logger.warning("order line %s contended; left for the next tick", order_line_id)
             released += done
@@ -234,16 +220,16 @@ def release_due_funds(
     return ReleaseSummary(examined, released)
 
 
-def _release_one(store: FirestoreStore, order_line_id: str, now: datetime) -> bool:
-    def release(tx: Tx) -> bool:
-        line = tx.get_order_line(order_line_id)
+def _release_one(store: Storage, order_line_id: str, now: datetime) -> bool:
+    def release(uow: UnitOfWork) -> bool:
+        line = uow.order_lines.get(order_line_id)
         if line is None or not is_release_due(line, now):
             return False
         new_line, entry = release_line(line)
         if entry is not None:
-            tx.post(entry, now)
-        tx.put_order_line(new_line)
+            uow.journal.post(entry, now)
+        uow.order_lines.put(new_line)
         return True
 
     with log.bind(order_line_id=order_line_id):
-        return store.run(release)
+        return store.atomically(release)

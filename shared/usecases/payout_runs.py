@@ -1,361 +1,394 @@
-"""Scheduled payout runs: start a run for a date, fan it out through Cloud Tasks in shards of
-sellers, decide for each seller (pay the whole available balance, or record why not), and
-report progress. A dry run makes the same decisions and moves no money.
+"""Scheduled payout runs: start a run for a date, fan it out through Cloud Tasks in pages of
+sellers, decide for each seller (pay its available balance up to the limit of one payout, or
+record why not), report progress and complete the run. A dry run makes the same decisions and
+moves no money. The run, its pages and items are ``shared.domain.runs``.
 
-- ``payout_runs/{run_id}``: one per date (``run-YYYY-MM-DD``), so starting it twice finds
-  the first. Dry runs get their own id each time.
-- ``payout_runs/{run_id}/pages/{page_id}``: one per shard task; a full page enqueues the next.
-- ``payout_runs/{run_id}/items/{seller_id}``: the payout or the skip reason of each seller.
+Every write of a run moves its counters in the same unit of work (a page created or done, an
+item written, a payout created), and so does every later status change of its payouts
+(``PayoutService``): progress is read from the counters, never counted again.
 """
 
 from __future__ import annotations
 
-import contextlib
+import functools
 import logging
-import uuid
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
-
-from google.api_core import exceptions as gexc
-from google.cloud import firestore
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from shared import log
-from shared.adapters.firestore_store import (
-    OUTBOX,
-    PAYOUTS,
-    RUN_BUCKET_SPACE,
-    RUN_ITEMS,
-    RUN_PAGES,
-    Tx,
-    run_bucket,
+from shared.domain.countries import CountryRules
+from shared.domain.eligibility import (
+    LEFT_OVER_MAX_TRANSACTION_AMOUNT,
+    Decision,
+    SkipReason,
+    amount_decision,
+    decide_payout,
+    payout_blocker,
 )
-from shared.domain.eligibility import SkipReason, decide_payout
-from shared.domain.payouts import OPEN_STATES, PayoutStatus, run_payout_id
+from shared.domain.events import OutboxEvent, run_completed_event
+from shared.domain.payouts import Payout, PayoutStatus, run_payout_id
+from shared.domain.runs import (
+    NO_TALLY,
+    PageStatus,
+    PayoutRun,
+    RunItem,
+    RunNotFound,
+    RunPage,
+    RunProgress,
+    RunStatus,
+    bucket_range,
+    check_run_date,
+    item_change_tally,
+    new_page,
+    new_run,
+    page_cursor,
+    payout_tally,
+    run_summary,
+)
+from shared.domain.sellers import Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_RUN_SHARDS
 from shared.usecases.payouts import AfterCommit, PayoutService, seller_locks
+from shared.usecases.ports import BalanceRef, RunItemRef, UnitOfWork
 
 logger = logging.getLogger(__name__)
 ACTOR = "payout-run"
+DEFER_MARGIN = timedelta(minutes=1)  # a deferred page runs this long after its date has begun
 _run_locks = KeyedLocks()  # starts of one run in this process go one after the other
 
+__all__ = [
+    "PageResult",
+    "RunItemsPage",
+    "RunNotFound",
+    "RunStarted",
+    "complete_runs",
+    "process_page",
+    "run_items",
+    "run_progress",
+    "start_run",
+]
 
-class RunNotFound(Exception):
-    pass
+
+@dataclass(frozen=True)
+class RunStarted:
+    progress: RunProgress
+    created: bool  # False: the run of that date already existed
 
 
-def run_id_for(run_date: date, dry_run: bool) -> str:
-    if dry_run:
-        return f"dry-{run_date.isoformat()}-{uuid.uuid4().hex[:8]}"
-    return f"run-{run_date.isoformat()}"
+@dataclass(frozen=True)
+class PageResult:
+    outcome: str  # done, deferred, duplicate, unknown
+    paid: int = 0
+    skipped: int = 0
+    deferred: int = 0
+
+
+@dataclass(frozen=True)
+class RunItemsPage:
+    items: list[RunItem]
+    next_after: str | None
+
+
+def run_date_begins(rules: CountryRules, run_date: date) -> datetime:
+    """The instant ``run_date`` begins in the country's timezone."""
+    return datetime.combine(run_date, time.min, tzinfo=ZoneInfo(rules.timezone)).astimezone(UTC)
+
+
+# --- starting -----------------------------------------------------------------------------------
 
 
 def start_run(
     svc: PayoutService, run_date: date, *, dry_run: bool, requested_by: str, now: datetime | None = None
-) -> dict[str, Any]:
-    """Create the run (once per date) and enqueue one shard task per bucket range."""
+) -> RunStarted:
+    """Create the run (once per date) and queue the first page of every bucket range. A live
+    run for a date that has not begun anywhere is refused (``RunDateNotBegun``) before anything
+    is written: it would pay nobody and take that date's run."""
     now = now or datetime.now(UTC)
-    run_id = run_id_for(run_date, dry_run)
-    buckets = svc.store.settings.run_buckets
-    ref = svc.store.run_ref(run_id)
-
-    run: dict[str, Any] = {
-        "run_id": run_id,
-        "run_date": run_date.isoformat(),
-        "dry_run": dry_run,
-        "status": "planning",
-        "buckets": buckets,
-        "created_at": now,
-        "requested_by": requested_by,
-    }
-    with log.bind(run_id=run_id), _run_locks.hold(run_id):
-        # A plain create, not a read-then-write transaction: concurrent starters (Scheduler's
-        # redelivery, an ops call, a second trigger) must not queue on the run document's lock.
-        # Exactly one create succeeds; the others read what it wrote.
-        try:
-            ref.create(run)
-            run["created"] = True
-        except gexc.AlreadyExists:
-            run = {**(ref.get().to_dict() or {}), "created": False}
-        if run["status"] == "planning":
-            # Enqueue (again, after a crash) every first page; pages and tasks are idempotent.
-            for bucket in range(int(run["buckets"])):
-                _enqueue_page(svc, run_id, bucket, 0, None, now)
-            ref.update({"status": "fanned_out", "fanned_out_at": datetime.now(UTC)})
-            logger.info("run %s started for %s with %d shards", run_id, run_date, run["buckets"])
+    check_run_date(run_date, dry_run, svc.registry, now)
+    run = new_run(
+        run_date, dry_run=dry_run, buckets=svc.policy.run_buckets, requested_by=requested_by, now=now
+    )
+    with log.bind(run_id=run.run_id), _run_locks.hold(run.run_id):
+        found = svc.store.runs.create(run)
+        current = found or run
+        if current.status is RunStatus.PLANNING:
+            # Queue (again, after a crash) every first page; pages and tasks are idempotent.
+            for bucket in range(current.buckets):
+                _queue_page(svc, new_page(current.run_id, bucket, 0, None, now))
+            svc.store.runs.mark_fanned_out(current.run_id, datetime.now(UTC))
+            logger.info("run %s started for %s with %d shards", current.run_id, run_date, current.buckets)
         else:
-            logger.info("run %s already exists (%s); not started twice", run_id, run["status"])
-        return {**run_view(svc, run_id), "created": run["created"]}
+            logger.info("run %s already exists (%s); not started twice", current.run_id, current.status.value)
+        return RunStarted(run_progress(svc, current.run_id), created=found is None)
 
 
-def _page_id(bucket: int, page: int) -> str:
-    return f"b{bucket:04d}-p{page:05d}"
-
-
-def _enqueue_page(
-    svc: PayoutService, run_id: str, bucket: int, page: int, start_after: str | None, now: datetime
-) -> None:
-    page_id = _page_id(bucket, page)
-    with contextlib.suppress(gexc.AlreadyExists):  # a retried fan-out finds its pages
-        svc.store.run_ref(run_id).collection(RUN_PAGES).document(page_id).create(
-            {
-                "page_id": page_id,
-                "bucket": bucket,
-                "page": page,
-                "start_after": start_after,
-                "status": "queued",
-                "created_at": now,
-            }
-        )
+def _queue_page(svc: PayoutService, page: RunPage, delay_seconds: float = 0, dedupe_suffix: str = "") -> None:
+    svc.store.runs.create_page(page)  # False when a retried fan-out finds it: queued again anyway
     svc.tasks.enqueue(
         QUEUE_RUN_SHARDS,
         "run-shard-worker",
-        {"run_id": run_id, "page_id": page_id},
-        dedupe_key=f"{run_id}-{page_id}",
+        {"run_id": page.run_id, "page_id": page.page_id},
+        dedupe_key=f"{page.run_id}-{page.page_id}{dedupe_suffix}",
+        delay_seconds=delay_seconds,
     )
 
 
-def process_page(
-    svc: PayoutService, run_id: str, page_id: str, now: datetime | None = None
-) -> dict[str, int]:
+# --- one page -------------------------------------------------------------------------------------
+
+
+def process_page(svc: PayoutService, run_id: str, page_id: str, now: datetime | None = None) -> PageResult:
     """One shard task: decide for one page of sellers. Safe to run twice, or concurrently."""
     now = now or datetime.now(UTC)
     store = svc.store
-    run_ref = store.run_ref(run_id)
     with log.bind(run_id=run_id, page_id=page_id):
-        run = run_ref.get().to_dict()
-        page_ref = run_ref.collection(RUN_PAGES).document(page_id)
-        page = page_ref.get().to_dict()
+        run, page = store.runs.get(run_id), store.runs.get_page(run_id, page_id)
         if run is None or page is None:
             logger.error("shard task for an unknown run or page; dropped")
-            return {"unknown": 1}
-        if page["status"] == "done":
-            return {"duplicate": 1}
-        buckets = int(run["buckets"])
-        bucket = int(page["bucket"])
-        lo, hi = bucket * RUN_BUCKET_SPACE // buckets, (bucket + 1) * RUN_BUCKET_SPACE // buckets
-        size = store.settings.run_page_size
-        sellers = store.sellers_in_buckets(lo, hi, page.get("start_after"), size)
+            return PageResult("unknown")
+        if page.status is PageStatus.DONE:
+            return PageResult("duplicate")
+        lo, hi = bucket_range(page.bucket, run.buckets)
+        size = svc.policy.run_page_size
+        sellers = store.sellers.in_buckets(lo, hi, page.start_after, size)
         if len(sellers) == size:
-            last = sellers[-1]
-            _enqueue_page(
-                svc,
-                run_id,
-                bucket,
-                int(page["page"]) + 1,
-                f"{run_bucket(last.seller_id)}/{last.seller_id}",
-                now,
+            _queue_page(
+                svc, new_page(run_id, page.bucket, page.page + 1, page_cursor(sellers[-1].seller_id), now)
             )
-        available = store.available_balances(sellers)
-        run_date = date.fromisoformat(run["run_date"])
-        counts = {"paid": 0, "skipped": 0}
-        skipped = store.client.batch()
+        available = store.sellers.available_balances(sellers)
         work = AfterCommit()
-        items = run_ref.collection(RUN_ITEMS)
+        skipped: list[RunItem] = []
+        deferred: list[Seller] = []
+        paid = 0
         for seller in sellers:
             with log.bind(seller_id=seller.seller_id):
-                rules = svc.registry.get(seller.country)
-                decision = decide_payout(seller, rules, available[seller.seller_id], run_date, now)
-                base = {
-                    "seller_id": seller.seller_id,
-                    "country": seller.country,
-                    "currency": seller.currency,
-                    "decided_at": now,
-                }
-                if run["dry_run"] or not decision.pays:
-                    skip = decision.skip
-                    skipped.set(
-                        items.document(seller.seller_id),
-                        {
-                            **base,
-                            "skip_reason": skip.value if skip else None,
-                            "detail": decision.detail,
-                            "would_pay": decision.amount.amount if decision.amount else None,
-                        },
-                    )
-                    counts["skipped" if skip else "paid"] += 1
+                decision = decide_payout(
+                    seller, svc.registry.get(seller.country), available[seller.seller_id], run.run_date, now
+                )
+                if decision.skip is SkipReason.NOT_YET_IN_TIMEZONE and not run.dry_run:
+                    deferred.append(seller)  # decided again once its date has begun
+                if run.dry_run or not decision.pays:
+                    skipped.append(_item(run, seller, decision, now))
                     continue
-                payout_id = run_payout_id(run_id, seller.seller_id)
-
-                def create(tx: Tx, seller: Any = seller, payout_id: str = payout_id, base: Any = base) -> Any:
-                    created = svc.create_in_tx(
-                        tx,
-                        seller,
-                        payout_id,
-                        amount=None,
-                        origin="run",
-                        cause=f"payout run {run_id}",
-                        actor=ACTOR,
-                        now=now,
-                        run_id=run_id,
-                    )
-                    item = {
-                        **base,
-                        "payout_id": created.payout.payout_id if created.payout else None,
-                        "skip_reason": created.decision.skip.value if created.decision.skip else None,
-                        "detail": created.decision.detail,
-                        "amount": created.payout.amount.amount if created.payout else None,
-                    }
-                    tx.set_ref(items.document(seller.seller_id), item)
-                    return created
-
-                with seller_locks.hold(seller.seller_id):
-                    created = store.run(create)
-                if created.payout is not None:
-                    counts["paid"] += 1
-                    if created.payout.status is PayoutStatus.PENDING:
-                        work.transfers.append(created.payout.payout_id)
-                    work.outbox.extend(created.outbox)
+                item, payout, outbox = _pay_in_run(svc, run, seller, now)
+                if payout is not None:
+                    paid += 1
+                    if payout.status is PayoutStatus.PENDING:
+                        work.transfers.append(payout.payout_id)
+                    work.outbox.extend(outbox)
                 else:
-                    counts["skipped"] += 1
-        skipped.commit()
+                    skipped.append(item)
+        _record_skips(svc, run, page, skipped)
         svc.after_commit(work)
-        page_ref.update({"status": "done", "done_at": datetime.now(UTC), "sellers": len(sellers), **counts})
+        result = _finish_page(svc, run, page, sellers, paid, len(skipped) - len(deferred), deferred, now)
         logger.info(
-            "shard page done: %d sellers, %d paid, %d skipped",
+            "shard page %s: %d sellers, %d paid, %d skipped, %d deferred",
+            result.outcome,
             len(sellers),
-            counts["paid"],
-            counts["skipped"],
+            result.paid,
+            result.skipped,
+            result.deferred,
         )
-        return counts
+        return result
+
+
+def _item(
+    run: PayoutRun, seller: Seller, decision: Decision, now: datetime, payout: Payout | None = None
+) -> RunItem:
+    left = decision.left_for_next_run
+    return RunItem(
+        run_id=run.run_id,
+        seller_id=seller.seller_id,
+        country=seller.country,
+        currency=seller.currency,
+        decided_at=now,
+        payout_id=payout.payout_id if payout else None,
+        amount=payout.amount.amount if payout else None,
+        skip_reason=decision.skip,
+        detail=decision.detail,
+        would_pay=decision.amount.amount if (run.dry_run and decision.amount) else None,
+        left_for_next_run=left.amount if left else None,
+        left_reason=LEFT_OVER_MAX_TRANSACTION_AMOUNT if left else None,
+    )
+
+
+def _pay_in_run(
+    svc: PayoutService, run: PayoutRun, seller: Seller, now: datetime
+) -> tuple[RunItem, Payout | None, list[OutboxEvent]]:
+    """Create the seller's payout of this run with its item, in one unit of work. The item is
+    the record that the payout exists (both are written together), so it is what is read."""
+    payout_id = run_payout_id(run.run_id, seller.seller_id)
+
+    def pay(uow: UnitOfWork) -> tuple[RunItem, Payout | None, list[OutboxEvent]]:
+        uow.read_ahead(
+            RunItemRef(run.run_id, seller.seller_id), BalanceRef(seller.seller_id, seller.currency)
+        )
+        previous = uow.runs.get_item(run.run_id, seller.seller_id)
+        if previous is not None and previous.payout_id is not None:
+            return previous, uow.payouts.get(previous.payout_id), []
+        rules = svc.registry.get(seller.country)
+        available = uow.balances.available(seller.seller_id, seller.currency)
+        decision = payout_blocker(seller, rules, now) or amount_decision(available, rules)
+        if decision.amount is None:  # the balance changed since the page read it
+            item = _item(run, seller, decision, now)
+            uow.runs.put_item(item)
+            uow.runs.count(run.run_id, item_change_tally(previous, item), seller.seller_id)
+            return item, None, []
+        payout, event = svc.write_new_payout(
+            uow, seller, payout_id, decision.amount, "run", f"payout run {run.run_id}", ACTOR, now, run.run_id
+        )
+        item = _item(run, seller, decision, now, payout)
+        uow.runs.put_item(item)
+        tally = item_change_tally(previous, item) + payout_tally(PayoutStatus.PENDING, payout.amount)
+        uow.runs.count(run.run_id, tally, payout_id)
+        return item, payout, [event]
+
+    with seller_locks.hold(seller.seller_id):
+        return svc.store.atomically(pay)
+
+
+def _same_decision(previous: RunItem, item: RunItem) -> bool:
+    return replace(previous, decided_at=item.decided_at) == item
+
+
+def _record_skips(svc: PayoutService, run: PayoutRun, page: RunPage, items: list[RunItem]) -> None:
+    """The items of the sellers not paid, and their counters, in one unit of work that reads the
+    items first: an item already there is replaced (its counters moved), never counted twice, and
+    a seller paid meanwhile keeps its payout's item."""
+    if not items:
+        return
+
+    def record(uow: UnitOfWork) -> None:
+        uow.read_ahead(*(RunItemRef(run.run_id, item.seller_id) for item in items))
+        changes = []
+        for item in items:
+            previous = uow.runs.get_item(run.run_id, item.seller_id)
+            if previous is not None and (previous.paid or _same_decision(previous, item)):
+                continue
+            changes.append((previous, item))
+        tally = NO_TALLY
+        for previous, item in changes:
+            uow.runs.put_item(item)
+            tally = tally + item_change_tally(previous, item)
+        uow.runs.count(run.run_id, tally, page.page_id)
+
+    svc.store.atomically(record)
+
+
+def _finish_page(
+    svc: PayoutService,
+    run: PayoutRun,
+    page: RunPage,
+    sellers: list[Seller],
+    paid: int,
+    skipped: int,
+    deferred: list[Seller],
+    now: datetime,
+) -> PageResult:
+    """Mark the page done (and count it), or, when some of its sellers' run date has not begun,
+    queue it again for when it has: their skip is not final."""
+    due = max((run_date_begins(svc.registry.get(s.country), run.run_date) for s in deferred), default=None)
+
+    if due is None:
+        # No read: duplicate deliveries of the page's task must not queue on its lock.
+        moved = svc.store.runs.finish_page(page.done(now, sellers=len(sellers), paid=paid, skipped=skipped))
+        return PageResult("done" if moved else "duplicate", paid, skipped)
+
+    def defer(uow: UnitOfWork) -> bool:
+        current = uow.runs.get_page(run.run_id, page.page_id)
+        if current is None or current.status is PageStatus.DONE:
+            return False
+        uow.runs.put_page(
+            current.deferred_until(
+                due, sellers=len(sellers), paid=paid, skipped=skipped, deferred=len(deferred)
+            )
+        )
+        return True
+
+    moved = svc.store.atomically(defer)
+    if moved:
+        delay = max((due + DEFER_MARGIN - now).total_seconds(), 0)
+        _queue_again(svc, page, delay, f"-at-{int(due.timestamp())}")
+        logger.info("%d sellers' run date has not begun; page queued again for %s", len(deferred), due)
+    return PageResult("deferred", paid, skipped, len(deferred))
+
+
+def _queue_again(svc: PayoutService, page: RunPage, delay_seconds: float, suffix: str) -> None:
+    svc.tasks.enqueue(
+        QUEUE_RUN_SHARDS,
+        "run-shard-worker",
+        {"run_id": page.run_id, "page_id": page.page_id},
+        dedupe_key=f"{page.run_id}-{page.page_id}{suffix}",
+        delay_seconds=delay_seconds,
+    )
+
+
+# --- progress and completion --------------------------------------------------------------------
+
+
+def run_progress(svc: PayoutService, run_id: str) -> RunProgress:
+    """The run and its counters: one batched read, whatever the size of the run."""
+    progress = svc.store.runs.progress(run_id)
+    if progress is None:
+        raise RunNotFound(run_id)
+    return progress
+
+
+def run_items(
+    svc: PayoutService,
+    run_id: str,
+    *,
+    skip_reason: SkipReason | None = None,
+    seller_id: str | None = None,
+    after: str | None = None,
+    limit: int = 200,
+) -> RunItemsPage:
+    """Each seller's outcome in a run, by seller id, a page at a time."""
+    if svc.store.runs.get(run_id) is None:
+        raise RunNotFound(run_id)
+    found = svc.store.runs.items(
+        run_id, skip_reason=skip_reason, seller_id=seller_id, after=after, limit=limit + 1
+    )
+    page = found[:limit]
+    return RunItemsPage(page, page[-1].seller_id if len(found) > limit and page else None)
 
 
 def complete_runs(svc: PayoutService, now: datetime | None = None) -> list[str]:
     """Mark runs whose pages are all done and whose payouts are all final as completed, and
-    publish ``payout_run.completed`` (through the outbox, once)."""
+    publish ``payout_run.completed`` (through the outbox, once). Decided from the counters."""
     now = now or datetime.now(UTC)
-    store = svc.store
     completed = []
-    runs = (
-        store.client.collection("payout_runs")
-        .where(filter=firestore.FieldFilter("status", "==", "fanned_out"))
-        .limit(50)
-        .stream()
-    )
-    for snap in runs:
-        run = snap.to_dict() or {}
-        run_id = run["run_id"]
-        pages = snap.reference.collection(RUN_PAGES)
-        if store.count(pages.where(filter=firestore.FieldFilter("status", "!=", "done"))):
-            _requeue_stale_pages(svc, run_id, pages, now)
+    for run in svc.store.runs.fanned_out(limit=50):
+        progress = svc.store.runs.progress(run.run_id)
+        if progress is None:
             continue
-        payouts = store.client.collection(PAYOUTS).where(filter=firestore.FieldFilter("run_id", "==", run_id))
-        open_count = store.count(
-            payouts.where(filter=firestore.FieldFilter("status", "in", [s.value for s in OPEN_STATES]))
-        )
-        if open_count:
+        if not progress.all_pages_done:
+            _requeue_stale_pages(svc, run.run_id, now)
             continue
-        view = run_view(svc, run_id)
-        event_id = f"{run_id}-completed"
-
-        def finish(tx: Tx, ref: Any = snap.reference, event_id: str = event_id, view: Any = view) -> bool:
-            current = tx.get_ref(ref)
-            if current is None or current["status"] != "fanned_out":
-                return False
-            tx.set_ref(ref, {"status": "completed", "completed_at": now}, merge=True)
-            tx.create(
-                OUTBOX,
-                event_id,
-                {
-                    "event_id": event_id,
-                    "type": "payout_run.completed",
-                    "subject": view["run_id"],
-                    "sequence": 1,
-                    "data": view,
-                    "created_at": now,
-                    "published": False,
-                },
-            )
-            return True
-
-        if store.run(finish):
-            completed.append(run_id)
-            svc.relay([event_id])
-            logger.info("run %s completed", run_id, extra={"fields": {"run_id": run_id}})
+        if progress.open_payouts:
+            continue
+        event = svc.store.atomically(functools.partial(_complete, progress=progress, now=now))
+        if event is not None:
+            completed.append(run.run_id)
+            svc.relay([event])
+            logger.info("run %s completed", run.run_id, extra={"fields": {"run_id": run.run_id}})
     return completed
 
 
-def _requeue_stale_pages(svc: PayoutService, run_id: str, pages: Any, now: datetime) -> None:
+def _complete(uow: UnitOfWork, *, progress: RunProgress, now: datetime) -> OutboxEvent | None:
+    current = uow.runs.get(progress.run.run_id)
+    if current is None or current.status is not RunStatus.FANNED_OUT:
+        return None
+    done = current.moved_to(RunStatus.COMPLETED, now)
+    uow.runs.put(done)
+    event = run_completed_event(done.run_id, run_summary(RunProgress(done, progress.tally)), now)
+    uow.outbox.add(event)
+    return event
+
+
+def _requeue_stale_pages(svc: PayoutService, run_id: str, now: datetime) -> None:
     """A shard task that was lost (its queue gave up) would keep the run open forever."""
-    cutoff = now - timedelta(seconds=svc.store.settings.stuck_after_seconds)
-    stale = pages.where(filter=firestore.FieldFilter("status", "==", "queued")).where(
-        filter=firestore.FieldFilter("created_at", "<", cutoff)
-    )
-    for snap in stale.limit(100).stream():
-        page = snap.to_dict() or {}
-        logger.warning("shard page %s still queued; enqueued again", page["page_id"])
-        svc.tasks.enqueue(
-            QUEUE_RUN_SHARDS,
-            "run-shard-worker",
-            {"run_id": run_id, "page_id": page["page_id"]},
-            dedupe_key=f"{run_id}-{page['page_id']}-{int(now.timestamp())}",
-        )
-
-
-def run_view(svc: PayoutService, run_id: str) -> dict[str, Any]:
-    """Progress of a run: payouts by status, amounts by currency and status, skip reasons."""
-    store = svc.store
-    snap = store.run_ref(run_id).get()
-    if not snap.exists:
-        raise RunNotFound(run_id)
-    run = snap.to_dict() or {}
-    payouts = store.client.collection(PAYOUTS).where(filter=firestore.FieldFilter("run_id", "==", run_id))
-    by_status = {
-        s.value: store.count(payouts.where(filter=firestore.FieldFilter("status", "==", s.value)))
-        for s in PayoutStatus
-    }
-    amounts: dict[str, dict[str, int]] = {}
-    currencies = {
-        str(d.to_dict().get("currency"))
-        for d in snap.reference.collection(RUN_ITEMS).select(["currency"]).limit(1000).stream()
-    }
-    for ccy in sorted(currencies):
-        per_status = {}
-        for status, n in by_status.items():
-            if n:
-                q = payouts.where(filter=firestore.FieldFilter("currency", "==", ccy)).where(
-                    filter=firestore.FieldFilter("status", "==", status)
-                )
-                total = store.total(q, "amount")
-                if total:
-                    per_status[status] = total
-        if per_status:
-            amounts[ccy] = per_status
-    items = snap.reference.collection(RUN_ITEMS)
-    skipped = {
-        r.value: store.count(items.where(filter=firestore.FieldFilter("skip_reason", "==", r.value)))
-        for r in SkipReason
-    }
-    pages = snap.reference.collection(RUN_PAGES)
-    view = {
-        "run_id": run_id,
-        "run_date": run["run_date"],
-        "dry_run": run["dry_run"],
-        "status": run["status"],
-        "created_at": run["created_at"].isoformat()
-        if hasattr(run["created_at"], "isoformat")
-        else run["created_at"],
-        "pages": {
-            "total": store.count(pages),
-            "done": store.count(pages.where(filter=firestore.FieldFilter("status", "==", "done"))),
-        },
-        "sellers_seen": store.count(items),
-        "payouts_by_status": {k: v for k, v in by_status.items() if v},
-        "amounts_by_currency": amounts,
-        "skip_reasons": {k: v for k, v in skipped.items() if v},
-    }
-    if run["dry_run"]:
-        would = items.where(filter=firestore.FieldFilter("skip_reason", "==", None))
-        view["would_pay"] = {
-            "payouts": store.count(would),
-            "amounts_by_currency": {
-                ccy: total
-                for ccy in sorted(currencies)
-                if (
-                    total := store.total(
-                        would.where(filter=firestore.FieldFilter("currency", "==", ccy)), "would_pay"
-                    )
-                )
-            },
-        }
-    return view
+    cutoff = now - timedelta(seconds=svc.policy.stuck_after_seconds)
+    for page in svc.store.runs.queued_pages_due_before(run_id, cutoff, limit=100):
+        logger.warning("shard page %s still queued; enqueued again", page.page_id)
+        _queue_again(svc, page, 0, f"-{int(now.timestamp())}")

@@ -1,9 +1,9 @@
 """Payout use cases: create (by run or on demand), send to the provider, follow the
 provider's notifications, cancel, sweep what is stuck, and relay status events.
 
-Every money movement is a Firestore transaction that writes the payout, its journal entry and
-its outbox event together. Nothing outside Firestore is called inside a transaction: tasks
-are enqueued and events published after the commit, and both are safe to repeat.
+Every money movement is one unit of work that writes the payout, its journal entry and its
+outbox event together. Nothing outside the store is called inside a unit of work: a body
+returns what to do after its commit (tasks to enqueue, events to relay), and that is done after.
 """
 
 from __future__ import annotations
@@ -14,50 +14,53 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from shared import log, tracing
-from shared.adapters.firestore_store import (
-    IDEMPOTENCY_KEYS,
-    OUTBOX,
-    PAYOUTS,
-    PROVIDER_EVENTS,
-    SELLERS,
-    FirestoreStore,
-    OutboxEvent,
-    Tx,
-    seller_to_doc,
-)
-from shared.adapters.providers import (
-    OutcomeUnknown,
-    PaymentProvider,
-    ProviderEvent,
-    ProviderUnavailable,
-    TransferRejected,
-    TransferRequest,
-    TransferState,
-    provider_for,
-)
-from shared.adapters.pubsub import Publisher
-from shared.adapters.tasks import TaskQueue
 from shared.domain.countries import CountryRegistry
 from shared.domain.eligibility import Decision, amount_decision, payout_blocker, requested_amount_decision
 from shared.domain.errors import DomainError
+from shared.domain.events import OutboxEvent, payout_event
 from shared.domain.money import Money
 from shared.domain.payouts import (
     ACCOUNT_INVALIDATING_FAILURES,
-    OPEN_STATES,
     FailureCode,
     Payout,
     PayoutStatus,
     can_transition,
     new_payout,
     next_return_check,
+    on_demand_payout_id,
     transition,
 )
+from shared.domain.runs import status_change_tally
 from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
+from shared.usecases.ports import (
+    BalanceRef,
+    EventPublisher,
+    IdempotencyRecord,
+    IdempotencyRef,
+    OutcomeUnknown,
+    PaymentProvider,
+    PayoutPolicy,
+    PayoutRef,
+    ProviderDirectory,
+    ProviderEvent,
+    ProviderEventRecord,
+    ProviderEventRef,
+    ProviderUnavailable,
+    Refusal,
+    SellerRef,
+    Storage,
+    TaskQueue,
+    TransferRejected,
+    TransferRequest,
+    TransferState,
+    UnitOfWork,
+    UnknownProvider,
+)
+from shared.usecases.sellers import SellerNotFound
 
 logger = logging.getLogger(__name__)
 
@@ -67,19 +70,20 @@ seller_locks = KeyedLocks()  # payout creations read the seller's balance: one a
 
 
 class PayoutNotFound(DomainError):
-    http_status = 404
-
     def __init__(self, payout_id: str) -> None:
         super().__init__("payout_not_found", f"payout {payout_id} does not exist", "payout_id")
 
 
 class PayoutRefused(DomainError):
-    """The seller cannot be paid this amount now (the reason code says why)."""
+    """The seller cannot be paid this amount now (the code says why). On demand, a refusal is an
+    outcome recorded under the idempotency key, replayed as it was first answered."""
+
+    @classmethod
+    def of(cls, refusal: Refusal) -> PayoutRefused:
+        return cls(refusal.code, refusal.message, refusal.field)
 
 
 class IdempotencyConflict(DomainError):
-    http_status = 422
-
     def __init__(self) -> None:
         super().__init__(
             "idempotency_key_reused",
@@ -100,32 +104,55 @@ class Created:
     new: bool = False
 
 
+@dataclass(frozen=True)
+class PayoutRequestOutcome:
+    """The answer to ``POST /payouts``: the payout as created, or the refusal; ``replayed`` when
+    it is the first answer of an earlier request with the same key."""
+
+    payout: Payout | None
+    refusal: Refusal | None
+    replayed: bool
+
+
 @dataclass
 class AfterCommit:
-    """Work to do once a transaction has committed: send transfers, relay events."""
+    """Work to do once a unit of work has committed: send transfers, relay events."""
 
     transfers: list[str] = field(default_factory=list)
     outbox: list[OutboxEvent] = field(default_factory=list)
 
 
+def request_fingerprint(seller_id: str, amount: Money) -> str:
+    """The meaning of a payout request, whatever its JSON formatting or key order."""
+    return hashlib.sha256(
+        json.dumps(
+            {"seller_id": seller_id, "amount": amount.amount, "currency": amount.currency}, sort_keys=True
+        ).encode()
+    ).hexdigest()
+
+
 class PayoutService:
     def __init__(
         self,
-        store: FirestoreStore,
+        store: Storage,
         registry: CountryRegistry,
         tasks: TaskQueue,
-        publisher: Publisher,
+        publisher: EventPublisher,
+        providers: ProviderDirectory,
+        policy: PayoutPolicy | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
         self.tasks = tasks
         self.publisher = publisher
+        self.providers = providers
+        self.policy = policy or PayoutPolicy()
 
     # --- creating a payout ------------------------------------------------------------------
 
     def create_in_tx(
         self,
-        tx: Tx,
+        uow: UnitOfWork,
         seller: Seller,
         payout_id: str,
         *,
@@ -137,18 +164,13 @@ class PayoutService:
         run_id: str | None = None,
     ) -> Created:
         """Reads first (payout, balance: one round trip), then writes. ``amount`` None means
-        all available."""
-        tx.prefetch(
-            [
-                self.store.doc(PAYOUTS, payout_id),
-                *self.store.balance_shard_refs(seller.seller_id, seller.currency),
-            ]
-        )
-        existing = tx.get_payout(payout_id)
+        all available (up to the limit of one payout)."""
+        uow.read_ahead(PayoutRef(payout_id), BalanceRef(seller.seller_id, seller.currency))
+        existing = uow.payouts.get(payout_id)
         if existing is not None:
             return Created(existing, Decision(existing.amount))
         rules = self.registry.get(seller.country)
-        available = tx.available(seller.seller_id, seller.currency)
+        available = uow.balances.available(seller.seller_id, seller.currency)
         decision = payout_blocker(seller, rules, now) or (
             amount_decision(available, rules)
             if amount is None
@@ -156,21 +178,44 @@ class PayoutService:
         )
         if decision.amount is None:
             return Created(None, decision)
+        payout, event = self.write_new_payout(
+            uow, seller, payout_id, decision.amount, origin, cause, actor, now, run_id
+        )
+        return Created(payout, decision, (event,), new=True)
+
+    def write_new_payout(
+        self,
+        uow: UnitOfWork,
+        seller: Seller,
+        payout_id: str,
+        amount: Money,
+        origin: str,
+        cause: str,
+        actor: str,
+        now: datetime,
+        run_id: str | None,
+    ) -> tuple[Payout, OutboxEvent]:
+        """The writes of a new payout: itself (with the provider its country routes to), the
+        entry that reserves its funds, and its ``payout.created`` event."""
         payout, entry = new_payout(
             payout_id,
             seller.seller_id,
-            decision.amount,
+            amount,
             at=now,
             origin=origin,
             cause=cause,
             actor=actor,
             run_id=run_id,
-            provider=rules.provider_route,
+            provider=self.registry.get(seller.country).provider_route,
+            # The trace it joins: a run's payout gets a trace of its own (the same one again
+            # when the unit of work runs twice: shared/tracing.py remembers it by payout id).
             trace_context=tracing.payout_trace_context(payout_id, own_trace=run_id is not None),
         )
-        tx.put_payout(payout)
-        tx.post(entry, now)
-        return Created(payout, decision, (tx.add_outbox(payout, now),), new=True)
+        uow.payouts.put(payout)
+        uow.journal.post(entry, now)
+        event = payout_event(payout, now)
+        uow.outbox.add(event)
+        return payout, event
 
     def after_commit(self, work: AfterCommit) -> None:
         """Enqueue transfers and relay events. Failures here are recovered by the sweeper."""
@@ -188,55 +233,43 @@ class PayoutService:
 
     # --- on demand --------------------------------------------------------------------------
 
-    def create_on_demand(
+    def request_payout(
         self, *, caller: str, idempotency_key: str, seller_id: str, amount: Money, now: datetime | None = None
-    ) -> tuple[int, dict[str, Any]]:
-        """``POST /payouts``. The same key and body replay the first response; the same key
+    ) -> PayoutRequestOutcome:
+        """``POST /payouts``. The first outcome under a key (the payout, or the refusal) is kept
+        in the same unit of work as the payout; the same key and body get it again, the same key
         with another body is refused."""
-        from shared.domain.payouts import on_demand_payout_id
-
         now = now or datetime.now(UTC)
-        fingerprint = hashlib.sha256(
-            json.dumps(
-                {"seller_id": seller_id, "amount": amount.amount, "currency": amount.currency}, sort_keys=True
-            ).encode()
-        ).hexdigest()
+        fingerprint = request_fingerprint(seller_id, amount)
         key_id = hashlib.sha256(f"{caller}|{idempotency_key}".encode()).hexdigest()[:40]
         payout_id = on_demand_payout_id(caller, idempotency_key)
-        work = AfterCommit()
 
-        def create(tx: Tx) -> tuple[int, dict[str, Any]]:
-            work.transfers.clear()
-            work.outbox.clear()
-            # Every document this can read, in one round trip.
-            tx.prefetch(
-                [
-                    self.store.doc(IDEMPOTENCY_KEYS, key_id),
-                    self.store.doc(SELLERS, seller_id),
-                    self.store.doc(PAYOUTS, payout_id),
-                    *self.store.balance_shard_refs(seller_id, amount.currency),
-                ]
+        def request(uow: UnitOfWork) -> tuple[PayoutRequestOutcome, AfterCommit]:
+            # Every record this can read, in one round trip.
+            uow.read_ahead(
+                IdempotencyRef(key_id),
+                SellerRef(seller_id),
+                PayoutRef(payout_id),
+                BalanceRef(seller_id, amount.currency),
             )
-            stored = tx.get(IDEMPOTENCY_KEYS, key_id)
+            stored = uow.idempotency.get(key_id)
             if stored is not None:
-                if stored["fingerprint"] != fingerprint:
+                if stored.fingerprint != fingerprint:
                     raise IdempotencyConflict()
-                return int(stored["status"]), json.loads(stored["body"])
-            seller = tx.get_seller(seller_id)
+                return PayoutRequestOutcome(stored.payout, stored.refusal, replayed=True), AfterCommit()
+            seller = uow.sellers.get(seller_id)
             if seller is None:
-                from shared.usecases.sellers import SellerNotFound
-
                 raise SellerNotFound(seller_id)
+            work = AfterCommit()
+            payout: Payout | None = None
+            refusal: Refusal | None = None
             if amount.currency != seller.currency:
-                status, body = (
-                    422,
-                    _error(
-                        "currency_mismatch", f"the seller is paid in {seller.currency}", "amount.currency"
-                    ),
+                refusal = Refusal(
+                    "currency_mismatch", f"the seller is paid in {seller.currency}", "amount.currency"
                 )
             else:
                 created = self.create_in_tx(
-                    tx,
+                    uow,
                     seller,
                     payout_id,
                     amount=amount,
@@ -247,64 +280,109 @@ class PayoutService:
                 )
                 if created.payout is None:
                     skip = created.decision.skip
-                    status, body = (
-                        422,
-                        _error(
-                            skip.value if skip else "refused", created.decision.detail or "", "amount.amount"
-                        ),
+                    refusal = Refusal(
+                        skip.value if skip else "refused", created.decision.detail or "", "amount.amount"
                     )
                 else:
-                    status, body = 201, payout_view(created.payout)
+                    payout = created.payout
                     work.transfers.append(payout_id)
                     work.outbox.extend(created.outbox)
-            tx.create(
-                IDEMPOTENCY_KEYS,
-                key_id,
-                {
-                    "fingerprint": fingerprint,
-                    "status": status,
-                    "body": json.dumps(body, default=str),
-                    "payout_id": payout_id if status == 201 else None,
-                    "created_at": now,
-                    "expires_at": now + timedelta(days=IDEMPOTENCY_KEY_DAYS),
-                },
+            uow.idempotency.add(
+                IdempotencyRecord(
+                    key_id=key_id,
+                    fingerprint=fingerprint,
+                    payout=payout,
+                    refusal=refusal,
+                    created_at=now,
+                    expires_at=now + timedelta(days=IDEMPOTENCY_KEY_DAYS),
+                )
             )
-            return status, body
+            return PayoutRequestOutcome(payout, refusal, replayed=False), work
 
         with log.bind(seller_id=seller_id, payout_id=payout_id):
             with seller_locks.hold(seller_id):
-                status, body = self.store.run(create)
+                outcome, work = self.store.atomically(request)
             self.after_commit(work)
-            logger.info("on-demand payout request answered %d", status)
-            return status, body
+            logger.info(
+                "on-demand payout request %s%s",
+                "refused: " + outcome.refusal.code if outcome.refusal else "accepted",
+                " (replayed)" if outcome.replayed else "",
+            )
+            return outcome
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get_payout(self, payout_id: str) -> Payout:
+        payout = self.store.payouts.get(payout_id)
+        if payout is None:
+            raise PayoutNotFound(payout_id)
+        return payout
+
+    def list_payouts(
+        self,
+        *,
+        seller_id: str | None,
+        status: PayoutStatus | None,
+        run_id: str | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> tuple[list[Payout], tuple[datetime, str] | None]:
+        """Newest first, a page at a time: the page and the cursor of the next one (None: last)."""
+        found = self.store.payouts.newest_first(
+            seller_id=seller_id,
+            status=status.value if status else None,
+            run_id=run_id,
+            limit=limit + 1,
+            after=after,
+        )
+        page = found[:limit]
+        more = len(found) > limit and page
+        return page, (page[-1].created_at, page[-1].payout_id) if more else None
 
     # --- sending ----------------------------------------------------------------------------
+
+    def provider_of(self, payout: Payout) -> PaymentProvider | None:
+        """The provider the payout was created for; None (logged, flagged for ops) when it has
+        none recorded or that provider is not configured: never another provider instead."""
+        try:
+            if payout.provider is None:
+                raise UnknownProvider("no provider recorded on the payout")
+            return self.providers.get(payout.provider)
+        except UnknownProvider as exc:
+            logger.error("payout %s cannot be sent: %s; flagged for ops", payout.payout_id, exc)
+            self.store.payouts.flag_stuck(payout.payout_id, f"no provider: {exc}", datetime.now(UTC))
+            return None
 
     def send_transfer(self, payout_id: str, now: datetime | None = None) -> str:
         """The transfer worker. Returns what happened; raises RetryLater for transient errors."""
         with log.bind(payout_id=payout_id):
             now = now or datetime.now(UTC)
 
-            def claim(tx: Tx) -> tuple[Payout | None, bool]:
-                payout = tx.get_payout(payout_id)
+            def claim(uow: UnitOfWork) -> tuple[Payout | None, bool]:
+                payout = uow.payouts.get(payout_id)
                 if payout is None or payout.status is not PayoutStatus.PENDING:
                     return payout, False
                 resumed = payout.transfer_started_at is not None
                 if not resumed:
-                    tx.put_payout(replace(payout, transfer_started_at=now, updated_at=now))
+                    uow.payouts.put(replace(payout, transfer_started_at=now, updated_at=now))
                 return payout, resumed
 
             with _payout_locks.hold(payout_id):
-                payout, resumed = self.store.run(claim)
+                payout, resumed = self.store.atomically(claim)
             if payout is None:
                 logger.error("transfer task for an unknown payout; dropped")
                 return "unknown_payout"
             if payout.status is not PayoutStatus.PENDING:
                 return f"already_{payout.status.value}"
-            seller = self.store.get_seller(payout.seller_id)
-            assert seller is not None
+            seller = self.store.sellers.get(payout.seller_id)
+            if seller is None:
+                logger.error("transfer task for a payout of an unknown seller; flagged for ops")
+                self.store.payouts.flag_stuck(payout_id, "seller not found", now)
+                return "unknown_seller"
             with log.bind(seller_id=payout.seller_id, run_id=payout.run_id):
-                provider = provider_for(payout.provider or self.registry.get(seller.country).provider_route)
+                provider = self.provider_of(payout)
+                if provider is None:
+                    return "no_provider"
                 state: TransferState | None = None
                 try:
                     if resumed:
@@ -324,6 +402,7 @@ class PayoutService:
                         failure_code=exc.code,
                         cause=f"rejected by {provider.name}",
                         actor="transfer-worker",
+                        now=now,
                     )
                     return "failed"
                 except (ProviderUnavailable, OutcomeUnknown) as exc:
@@ -337,6 +416,7 @@ class PayoutService:
                     cause=f"accepted by {provider.name}",
                     actor="transfer-worker",
                     amount=state.amount,
+                    now=now,
                 )
                 return "sent"
 
@@ -353,7 +433,7 @@ class PayoutService:
                 cause=f"{provider.name} event {event.event_id}",
                 actor=f"provider:{provider.name}",
                 amount=t.amount,
-                dedupe_id=f"{provider.name}-{event.event_id}",
+                dedupe=(provider.name, event.event_id),
             )
 
     def apply_state(
@@ -366,30 +446,29 @@ class PayoutService:
         provider_ref: str | None = None,
         failure_code: FailureCode | None = None,
         amount: Money | None = None,
-        dedupe_id: str | None = None,
+        dedupe: tuple[str, str] | None = None,
         now: datetime | None = None,
     ) -> str:
-        """Move a payout to what the provider says, with its postings, in one transaction.
-        Anything that would move a state backwards is ignored and logged."""
+        """Move a payout to what the provider says, with its postings, its run's counters and its
+        events, in one unit of work. Anything that would move a state backwards is ignored and
+        logged; ``dedupe`` (provider, event id) applies a provider event once."""
         now = now or datetime.now(UTC)
-        outbox: list[OutboxEvent] = []
 
-        def apply(tx: Tx) -> str:
-            outbox.clear()
-            refs = [self.store.doc(PAYOUTS, payout_id)]
-            if dedupe_id is not None:
-                refs.append(self.store.doc(PROVIDER_EVENTS, dedupe_id))
-            tx.prefetch(refs)  # one round trip
-            if dedupe_id is not None and tx.get(PROVIDER_EVENTS, dedupe_id) is not None:
-                return "duplicate"
-            payout = tx.get_payout(payout_id)
+        def apply(uow: UnitOfWork) -> tuple[str, list[OutboxEvent]]:
+            refs: list[PayoutRef | ProviderEventRef] = [PayoutRef(payout_id)]
+            if dedupe is not None:
+                refs.append(ProviderEventRef(*dedupe))
+            uow.read_ahead(*refs)  # one round trip
+            if dedupe is not None and uow.provider_events.seen(*dedupe):
+                return "duplicate", []
+            payout = uow.payouts.get(payout_id)
             if payout is None:
                 raise PayoutNotFound(payout_id)
             seller = (
-                tx.get_seller(payout.seller_id) if failure_code in ACCOUNT_INVALIDATING_FAILURES else None
+                uow.sellers.get(payout.seller_id) if failure_code in ACCOUNT_INVALIDATING_FAILURES else None
             )
-            result = self._transition_in_tx(
-                tx, payout, target, cause, actor, provider_ref, failure_code, amount, now, outbox
+            result, outbox = self._transition_in_tx(
+                uow, payout, target, cause, actor, provider_ref, failure_code, amount, now
             )
             if (
                 result == "applied"
@@ -402,17 +481,22 @@ class PayoutService:
                     bank_account_status=BankAccountStatus.INVALID,
                     bank_account_invalid_reason=failure_code.value if failure_code else None,
                 )
-                tx.set(SELLERS, seller.seller_id, seller_to_doc(invalid))
-            if dedupe_id is not None:
-                tx.create(
-                    PROVIDER_EVENTS,
-                    dedupe_id,
-                    {"payout_id": payout_id, "status": target.value, "result": result, "received_at": now},
+                uow.sellers.put(invalid, bank_account_changed=False)
+            if dedupe is not None:
+                uow.provider_events.add(
+                    ProviderEventRecord(
+                        provider=dedupe[0],
+                        event_id=dedupe[1],
+                        payout_id=payout_id,
+                        status=target.value,
+                        result=result,
+                        received_at=now,
+                    )
                 )
-            return result
+            return result, outbox
 
         with _payout_locks.hold(payout_id):
-            result = self.store.run(apply)
+            result, outbox = self.store.atomically(apply)
         self.relay(outbox)
         level = logging.INFO if result in ("applied", "duplicate", "unchanged") else logging.WARNING
         logger.log(level, "provider state %s for payout: %s", target.value, result)
@@ -420,7 +504,7 @@ class PayoutService:
 
     def _transition_in_tx(
         self,
-        tx: Tx,
+        uow: UnitOfWork,
         payout: Payout,
         target: PayoutStatus,
         cause: str,
@@ -429,25 +513,27 @@ class PayoutService:
         failure_code: FailureCode | None,
         amount: Money | None,
         now: datetime,
-        outbox: list[OutboxEvent],
-    ) -> str:
+    ) -> tuple[str, list[OutboxEvent]]:
         if amount is not None and amount != payout.amount:
             logger.error(
                 "provider amount %s differs from the payout's %s; flagged for ops", amount, payout.amount
             )
-            tx.put_payout(replace(payout, updated_at=now))
-            return "amount_mismatch"
+            uow.payouts.put(replace(payout, updated_at=now))
+            return "amount_mismatch", []
         if target is payout.status:
             if provider_ref and not payout.provider_ref:
-                tx.put_payout(replace(payout, provider_ref=provider_ref, updated_at=now))
-            return "unchanged"
+                uow.payouts.put(replace(payout, provider_ref=provider_ref, updated_at=now))
+            return "unchanged", []
         steps = [target]
-        if payout.status is PayoutStatus.PENDING and target is PayoutStatus.RETURNED:
+        if (
+            payout.status in (PayoutStatus.PENDING, PayoutStatus.PROCESSING)
+            and target is PayoutStatus.RETURNED
+        ):
             steps = [PayoutStatus.PAID, PayoutStatus.RETURNED]  # "returned" overtook "paid"
-        elif payout.status is PayoutStatus.PROCESSING and target is PayoutStatus.RETURNED:
-            steps = [PayoutStatus.PAID, PayoutStatus.RETURNED]
         if not all(can_transition(a, b) for a, b in zip([payout.status, *steps[:-1]], steps, strict=True)):
-            return "ignored_backwards"
+            return "ignored_backwards", []
+        before = payout.status
+        outbox: list[OutboxEvent] = []
         for step in steps:
             payout, entry = transition(
                 payout,
@@ -459,32 +545,41 @@ class PayoutService:
                 failure_code=failure_code if step is PayoutStatus.FAILED else None,
             )
             if entry is not None:
-                tx.post(entry, now)
-            outbox.append(tx.add_outbox(payout, now))
-        tx.put_payout(payout)
-        return "applied"
+                uow.journal.post(entry, now)
+            event = payout_event(payout, now)
+            uow.outbox.add(event)
+            outbox.append(event)
+        uow.payouts.put(payout)
+        if payout.run_id is not None:
+            uow.runs.count(
+                payout.run_id, status_change_tally(before, payout.status, payout.amount), payout.payout_id
+            )
+        return "applied", outbox
 
     # --- cancel -----------------------------------------------------------------------------
 
     def cancel(self, payout_id: str, actor: str, now: datetime | None = None) -> Payout:
         now = now or datetime.now(UTC)
-        outbox: list[OutboxEvent] = []
 
-        def cancel(tx: Tx) -> Payout:
-            outbox.clear()
-            payout = tx.get_payout(payout_id)
+        def cancel(uow: UnitOfWork) -> tuple[Payout, OutboxEvent]:
+            payout = uow.payouts.get(payout_id)
             if payout is None:
                 raise PayoutNotFound(payout_id)
             moved, entry = transition(payout, PayoutStatus.CANCELED, at=now, cause="canceled", actor=actor)
             if entry is not None:
-                tx.post(entry, now)
-            outbox.append(tx.add_outbox(moved, now))
-            tx.put_payout(moved)
-            return moved
+                uow.journal.post(entry, now)
+            event = payout_event(moved, now)
+            uow.outbox.add(event)
+            uow.payouts.put(moved)
+            if moved.run_id is not None:
+                uow.runs.count(
+                    moved.run_id, status_change_tally(payout.status, moved.status, moved.amount), payout_id
+                )
+            return moved, event
 
         with log.bind(payout_id=payout_id), _payout_locks.hold(payout_id):
-            payout = self.store.run(cancel)
-            self.relay(outbox)
+            payout, event = self.store.atomically(cancel)
+            self.relay([event])
             logger.info("payout canceled by %s", actor)
             return payout
 
@@ -492,33 +587,25 @@ class PayoutService:
 
     def relay(self, events: Sequence[OutboxEvent | str]) -> int:
         """Publish outbox events and mark them published. Safe to repeat: consumers de-duplicate
-        on (payout_id, sequence), and the sweeper relays whatever this misses. An event that a
-        committed transaction just wrote is published as written; one named by id is read first
+        on (subject, sequence), and the sweeper relays whatever this misses. An event that a
+        committed unit of work just wrote is published as written; one named by id is read first
         (and skipped if published meanwhile)."""
         sent = 0
-        for event in events:
-            if isinstance(event, OutboxEvent):
-                event_id, doc = event.event_id, event.doc
-            else:
-                event_id, found = event, self.store.get(OUTBOX, event)
-                if found is None or found.get("published"):
-                    continue
-                doc = found
-            try:
-                self.publisher.publish(
-                    TOPIC_PAYOUT_EVENTS,
-                    json.dumps(doc["data"], default=str).encode(),
-                    cloud_event_attributes(doc, self.store.project),
-                )
-            except Exception:
-                logger.exception("could not publish %s; the sweeper will retry", event_id)
+        for item in events:
+            event = item if isinstance(item, OutboxEvent) else self.store.outbox.get(item)
+            if event is None or (not isinstance(item, OutboxEvent) and event.published):
                 continue
-            self.store.doc(OUTBOX, event_id).update({"published": True, "published_at": datetime.now(UTC)})
+            try:
+                self.publisher.publish_event(TOPIC_PAYOUT_EVENTS, event)
+            except Exception:
+                logger.exception("could not publish %s; the sweeper will retry", event.event_id)
+                continue
+            self.store.outbox.mark_published(event.event_id, datetime.now(UTC))
             sent += 1
         return sent
 
     def relay_unpublished(self, limit: int = 500) -> int:
-        return self.relay(self.store.unpublished_outbox_ids(limit))
+        return self.relay(self.store.outbox.unpublished(limit))
 
     # --- the sweeper ------------------------------------------------------------------------
 
@@ -526,51 +613,57 @@ class PayoutService:
         """Find payouts open for too long and resolve them: ask the provider, re-enqueue the
         transfer, or flag them for ops. Nothing stays in flight unseen."""
         now = now or datetime.now(UTC)
-        cutoff = now - (older_than or timedelta(seconds=self.store.settings.stuck_after_seconds))
+        cutoff = now - (older_than or timedelta(seconds=self.policy.stuck_after_seconds))
         counts = {"requeued": 0, "resolved": 0, "flagged": 0, "relayed": self.relay_unpublished()}
-        for payout in self.store.open_payouts_before(cutoff, limit=500):
+        for payout in self.store.payouts.open_before(cutoff, limit=500):
             with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
-                try:
-                    provider = provider_for(payout.provider or "sandbox")
-                    state = provider.fetch_transfer(payout.payout_id)
-                except ProviderUnavailable:
-                    counts["flagged"] += 1
-                    self.store.flag_stuck(payout.payout_id, "provider unreachable while sweeping", now)
-                    continue
-                if state is not None and state.status is not payout.status:
-                    self.apply_state(
-                        payout.payout_id,
-                        state.status,
-                        provider_ref=state.provider_ref,
-                        failure_code=state.failure_code,
-                        cause="sweeper asked the provider",
-                        actor="sweeper",
-                        amount=state.amount,
-                    )
-                    counts["resolved"] += 1
-                elif state is None and payout.status is PayoutStatus.PENDING:
-                    self.after_commit(AfterCommit(transfers=[payout.payout_id]))
-                    counts["requeued"] += 1
-                else:
-                    self.store.flag_stuck(
-                        payout.payout_id, f"{payout.status.value} at the provider for too long", now
-                    )
-                    counts["flagged"] += 1
+                counts[self._sweep_one(payout, now)] += 1
         counts.update(self.recheck_returns(now))
         logger.info("sweep: %s", counts)
         return counts
 
+    def _sweep_one(self, payout: Payout, now: datetime) -> str:
+        provider = self.provider_of(payout)
+        if provider is None:
+            return "flagged"
+        try:
+            state = provider.fetch_transfer(payout.payout_id)
+        except ProviderUnavailable:
+            self.store.payouts.flag_stuck(payout.payout_id, "provider unreachable while sweeping", now)
+            return "flagged"
+        if state is not None and state.status is not payout.status:
+            self.apply_state(
+                payout.payout_id,
+                state.status,
+                provider_ref=state.provider_ref,
+                failure_code=state.failure_code,
+                cause="sweeper asked the provider",
+                actor="sweeper",
+                amount=state.amount,
+                now=now,
+            )
+            return "resolved"
+        if state is None and payout.status is PayoutStatus.PENDING:
+            self.after_commit(AfterCommit(transfers=[payout.payout_id]))
+            return "requeued"
+        self.store.payouts.flag_stuck(
+            payout.payout_id, f"{payout.status.value} at the provider for too long", now
+        )
+        return "flagged"
+
     def recheck_returns(self, now: datetime) -> dict[str, int]:
         """The return watch (next_return_check): ask the provider about paid payouts whose check
         is due, and book the bank's return if its webhook never came."""
-        settings = self.store.settings
-        check_after = timedelta(seconds=settings.return_check_after_seconds)
-        watch_for = timedelta(days=settings.return_watch_days)
+        check_after = timedelta(seconds=self.policy.return_check_after_seconds)
+        watch_for = timedelta(days=self.policy.return_watch_days)
         counts = {"return_checked": 0, "returned": 0}
-        for payout in self.store.paid_payouts_to_recheck(now - check_after, limit=500):
+        for payout in self.store.payouts.paid_due_for_return_check(now - check_after, limit=500):
             with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
+                provider = self.provider_of(payout)
+                if provider is None:
+                    continue
                 try:
-                    state = provider_for(payout.provider or "sandbox").fetch_transfer(payout.payout_id)
+                    state = provider.fetch_transfer(payout.payout_id)
                 except ProviderUnavailable:
                     logger.warning("provider unreachable for a return check; asking again next sweep")
                     break
@@ -584,63 +677,24 @@ class PayoutService:
                         cause="sweeper: the provider reports the transfer returned",
                         actor="sweeper",
                         amount=state.amount,
+                        now=now,
                     )
                     counts["returned"] += 1
                 else:
                     check_from = next_return_check(
                         payout, now=now, check_after=check_after, watch_for=watch_for
                     )
-                    self.store.reschedule_return_check(payout, check_from)
+                    self.store.payouts.reschedule_return_check(payout, check_from)
         return counts
 
 
-def cloud_event_attributes(doc: dict[str, Any], project: str) -> dict[str, str]:
-    """CloudEvents over Pub/Sub, binary mode: the context travels as ``ce-`` attributes."""
-    return {
-        "ce-specversion": "1.0",
-        "ce-id": str(doc["event_id"]),
-        "ce-type": str(doc["type"]),
-        "ce-source": f"//payouts.{project}/{'payouts' if doc.get('payout_id') else 'payout_runs'}",
-        "ce-subject": str(doc.get("payout_id") or doc.get("subject")),
-        "ce-time": doc["created_at"].isoformat()
-        if hasattr(doc["created_at"], "isoformat")
-        else str(doc["created_at"]),
-        "ce-sequence": str(doc["sequence"]),
-        "content-type": "application/json",
-    }
-
-
-def _error(code: str, message: str, field_path: str) -> dict[str, Any]:
-    return {
-        "error": {"code": code, "message": message, "details": [{"field": field_path, "reason": message}]}
-    }
-
-
-def payout_view(payout: Payout) -> dict[str, Any]:
-    return {
-        "payout_id": payout.payout_id,
-        "seller_id": payout.seller_id,
-        "amount": {"amount": payout.amount.amount, "currency": payout.amount.currency},
-        "status": payout.status.value,
-        "origin": payout.origin,
-        "run_id": payout.run_id,
-        "provider": payout.provider,
-        "provider_ref": payout.provider_ref,
-        "failure_code": payout.failure_code.value if payout.failure_code else None,
-        "sequence": payout.sequence,
-        "created_at": payout.created_at.isoformat(),
-        "updated_at": payout.updated_at.isoformat(),
-        "history": [
-            {
-                "at": t.at.isoformat(),
-                "from": t.from_status.value if t.from_status else None,
-                "to": t.to_status.value,
-                "cause": t.cause,
-                "actor": t.actor,
-            }
-            for t in payout.history
-        ],
-    }
-
-
-__all__ = ["OPEN_STATES", "PayoutService", "RetryLater", "payout_view"]
+__all__ = [
+    "AfterCommit",
+    "Created",
+    "IdempotencyConflict",
+    "PayoutNotFound",
+    "PayoutRefused",
+    "PayoutRequestOutcome",
+    "PayoutService",
+    "RetryLater",
+]

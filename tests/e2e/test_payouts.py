@@ -13,8 +13,8 @@ import pytest
 from google.cloud.firestore import FieldFilter
 
 from local_stack import local_env
-from shared.adapters import providers
 from shared.adapters.firestore_store import OUTBOX, PROVIDER_EVENTS
+from shared.adapters.providers import ConfiguredProviders
 from shared.adapters.providers.sandbox import SandboxProvider
 from shared.adapters.pubsub import Publisher
 from shared.adapters.tasks import TaskQueue
@@ -429,8 +429,13 @@ def test_a_return_whose_webhook_never_came_is_booked_by_the_sweepers_return_watc
     # The sweeper, in this process, a day and a bit later (RETURN_CHECK_AFTER_SECONDS = 86400).
     key = str(local_env.local_secrets(client.state_dir)["provider_api_key"])
     settings = Settings(SANDBOX_URL=client.sandbox_url, SANDBOX_API_KEY=key)
-    monkeypatch.setitem(providers._instances, "sandbox", SandboxProvider(settings))
-    sweeper = PayoutService(stack_store, load_country_rules(), TaskQueue(settings), Publisher(settings))
+    sweeper = PayoutService(
+        stack_store,
+        load_country_rules(),
+        TaskQueue(settings),
+        Publisher(settings),
+        ConfiguredProviders(settings, {"sandbox": SandboxProvider}),
+    )
     later = datetime.now(UTC) + timedelta(days=1, minutes=1)
     for _ in range(20):  # other tests' paid payouts are due too, 500 a sweep
         counts = sweeper.recheck_returns(later)

@@ -52,7 +52,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         enqueues=frozenset({"run-shard-worker", "transfer-worker"}),
         publishes=True,
         settings=frozenset({"RUN_BUCKETS"}),
-        notes="POST /payouts: create_on_demand -> after_commit; cancel -> relay; POST /runs: start_run",
+        notes="POST /payouts: request_payout -> after_commit; cancel -> relay; POST /runs: start_run",
     ),
     "payout-runs": Capabilities(
         enqueues=frozenset({"run-shard-worker"}),
@@ -68,31 +68,22 @@ CAPABILITIES: dict[str, Capabilities] = {
     "transfer-worker": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
-        notes="send_transfer: provider create/fetch_transfer (sandbox, adyen, stripe), apply_state -> relay",
+        secrets=frozenset({"SANDBOX_API_KEY"}),
+        notes="send_transfer: provider create/fetch_transfer, apply_state -> relay",
     ),
     "provider-webhook": Capabilities(
         publishes=True,
-        secrets=frozenset({"SANDBOX_WEBHOOK_SECRETS", "ADYEN_HMAC_KEYS", "STRIPE_WEBHOOK_SECRETS"}),
+        secrets=frozenset({"SANDBOX_WEBHOOK_SECRETS"}),
         notes="apply_provider_event -> apply_state -> relay; parse_webhook checks the signature",
     ),
     "payout-sweeper": Capabilities(
         enqueues=frozenset({"transfer-worker"}),
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
-        settings=frozenset(
-            {"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS", "RUN_DEADLINE_SECONDS"}
-        ),
+        secrets=frozenset({"SANDBOX_API_KEY"}),
+        settings=frozenset({"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS"}),
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
-        "relay; complete_runs: relay; monitoring.report_overdue_runs: RUN_DEADLINE_SECONDS",
-    ),
-    "console": Capabilities(
-        publishes=True,
-        secrets=frozenset({"CONSOLE_CSRF_SECRET"}),
-        settings=frozenset({"RUN_DEADLINE_SECONDS"}),
-        notes="console_views: reads; cancel_payout -> PayoutService.cancel -> relay; CSRF tokens; "
-        "runs against RUN_DEADLINE_SECONDS",
+        "relay; complete_runs: relay",
     ),
 }
 
@@ -109,8 +100,7 @@ def signature_type(spec: topology.FunctionSpec) -> str | None:
     (http for a function deployed without an event trigger)."""
     from functions_framework import _function_registry
 
-    import main  # noqa: F401  (registers the decorated functions)
-
+    entry_point(spec)  # imports its module, whose decorators register it
     found = _function_registry.REGISTRY_MAP.get(spec.entry_point)
     return str(found) if found else None
 
@@ -187,14 +177,14 @@ def enqueue_targets() -> set[tuple[str, str]]:
 
 
 def published_topics() -> set[str]:
-    """Topics of every ``<publisher>.publish(TOPIC, ...)`` in the code."""
+    """Topics of every ``<publisher>.publish(TOPIC, ...)`` / ``publish_event(TOPIC, ...)`` in the code."""
     found = set()
-    for path, call in _calls("publish"):
+    for path, call in [*_calls("publish"), *_calls("publish_event")]:
         if not call.args:
             continue
         topic = _resolve(call.args[0])
         if topic is None and isinstance(call.args[0], ast.Name) and call.args[0].id in ("path", "topic"):
-            continue  # an adapter passing its caller's topic on: publish(topic, data, ...)
+            continue  # the adapter itself: publish(path, data, ...), publish(topic, ...)
         assert topic, f"{path.name}:{call.lineno}: publish to a topic not named literally"
         found.add(topic)
     return found

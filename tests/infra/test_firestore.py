@@ -17,30 +17,25 @@ from tests.infra import codefacts, tfmodel
 infra = tfmodel.load()
 INDEXES: dict[str, dict[str, Any]] = infra.locals["firestore_indexes"]
 
-STORE = "shared/adapters/firestore_store.py::FirestoreStore"
-RUNS = "shared/usecases/payout_runs.py"
+STORE = "shared/adapters/firestore/store.py"
 CONSOLE = "shared/usecases/console_views.py"
 LIST_PAYOUTS = {key for key in INDEXES if key.startswith("payouts-list")}
 
 # Query site -> the indexes it needs (by their key in local.firestore_indexes).
 QUERY_INDEXES: dict[str, set[str]] = {
-    f"{STORE}.due_order_lines": {"order_lines-release"},
-    f"{STORE}.sellers_in_buckets": {"sellers-run_bucket"},
-    f"{STORE}.open_payouts_before": {"payouts-status-updated_at"},
-    f"{STORE}.paid_payouts_to_recheck": {"payouts-status-return_check_from"},
+    f"{STORE}::FirestoreStore.due_order_lines": {"order_lines-release"},
+    f"{STORE}::_SellerQueries.in_buckets": {"sellers-run_bucket"},
+    f"{STORE}::_PayoutQueries.open_before": {"payouts-status-updated_at"},
+    f"{STORE}::_PayoutQueries.paid_due_for_return_check": {"payouts-status-return_check_from"},
     # Any combination of seller_id/status/run_id equality, ordered by created_at, payout_id.
-    f"{STORE}.list_payouts": LIST_PAYOUTS,
-    # payout_runs.status == and pages.status != are single-field; run_id + status in are counted.
-    f"{RUNS}::complete_runs": {"payouts-run_id-status"},
-    f"{RUNS}::_requeue_stale_pages": {"pages-status-created_at"},
-    # Counts by run_id + status, sums of amount by run_id + currency + status; items and pages
-    # are counted by one field.
-    f"{RUNS}::run_view": {"payouts-run_id-status", "payouts-run_id-currency-status-amount"},
+    f"{STORE}::_PayoutQueries.newest_first": LIST_PAYOUTS,
+    # A run's pages still queued past their due time (the sweeper).
+    f"{STORE}::_RunStore.queued_pages_due_before": {"pages-status-due_at"},
     # skip_reason == (optional), seller_id == (optional), ordered by seller_id.
-    "functions/payouts.py::_run_items": {"items-skip_reason-seller_id"},
+    f"{STORE}::_RunStore.items": {"items-skip_reason-seller_id"},
     # An unfiltered collection-group scan of balance shards: needs no index (and is run by the
     # demo and the tests, not by a deployed function).
-    "shared/usecases/ledger_audit.py::audit_ledger": set(),
+    f"{STORE}::FirestoreStore.balance_shard_documents": set(),
     # The console: runs and dead letters newest first (one field ordered: the automatic
     # single-field index, descending included); a run's failed payouts counted by run and status.
     f"{CONSOLE}::list_runs": set(),
@@ -96,23 +91,21 @@ def test_payout_list_has_an_index_for_every_combination_of_filters():
 
 
 def test_collections_exist_in_the_code():
-    from shared.adapters import firestore_store as fs
+    from shared.adapters.firestore import documents as fs
 
     names = {v for k, v in vars(fs).items() if k.isupper() and isinstance(v, str)}
     for key, index in INDEXES.items():
-        assert index["collection"] in names, (
-            f"{key}: no collection {index['collection']!r} in firestore_store"
-        )
+        assert index["collection"] in names, f"{key}: no collection {index['collection']!r} in the adapter"
 
 
 def test_idempotency_keys_expire():
-    from shared.adapters.firestore_store import IDEMPOTENCY_KEYS
+    from shared.adapters.firestore.documents import IDEMPOTENCY_KEYS
 
     ttl = infra.resource("google_firestore_field", "idempotency_keys_ttl")
     assert ttl["collection"] == IDEMPOTENCY_KEYS
     assert ttl["field"] == "expires_at"
     assert "ttl_config" in ttl
-    source = (tfmodel.ROOT / "shared" / "usecases" / "payouts.py").read_text()
+    source = (tfmodel.ROOT / "shared" / "adapters" / "firestore" / "documents.py").read_text()
     assert '"expires_at"' in source, "the code no longer writes expires_at on idempotency keys"
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 import pytest
 
 from shared.adapters.firestore_store import FirestoreStore
+from shared.adapters.providers import ConfiguredProviders
 from shared.adapters.pubsub import Publisher
 from shared.adapters.tasks import TaskQueue
 from shared.domain.countries import load_country_rules
@@ -33,7 +34,11 @@ NOW = datetime(2026, 11, 20, 12, 0, tzinfo=UTC)
 def service(stack, firestore_project) -> PayoutService:
     settings = Settings()
     return PayoutService(
-        FirestoreStore(settings, project=firestore_project), RULES, TaskQueue(settings), Publisher(settings)
+        FirestoreStore(settings, project=firestore_project),
+        RULES,
+        TaskQueue(settings),
+        Publisher(settings),
+        ConfiguredProviders(settings),
     )
 
 
@@ -80,7 +85,7 @@ def test_concurrent_on_demand_payouts_never_overdraw_the_available_balance(servi
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(
             pool.map(
-                lambda n: service.create_on_demand(
+                lambda n: service.request_payout(
                     caller="ops",
                     idempotency_key=f"k-{n}-{uuid.uuid4().hex}",
                     seller_id="s-1",
@@ -90,8 +95,8 @@ def test_concurrent_on_demand_payouts_never_overdraw_the_available_balance(servi
                 range(6),
             )
         )
-    statuses = sorted(status for status, _ in answers)
-    assert statuses == [201, 201, 422, 422, 422, 422]
+    outcomes = sorted(a.refusal.code if a.refusal else "paid" for a in answers)
+    assert outcomes == ["insufficient_available_balance"] * 4 + ["paid"] * 2
     balance = service.store.balances("s-1")[0]
     assert (balance.available, balance.in_flight) == (10000, 40000)
     report = audit_ledger(service.store)
@@ -100,11 +105,11 @@ def test_concurrent_on_demand_payouts_never_overdraw_the_available_balance(servi
 
 def test_a_transition_writes_status_postings_and_outbox_together(service):
     funded(service, "s-2", 30000)
-    status, body = service.create_on_demand(
+    outcome = service.request_payout(
         caller="ops", idempotency_key="key-00000001", seller_id="s-2", amount=Money(30000, "EUR"), now=NOW
     )
-    assert status == 201
-    payout_id = body["payout_id"]
+    assert outcome.payout is not None
+    payout_id = outcome.payout.payout_id
     assert service.apply_state(payout_id, PayoutStatus.FAILED, cause="test", actor="test") == "applied"
     # A late "paid" cannot undo a final state.
     assert (

@@ -121,3 +121,11 @@ def test_on_demand_amounts_are_bounded_by_available_and_the_minimum():
         requested_amount_decision(Money(10, "EUR"), Money(4000, "EUR"), fr).skip is SkipReason.BELOW_MINIMUM
     )
     assert requested_amount_decision(Money(4000, "EUR"), Money(4000, "EUR"), fr).pays
+
+
+def test_a_run_date_at_the_start_of_the_calendar_is_decided_not_an_error():
+    """A run of 0001-01-01 is accepted; its pages must finish, not fail for ever (the schedule of
+    the days before it cannot be computed: not a payout day)."""
+    for country in RULES.countries():
+        decided = decide(seller(country), run_date=date(1, 1, 1))
+        assert decided.skip in (SkipReason.NOT_A_PAYOUT_DAY, None)

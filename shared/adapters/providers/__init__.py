@@ -1,7 +1,11 @@
 """Payment providers behind one small interface, routed per country rules.
 
 Adding a provider means one module implementing :class:`PaymentProvider` and one entry in
-``_FACTORIES``; the workers never change.
+``_FACTORIES``; the workers never change. The composition root (``shared/entrypoints/deps.py``)
+hands the use cases and the webhook one :class:`ConfiguredProviders`: there is no process-global
+lookup. Every provider it builds is observed (``observed.ObservedProvider``: a span per call and
+the metric lines), and the real rails sit behind their circuit breakers (``breaker.GuardedRail``),
+so a new rail added to ``_FACTORIES`` is traced, measured and guarded without a line of its own.
 """
 
 from __future__ import annotations
@@ -22,15 +26,17 @@ from shared.adapters.providers.base import (
     TransferRejected,
     TransferRequest,
     TransferState,
+    UnknownProvider,
     WebhookIgnored,
     WebhookRejected,
     is_failover_safe,
     reported_status,
 )
-from shared.settings import Settings, get_settings
+from shared.settings import Settings
 
 __all__ = [
     "CircuitOpen",
+    "ConfiguredProviders",
     "ContractViolation",
     "NotForThisRail",
     "OutcomeUnknown",
@@ -42,10 +48,10 @@ __all__ = [
     "TransferRejected",
     "TransferRequest",
     "TransferState",
+    "UnknownProvider",
     "WebhookIgnored",
     "WebhookRejected",
     "is_failover_safe",
-    "provider_for",
     "reported_status",
 ]
 
@@ -76,18 +82,35 @@ _FACTORIES: dict[str, Callable[[Settings], PaymentProvider]] = {
     "adyen": _adyen,
     "stripe": _stripe,
 }
-_instances: dict[str, PaymentProvider] = {}
-_lock = threading.Lock()
 
 
-def provider_for(route: str, settings: Settings | None = None) -> PaymentProvider:
-    """The provider a country's rules route its payouts to (created once per process)."""
-    with _lock:
-        if route not in _instances:
-            if route not in _FACTORIES:
-                raise KeyError(f"no payment provider for route {route!r}")
-            from shared.adapters.providers.observed import ObservedProvider
+def _observed(provider: PaymentProvider) -> PaymentProvider:
+    from shared.adapters.providers.observed import ObservedProvider
 
-            # Traced and measured whatever the rail (shared/adapters/providers/observed.py).
-            _instances[route] = ObservedProvider(_FACTORIES[route](settings or get_settings()))
-        return _instances[route]
+    return ObservedProvider(provider)
+
+
+class ConfiguredProviders:
+    """The payment providers of this deployment by route name (a ``ProviderDirectory``), each
+    created on first use and wrapped by ``wrap`` (by default :class:`ObservedProvider`: traced
+    and measured whatever the rail)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        factories: dict[str, Callable[[Settings], PaymentProvider]] | None = None,
+        wrap: Callable[[PaymentProvider], PaymentProvider] = _observed,
+    ) -> None:
+        self._settings = settings
+        self._factories = dict(_FACTORIES if factories is None else factories)
+        self._wrap = wrap
+        self._instances: dict[str, PaymentProvider] = {}
+        self._lock = threading.Lock()
+
+    def get(self, name: str) -> PaymentProvider:
+        with self._lock:
+            if name not in self._instances:
+                if name not in self._factories:
+                    raise UnknownProvider(f"no payment provider {name!r}")
+                self._instances[name] = self._wrap(self._factories[name](self._settings))
+            return self._instances[name]

@@ -135,6 +135,10 @@ def is_failover_safe(error: BaseException) -> bool:
     return isinstance(error, TransferNotAccepted)
 
 
+class UnknownProvider(LookupError):
+    """No payment provider is configured under that name."""
+
+
 class WebhookRejected(ProviderError):
     """A webhook refused before anything runs: a bad signature (``reason`` starts with
     "signature": 401) or a signed body outside the rail's documented schema (400

@@ -1,6 +1,6 @@
 """Every provider, observed: a span per call in the payout's trace, and the metric lines of its
 errors, latency and webhook lag (``shared/monitoring.py``). Wraps whichever provider
-``provider_for`` builds, so a new rail is observed without a line of its own."""
+``ConfiguredProviders`` builds, so a new rail is observed without a line of its own."""
 
 from __future__ import annotations
 

@@ -1,0 +1,108 @@
+"""The console's reads on Firestore (the ``ConsoleReads`` port in ``shared/usecases/ports.py``):
+the lists and records an operator looks at, which no payout rule needs. Documents are returned
+as stored, for display; bank data in them is already masked (``bank_account_masked``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from google.cloud import firestore
+
+from shared.adapters.firestore import documents as d
+from shared.adapters.firestore.store import FirestoreStore
+from shared.domain.payouts import PayoutStatus
+from shared.domain.runs import PayoutRun
+from shared.usecases.ports import RunPayoutPoint
+
+CONSOLE_ACTIONS = "console_actions"
+
+
+class FirestoreConsoleReads:
+    def __init__(self, store: FirestoreStore) -> None:
+        self.s = store
+
+    def runs_newest_first(self, limit: int, before: datetime | None) -> list[PayoutRun]:
+        """Newest first (one field ordered: the automatic single-field index, descending included)."""
+        query = self.s.client.collection(d.PAYOUT_RUNS).order_by(
+            "created_at", direction=firestore.Query.DESCENDING
+        )
+        if before is not None:
+            query = query.start_after({"created_at": before})
+        return [d.run_from_doc(s.to_dict() or {}) for s in self.s.calls.stream(query.limit(limit))]
+
+    def run_payout_points(self, run_id: str, limit: int) -> list[RunPayoutPoint]:
+        """Status, last change and failure code of a run's payouts (three fields read, not the
+        documents)."""
+        query = (
+            self.s.client.collection(d.PAYOUTS)
+            .where(filter=firestore.FieldFilter("run_id", "==", run_id))
+            .select(["status", "updated_at", "failure_code"])
+            .limit(limit)
+        )
+        points = []
+        for snap in self.s.calls.stream(query):
+            doc = snap.to_dict() or {}
+            at = doc.get("updated_at")
+            points.append(
+                RunPayoutPoint(
+                    str(doc.get("status")),
+                    at if isinstance(at, datetime) else None,
+                    doc.get("failure_code"),
+                )
+            )
+        return points
+
+    def count_run_payouts(self, run_id: str, status: PayoutStatus) -> int:
+        """index: payouts (run_id, status)."""
+        query = (
+            self.s.client.collection(d.PAYOUTS)
+            .where(filter=firestore.FieldFilter("run_id", "==", run_id))
+            .where(filter=firestore.FieldFilter("status", "==", status.value))
+        )
+        return self.s.calls.count(query)
+
+    def payout_document(self, payout_id: str) -> dict[str, Any] | None:
+        return self.s.read(self.s.refs.doc(d.PAYOUTS, payout_id))
+
+    def seller_document(self, seller_id: str) -> dict[str, Any] | None:
+        return self.s.read(self.s.refs.doc(d.SELLERS, seller_id))
+
+    def provider_events_of(self, payout_id: str, limit: int) -> list[dict[str, Any]]:
+        query = (
+            self.s.client.collection(d.PROVIDER_EVENTS)
+            .where(filter=firestore.FieldFilter("payout_id", "==", payout_id))
+            .limit(limit)
+        )
+        return [{**(s.to_dict() or {}), "event_key": s.id} for s in self.s.calls.stream(query)]
+
+    def _documents(self, collection: str, ids: Sequence[str]) -> list[dict[str, Any]]:
+        refs = [ref for ref in (self.s.refs.doc(collection, i) for i in ids) if ref is not None]
+        if not refs:
+            return []
+        return [s.to_dict() or {} for s in self.s.calls.get_all(refs) if s.exists]
+
+    def journal_documents(self, entry_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._documents(d.JOURNAL, entry_ids)
+
+    def outbox_documents(self, event_ids: Sequence[str]) -> list[dict[str, Any]]:
+        return self._documents(d.OUTBOX, event_ids)
+
+    def dead_letters(self, limit: int) -> list[dict[str, Any]]:
+        query = (
+            self.s.client.collection(d.DEAD_LETTERS)
+            .order_by("received_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        return [s.to_dict() or {} for s in self.s.calls.stream(query)]
+
+    def unpaid_order_lines(self, limit: int) -> list[dict[str, Any]]:
+        query = self.s.client.collection(d.ORDER_LINES).where(
+            filter=firestore.FieldFilter("paid", "==", False)
+        )
+        return [s.to_dict() or {} for s in self.s.calls.stream(query.limit(limit))]
+
+    def record_action(self, record: dict[str, Any]) -> None:
+        self.s.calls.set(self.s.refs.writable(CONSOLE_ACTIONS, uuid.uuid4().hex), record)

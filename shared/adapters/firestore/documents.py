@@ -1,0 +1,561 @@
+"""Every stored document shape, and the collection it lives in: domain objects in, documents out.
+
+Collections
+- ``sellers/{seller_id}``: profile, bank account (full numbers, never leave this adapter
+  except towards a provider), KYC, schedule, hold, run bucket.
+- ``sellers/{seller_id}/bank_account_changes/{id}``: when and to what (masked) an account changed.
+- ``sellers/{seller_id}/balance_shards/{CCY}-{n}``: the seller's balance buckets, split over
+  a few shards so a flood of events for one seller does not queue on one document.
+- ``journal/{entry_id}``: append-only journal entries; the id is derived from the cause.
+- ``order_lines/{order_line_id}``: the state of each order line (and events parked on it).
+- ``order_events/{event_id}``: every event received, its fingerprint and outcome.
+- ``dead_letters/{source}-{message_id}``: messages that can never be applied, kept for ops.
+- ``payouts/{payout_id}``: a payout, its status and its history of transitions.
+- ``payout_runs/{run_id}``, with ``pages/{page_id}`` (one per shard task), ``items/{seller_id}``
+  (the payout or the skip reason of every seller the run looked at) and ``counters/{n}`` (the
+  run's progress, summed over a few shards written with server-side increments).
+- ``outbox/{event_id}``: status events, written with the change, relayed after.
+- ``provider_events/{provider}-{event_id}``: webhooks already applied.
+- ``idempotency_keys/{hash}``: first outcomes of on-demand payout requests (TTL on expires_at).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from datetime import date, datetime
+from typing import Any
+
+from shared.domain.bank_accounts import ValidatedBankAccount
+from shared.domain.eligibility import SkipReason
+from shared.domain.events import EventSource, OutboxEvent
+from shared.domain.ledger import Bucket, JournalEntry, seller_account
+from shared.domain.money import Money
+from shared.domain.order_events import OrderLine, Outcome, ReleaseState
+from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
+from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
+from shared.domain.schedule import PayoutSchedule
+from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, Seller
+from shared.usecases.ledger_audit import LedgerReport, check_ledger
+from shared.usecases.ports import (
+    Balance,
+    DeadLetter,
+    IdempotencyRecord,
+    ProviderEventRecord,
+    ReceivedOrderEvent,
+    Refusal,
+    StoredEntry,
+)
+
+Doc = dict[str, Any]
+
+SELLERS = "sellers"
+JOURNAL = "journal"
+ORDER_LINES = "order_lines"
+ORDER_EVENTS = "order_events"
+DEAD_LETTERS = "dead_letters"
+BALANCE_SHARDS = "balance_shards"
+BANK_ACCOUNT_CHANGES = "bank_account_changes"
+PAYOUTS = "payouts"
+PAYOUT_RUNS = "payout_runs"
+RUN_PAGES = "pages"
+RUN_PAGES_DONE = "pages_done"  # a marker per page counted done (created once)
+RUN_ITEMS = "items"
+RUN_COUNTERS = "counters"
+OUTBOX = "outbox"
+PROVIDER_EVENTS = "provider_events"
+IDEMPOTENCY_KEYS = "idempotency_keys"
+
+# Counter shards per run: a progress read is 1 + RUN_COUNTER_SHARDS documents (one get_all); the
+# writes of a run (every item, page and payout transition: about 3 per payout, ~100/s at the
+# benchmark's pace) spread over them, each a blind increment, so a shard document takes a few
+# writes a second and concurrent transactions rarely meet on one (16 shards showed 5x the
+# transaction retries of the code without counters on the emulator; 32 keep them near it).
+RUN_COUNTER_SHARDS = 32
+
+
+def valid_document_id(doc_id: str) -> bool:
+    """What Firestore can hold as a document id (not empty, no ``/``, not ``.``/``..``/``__x__``)."""
+    return (
+        0 < len(doc_id.encode()) <= 1500
+        and "/" not in doc_id
+        and doc_id not in (".", "..")
+        and not (doc_id.startswith("__") and doc_id.endswith("__"))
+    )
+
+
+def shard_of(key: str, shards: int) -> int:
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % shards
+
+
+def provider_event_id(provider: str, event_id: str) -> str:
+    """The dedupe document of a provider event; an event id Firestore could not hold is hashed."""
+    doc_id = f"{provider}-{event_id}"
+    if valid_document_id(doc_id):
+        return doc_id
+    return f"{provider}-h-{hashlib.sha256(event_id.encode()).hexdigest()[:40]}"
+
+
+def dead_letter_id(source: str, message_id: str) -> str:
+    doc_id = f"{source}-{message_id}"
+    if valid_document_id(doc_id):
+        return doc_id
+    return f"{source}-h-{hashlib.sha256(message_id.encode()).hexdigest()[:40]}"
+
+
+# --- sellers and balances ---------------------------------------------------------------------
+
+
+def seller_to_doc(seller: Seller) -> Doc:
+    account = seller.bank_account
+    return {
+        "seller_id": seller.seller_id,
+        "run_bucket": run_bucket(seller.seller_id),
+        "country": seller.country,
+        "currency": seller.currency,
+        "display_name": seller.display_name,
+        "bank_account": account.to_storage(),
+        "bank_account_masked": account.masked,
+        "bank_account_fingerprint": account.fingerprint,
+        "bank_account_changed_at": seller.bank_account_changed_at,
+        "bank_account_status": seller.bank_account_status.value,
+        "bank_account_invalid_reason": seller.bank_account_invalid_reason,
+        "kyc_status": seller.kyc_status.value,
+        "payout_schedule": seller.payout_schedule.model_dump(mode="json"),
+        "payout_hold": seller.payout_hold.model_dump(mode="json"),
+        "created_at": seller.created_at,
+        "updated_at": seller.updated_at,
+    }
+
+
+def seller_from_doc(data: Mapping[str, Any]) -> Seller:
+    return Seller(
+        seller_id=data["seller_id"],
+        country=data["country"],
+        currency=data["currency"],
+        display_name=data["display_name"],
+        bank_account=ValidatedBankAccount.from_storage(data["bank_account"]),
+        bank_account_changed_at=data["bank_account_changed_at"],
+        bank_account_status=BankAccountStatus(data.get("bank_account_status", "valid")),
+        bank_account_invalid_reason=data.get("bank_account_invalid_reason"),
+        kyc_status=KycStatus(data["kyc_status"]),
+        payout_schedule=PayoutSchedule.model_validate(data["payout_schedule"], strict=False),
+        payout_hold=PayoutHold.model_validate(data["payout_hold"], strict=False),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+    )
+
+
+def bank_account_change(seller: Seller) -> tuple[str, Doc]:
+    """A record of a change of bank account, for the cooling-off rule and for ops."""
+    change_id = hashlib.sha256(
+        f"{seller.seller_id}|{seller.bank_account.fingerprint}|{seller.bank_account_changed_at}".encode()
+    ).hexdigest()[:32]
+    return change_id, {
+        "changed_at": seller.bank_account_changed_at,
+        "masked": seller.bank_account.masked,
+        "scheme": seller.bank_account.scheme,
+        "fingerprint": seller.bank_account.fingerprint,
+    }
+
+
+def balances_from_shards(shards: Iterable[Mapping[str, Any]]) -> list[Balance]:
+    totals: dict[str, dict[str, int]] = {}
+    for data in shards:
+        bucket_totals = totals.setdefault(str(data["currency"]), {b.value: 0 for b in Bucket})
+        for bucket in Bucket:
+            bucket_totals[bucket.value] += int(data.get(bucket.value, 0))
+    return [Balance(currency=ccy, **values) for ccy, values in sorted(totals.items())]
+
+
+# --- the ledger -------------------------------------------------------------------------------
+
+
+def journal_to_doc(entry: JournalEntry, at: datetime) -> Doc:
+    return {
+        "entry_id": entry.entry_id,
+        "kind": entry.kind,
+        "cause": entry.cause,
+        "seller_id": entry.seller_id,
+        "created_at": at,
+        "postings": [
+            {"account": p.account, "amount": p.amount.amount, "currency": p.amount.currency}
+            for p in entry.postings
+        ],
+    }
+
+
+def stored_entry_from_doc(data: Mapping[str, Any]) -> StoredEntry:
+    return StoredEntry(
+        entry_id=str(data["entry_id"]),
+        postings=tuple((str(p["account"]), int(p["amount"]), str(p["currency"])) for p in data["postings"]),
+    )
+
+
+def stored_balances_from_shards(shards: Iterable[Mapping[str, Any]]) -> dict[tuple[str, str], int]:
+    """(seller account, currency) -> amount, summed over the balance shards."""
+    stored: dict[tuple[str, str], int] = {}
+    for data in shards:
+        for bucket in Bucket:
+            key = (seller_account(str(data["seller_id"]), bucket), str(data["currency"]))
+            stored[key] = stored.get(key, 0) + int(data.get(bucket.value, 0))
+    return stored
+
+
+def ledger_report(entries: Iterable[Mapping[str, Any]], shards: Iterable[Mapping[str, Any]]) -> LedgerReport:
+    """The ledger checks of ``shared.usecases.ledger_audit`` on documents as stored."""
+    return check_ledger((stored_entry_from_doc(e) for e in entries), stored_balances_from_shards(shards))
+
+
+def order_line_to_doc(line: OrderLine) -> Doc:
+    return {
+        "order_line_id": line.order_line_id,
+        "seller_id": line.seller_id,
+        "currency": line.currency,
+        "paid": line.paid,
+        "gross": line.gross,
+        "commission": line.commission,
+        "refunded": line.refunded,
+        "commission_returned": line.commission_returned,
+        "refunds": dict(line.refunds),
+        "delivered_at": line.delivered_at,
+        "release_at": line.release_at,
+        "release_state": line.release_state.value,
+        "parked": list(line.parked),
+    }
+
+
+def order_line_from_doc(data: Mapping[str, Any]) -> OrderLine:
+    return OrderLine(
+        order_line_id=data["order_line_id"],
+        seller_id=data["seller_id"],
+        currency=data.get("currency"),
+        paid=bool(data.get("paid")),
+        gross=int(data.get("gross", 0)),
+        commission=int(data.get("commission", 0)),
+        refunded=int(data.get("refunded", 0)),
+        commission_returned=int(data.get("commission_returned", 0)),
+        refunds={str(k): int(v) for k, v in (data.get("refunds") or {}).items()},
+        delivered_at=data.get("delivered_at"),
+        release_at=data.get("release_at"),
+        release_state=ReleaseState(data.get("release_state", ReleaseState.AWAITING_DELIVERY.value)),
+        parked=tuple(data.get("parked") or ()),
+    )
+
+
+def order_event_to_doc(event: ReceivedOrderEvent) -> Doc:
+    return {
+        "event_id": event.event_id,
+        "type": event.type,
+        "seller_id": event.seller_id,
+        "order_line_id": event.order_line_id,
+        "fingerprint": event.fingerprint,
+        "outcome": event.outcome.value,
+        "reason": event.reason,
+        "source": event.source,
+        "received_at": event.received_at,
+        "entry_ids": list(event.entry_ids),
+    }
+
+
+def order_event_from_doc(data: Mapping[str, Any]) -> ReceivedOrderEvent:
+    return ReceivedOrderEvent(
+        event_id=str(data["event_id"]),
+        type=str(data.get("type", "")),
+        seller_id=str(data.get("seller_id", "")),
+        order_line_id=str(data.get("order_line_id", "")),
+        fingerprint=str(data.get("fingerprint", "")),
+        outcome=Outcome(data["outcome"]),
+        reason=data.get("reason"),
+        source=str(data.get("source", "")),
+        received_at=data["received_at"],
+        entry_ids=tuple(data.get("entry_ids") or ()),
+    )
+
+
+def order_event_resolution(
+    outcome: Outcome, reason: str | None, entry_ids: Iterable[str], at: datetime
+) -> Doc:
+    """Merged into a parked event's document once it is applied."""
+    return {"outcome": outcome.value, "reason": reason, "resolved_at": at, "entry_ids": list(entry_ids)}
+
+
+def dead_letter_to_doc(letter: DeadLetter) -> Doc:
+    return {
+        "source": letter.source,
+        "message_id": letter.message_id,
+        "code": letter.code,
+        "reason": letter.reason,
+        "details": [{"field": f, "reason": r} for f, r in letter.details],
+        "payload_excerpt": letter.payload_excerpt,
+        "received_at": letter.received_at,
+    }
+
+
+# --- payouts ----------------------------------------------------------------------------------
+
+
+def payout_to_doc(payout: Payout) -> Doc:
+    return {
+        "payout_id": payout.payout_id,
+        "seller_id": payout.seller_id,
+        "amount": payout.amount.amount,
+        "currency": payout.amount.currency,
+        "status": payout.status.value,
+        "created_at": payout.created_at,
+        "updated_at": payout.updated_at,
+        "origin": payout.origin,
+        "run_id": payout.run_id,
+        "provider": payout.provider,
+        "provider_ref": payout.provider_ref,
+        "failure_code": payout.failure_code.value if payout.failure_code else None,
+        "failure_message": payout.failure_message,
+        "transfer_started_at": payout.transfer_started_at,
+        "sequence": payout.sequence,
+        "history": [t.as_dict() for t in payout.history],
+        "return_check_from": payout.return_check_from,
+        "return_checks": payout.return_checks,
+        "trace_context": payout.trace_context,
+    }
+
+
+def payout_from_doc(data: Mapping[str, Any]) -> Payout:
+    return Payout(
+        payout_id=data["payout_id"],
+        seller_id=data["seller_id"],
+        amount=Money(int(data["amount"]), str(data["currency"])),
+        status=PayoutStatus(data["status"]),
+        created_at=data["created_at"],
+        updated_at=data["updated_at"],
+        origin=data["origin"],
+        run_id=data.get("run_id"),
+        provider=data.get("provider"),
+        provider_ref=data.get("provider_ref"),
+        failure_code=FailureCode(data["failure_code"]) if data.get("failure_code") else None,
+        failure_message=data.get("failure_message"),
+        transfer_started_at=data.get("transfer_started_at"),
+        sequence=int(data.get("sequence", 0)),
+        history=tuple(
+            Transition(
+                at=t["at"],
+                from_status=PayoutStatus(t["from"]) if t.get("from") else None,
+                to_status=PayoutStatus(t["to"]),
+                cause=t["cause"],
+                actor=t["actor"],
+            )
+            for t in data.get("history", [])
+        ),
+        return_check_from=data.get("return_check_from"),
+        return_checks=int(data.get("return_checks", 0)),
+        trace_context=data.get("trace_context"),
+    )
+
+
+def outbox_to_doc(event: OutboxEvent) -> Doc:
+    doc: Doc = {
+        "event_id": event.event_id,
+        "type": event.type,
+        "source": event.source.value,
+        "sequence": event.sequence,
+        "data": dict(event.data),
+        "created_at": event.created_at,
+        "published": event.published,
+    }
+    if event.source is EventSource.PAYOUTS:
+        doc["payout_id"] = event.subject
+    else:
+        doc["subject"] = event.subject
+    return doc
+
+
+def outbox_from_doc(data: Mapping[str, Any]) -> OutboxEvent:
+    source = data.get("source") or (EventSource.PAYOUTS if data.get("payout_id") else EventSource.PAYOUT_RUNS)
+    return OutboxEvent(
+        event_id=str(data["event_id"]),
+        type=str(data["type"]),
+        source=EventSource(source),
+        subject=str(data.get("payout_id") or data.get("subject")),
+        sequence=int(data["sequence"]),
+        data=dict(data.get("data") or {}),
+        created_at=data["created_at"],
+        published=bool(data.get("published")),
+    )
+
+
+def provider_event_to_doc(record: ProviderEventRecord) -> Doc:
+    return {
+        "provider": record.provider,
+        "event_id": record.event_id,
+        "payout_id": record.payout_id,
+        "status": record.status,
+        "result": record.result,
+        "received_at": record.received_at,
+    }
+
+
+def idempotency_to_doc(record: IdempotencyRecord) -> Doc:
+    refusal = record.refusal
+    return {
+        "fingerprint": record.fingerprint,
+        "payout_id": record.payout.payout_id if record.payout else None,
+        "payout": payout_to_doc(record.payout) if record.payout else None,
+        "refusal": {"code": refusal.code, "message": refusal.message, "field": refusal.field}
+        if refusal
+        else None,
+        "created_at": record.created_at,
+        "expires_at": record.expires_at,
+    }
+
+
+def idempotency_from_doc(key_id: str, data: Mapping[str, Any]) -> IdempotencyRecord:
+    refusal = data.get("refusal")
+    return IdempotencyRecord(
+        key_id=key_id,
+        fingerprint=str(data["fingerprint"]),
+        payout=payout_from_doc(data["payout"]) if data.get("payout") else None,
+        refusal=Refusal(str(refusal["code"]), str(refusal["message"]), str(refusal["field"]))
+        if refusal
+        else None,
+        created_at=data["created_at"],
+        expires_at=data["expires_at"],
+    )
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+def _as_date(value: Any) -> date:
+    return (
+        value
+        if isinstance(value, date) and not isinstance(value, datetime)
+        else date.fromisoformat(str(value))
+    )
+
+
+def run_to_doc(run: PayoutRun) -> Doc:
+    doc: Doc = {
+        "run_id": run.run_id,
+        "run_date": run.run_date.isoformat(),
+        "dry_run": run.dry_run,
+        "status": run.status.value,
+        "buckets": run.buckets,
+        "created_at": run.created_at,
+        "requested_by": run.requested_by,
+    }
+    if run.fanned_out_at is not None:
+        doc["fanned_out_at"] = run.fanned_out_at
+    if run.completed_at is not None:
+        doc["completed_at"] = run.completed_at
+    return doc
+
+
+def run_from_doc(data: Mapping[str, Any]) -> PayoutRun:
+    return PayoutRun(
+        run_id=str(data["run_id"]),
+        run_date=_as_date(data["run_date"]),
+        dry_run=bool(data["dry_run"]),
+        status=RunStatus(data["status"]),
+        buckets=int(data["buckets"]),
+        created_at=data["created_at"],
+        requested_by=str(data.get("requested_by", "")),
+        fanned_out_at=data.get("fanned_out_at"),
+        completed_at=data.get("completed_at"),
+    )
+
+
+def page_to_doc(page: RunPage) -> Doc:
+    doc: Doc = {
+        "page_id": page.page_id,
+        "bucket": page.bucket,
+        "page": page.page,
+        "start_after": page.start_after,
+        "status": page.status.value,
+        "created_at": page.created_at,
+        "due_at": page.due_at,
+    }
+    if page.done_at is not None or page.sellers or page.deferred:
+        doc.update(
+            {
+                "done_at": page.done_at,
+                "sellers": page.sellers,
+                "paid": page.paid,
+                "skipped": page.skipped,
+                "deferred": page.deferred,
+            }
+        )
+    return doc
+
+
+def page_from_doc(run_id: str, data: Mapping[str, Any]) -> RunPage:
+    return RunPage(
+        run_id=run_id,
+        page_id=str(data["page_id"]),
+        bucket=int(data["bucket"]),
+        page=int(data["page"]),
+        start_after=data.get("start_after"),
+        status=PageStatus(data["status"]),
+        created_at=data["created_at"],
+        due_at=data.get("due_at") or data["created_at"],
+        done_at=data.get("done_at"),
+        sellers=int(data.get("sellers", 0)),
+        paid=int(data.get("paid", 0)),
+        skipped=int(data.get("skipped", 0)),
+        deferred=int(data.get("deferred", 0)),
+    )
+
+
+def item_to_doc(item: RunItem) -> Doc:
+    """Paid: ``payout_id`` and ``amount``; skipped: ``skip_reason``; a dry run: ``would_pay``."""
+    doc: Doc = {
+        "seller_id": item.seller_id,
+        "country": item.country,
+        "currency": item.currency,
+        "decided_at": item.decided_at,
+        "skip_reason": item.skip_reason.value if item.skip_reason else None,
+        "detail": item.detail,
+    }
+    if item.payout_id is not None or item.amount is not None:
+        doc.update({"payout_id": item.payout_id, "amount": item.amount})
+    else:
+        doc["would_pay"] = item.would_pay
+    if item.left_for_next_run is not None:
+        doc.update({"left_for_next_run": item.left_for_next_run, "left_reason": item.left_reason})
+    return doc
+
+
+def item_from_doc(run_id: str, data: Mapping[str, Any]) -> RunItem:
+    return RunItem(
+        run_id=run_id,
+        seller_id=str(data["seller_id"]),
+        country=str(data.get("country", "")),
+        currency=str(data.get("currency", "")),
+        decided_at=data["decided_at"],
+        payout_id=data.get("payout_id"),
+        amount=data.get("amount"),
+        skip_reason=SkipReason(data["skip_reason"]) if data.get("skip_reason") else None,
+        detail=data.get("detail"),
+        would_pay=data.get("would_pay"),
+        left_for_next_run=data.get("left_for_next_run"),
+        left_reason=data.get("left_reason"),
+    )
+
+
+def tally_to_fields(tally: RunTally) -> Doc:
+    """Nested maps of counter values (a merge of these adds to each leaf)."""
+    fields: Doc = {}
+    for key, n in tally:
+        node = fields
+        for part in key[:-1]:
+            node = node.setdefault(part, {})
+        node[key[-1]] = n
+    return fields
+
+
+def tally_from_doc(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> RunTally:
+    entries: list[tuple[tuple[str, ...], int]] = []
+    for name, value in data.items():
+        if isinstance(value, Mapping):
+            entries.extend(tally_from_doc(value, (*prefix, str(name))))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            entries.append(((*prefix, str(name)), value))
+    return RunTally.of(entries)

@@ -1,0 +1,124 @@
+"""What the HTTP API shows of domain objects: one deterministic renderer each.
+
+A replayed ``POST /payouts`` is rendered from the outcome kept under its idempotency key by the
+same functions as the first answer, so both are the same bytes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from shared.domain.countries import CountryRegistry
+from shared.domain.payouts import Payout
+from shared.domain.runs import RunItem, RunProgress, run_summary
+from shared.domain.sellers import Seller
+from shared.entrypoints.http import error_body, json_response, status_of
+from shared.usecases.payouts import PayoutRefused, PayoutRequestOutcome
+from shared.usecases.ports import Balance
+
+
+def payout_view(payout: Payout) -> dict[str, Any]:
+    return {
+        "payout_id": payout.payout_id,
+        "seller_id": payout.seller_id,
+        "amount": {"amount": payout.amount.amount, "currency": payout.amount.currency},
+        "status": payout.status.value,
+        "origin": payout.origin,
+        "run_id": payout.run_id,
+        "provider": payout.provider,
+        "provider_ref": payout.provider_ref,
+        "failure_code": payout.failure_code.value if payout.failure_code else None,
+        "sequence": payout.sequence,
+        "created_at": payout.created_at.isoformat(),
+        "updated_at": payout.updated_at.isoformat(),
+        "history": [
+            {
+                "at": t.at.isoformat(),
+                "from": t.from_status.value if t.from_status else None,
+                "to": t.to_status.value,
+                "cause": t.cause,
+                "actor": t.actor,
+            }
+            for t in payout.history
+        ],
+    }
+
+
+def payout_request_response(outcome: PayoutRequestOutcome) -> flask.Response:
+    """201 with the payout as created, or the refusal's error (its status from the one table);
+    the first answer and every replay alike."""
+    if outcome.payout is not None:
+        return json_response(payout_view(outcome.payout), 201)
+    assert outcome.refusal is not None
+    refusal = PayoutRefused.of(outcome.refusal)
+    body = error_body(
+        refusal.code, refusal.message, [{"field": outcome.refusal.field, "reason": refusal.message}]
+    )
+    return json_response(body, status_of(refusal))
+
+
+def balance_view(balance: Balance) -> dict[str, Any]:
+    return {
+        "currency": balance.currency,
+        "pending": balance.pending,
+        "available": balance.available,
+        "in_flight": balance.in_flight,
+    }
+
+
+def seller_view(
+    seller: Seller, registry: CountryRegistry, balances: list[Balance] | None = None
+) -> dict[str, Any]:
+    """The bank account only ever masked."""
+    rules = registry.get(seller.country)
+    view: dict[str, Any] = {
+        "seller_id": seller.seller_id,
+        "country": seller.country,
+        "currency": seller.currency,
+        "display_name": seller.display_name,
+        "bank_account": {
+            "scheme": seller.bank_account.scheme,
+            "holder_name": seller.bank_account.holder_name,
+            "masked": seller.bank_account.masked,
+            "status": seller.bank_account_status.value,
+            "invalid_reason": seller.bank_account_invalid_reason,
+            "changed_at": seller.bank_account_changed_at.isoformat(),
+            "cooling_off_until": seller.cooling_off_until(rules).isoformat(),
+        },
+        "kyc_status": seller.kyc_status.value,
+        "payout_schedule": seller.payout_schedule.model_dump(mode="json", exclude_none=True),
+        "payout_hold": seller.payout_hold.model_dump(mode="json"),
+        "created_at": seller.created_at.isoformat(),
+        "updated_at": seller.updated_at.isoformat(),
+    }
+    if balances is not None:
+        view["balances"] = [balance_view(b) for b in balances]
+    return view
+
+
+def run_view(progress: RunProgress, created: bool | None = None) -> dict[str, Any]:
+    view = dict(run_summary(progress))
+    if created is not None:
+        view["created"] = created
+    return view
+
+
+def item_view(item: RunItem) -> dict[str, Any]:
+    """Paid: ``payout_id`` and ``amount``; not paid: ``skip_reason``; a dry run: ``would_pay``."""
+    view: dict[str, Any] = {
+        "seller_id": item.seller_id,
+        "country": item.country,
+        "currency": item.currency,
+        "decided_at": item.decided_at.isoformat(),
+        "skip_reason": item.skip_reason.value if item.skip_reason else None,
+        "detail": item.detail,
+    }
+    if item.payout_id is not None or item.amount is not None:
+        view.update({"payout_id": item.payout_id, "amount": item.amount})
+    else:
+        view["would_pay"] = item.would_pay
+    if item.left_for_next_run is not None:
+        view.update({"left_for_next_run": item.left_for_next_run, "left_reason": item.left_reason})
+    return view
