@@ -15,7 +15,6 @@ the API's JSON instead of tables. An API error exits with status 1 and the API's
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from contextlib import nullcontext
@@ -51,15 +50,15 @@ class Target(Protocol):
 
 
 class LocalTarget:
-    """The running local stack (``.local/stack.json``), with locally minted OIDC tokens."""
+    """The running local stack, with locally minted OIDC tokens. Found as ``local_stack.stack``
+    finds it: STACK_STATE_DIR, else ``.local/`` (``.local/stack-<N>/`` under STACK_PORT_OFFSET=N)."""
 
     def __init__(self) -> None:
         from local_stack.client import StackClient
         from local_stack.stack import Stack
 
         try:
-            state_dir = os.environ.get("STACK_STATE_DIR")  # a second stack beside the usual one
-            stack = Stack.load(ROOT, state_dir=Path(state_dir) if state_dir else None)
+            stack = Stack.load(ROOT)
             self.client = StackClient.from_stack(stack, identity="ops")
         except FileNotFoundError:
             _fail(
