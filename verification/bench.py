@@ -136,8 +136,8 @@ from shared.usecases.order_events import ingest_order_event
 from shared.usecases.payout_runs import _page_id
 from shared.usecases.payouts import PayoutService
 from shared.usecases.sellers import put_seller
+from stand_ins.sample_run_dates import run_date_for
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
-from tools.demo import run_date_for
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console(width=None if sys.stdout.isatty() else 150)
