@@ -646,7 +646,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.port_offset = port_offset_for(args.port_offset)
     args.state_dir = state_dir_for(args.root.resolve(), args.state_dir, args.port_offset)
-    signal.signal(signal.SIGTERM, _stop_signal)
     try:
         if args.command in ("stop", "status"):
             try:
@@ -661,10 +660,15 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
             print("stack stopped; ports free")
             return 0
+        signal.signal(signal.SIGTERM, _stop_signal)  # `up` stops everything on SIGTERM too
         with contextlib.suppress(FileNotFoundError):
             old = Stack.load(args.root, args.state_dir)
             if old.running():
-                raise StackError("a stack is already running here: see `status`, or `stop` it first.", 2)
+                raise StackError(
+                    f"a stack is already running in {args.state_dir}: see `status`, or `stop` it first "
+                    "(a second stack beside it: --port-offset N).",
+                    2,
+                )
         stack = Stack.start(args.root, port_offset=args.port_offset, state_dir=args.state_dir)
         _print_started(stack)
         if args.command == "start":
