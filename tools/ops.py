@@ -1,9 +1,11 @@
 """Ops command-line tool over the HTTP API: payout runs, payouts and seller balances.
 
-    .venv/bin/python -m tools.ops run start 2026-11-24 --dry-run
-    .venv/bin/python -m tools.ops run show dry-2026-11-24-1a2b3c4d --watch
-    .venv/bin/python -m tools.ops payouts list --seller s-123 --all
-    .venv/bin/python -m tools.ops seller show s-123
+    .venv/bin/payouts-ops run start 2026-11-24 --dry-run
+    .venv/bin/payouts-ops run show dry-2026-11-24-1a2b3c4d --watch
+    .venv/bin/payouts-ops payouts list --seller s-123 --all
+    .venv/bin/payouts-ops seller show s-123
+
+(``payouts-ops`` is installed into .venv by scripts/bootstrap.sh; ``python -m tools.ops`` works too.)
 
 By default it talks to the local stack that ``python -m local_stack.stack start`` left running, with a
 locally minted OIDC token. Against production, give both ``--base-url-sellers`` and
@@ -315,7 +317,7 @@ class Options:
 
 
 @app.callback()
-def main(
+def global_options(
     ctx: typer.Context,
     base_url_sellers: Annotated[
         str | None, typer.Option(envvar="OPS_SELLERS_URL", help="sellers-api URL (production).")
@@ -515,6 +517,11 @@ def seller_history(
     """A seller's payouts, newest first."""
     listing = _list_payouts(ctx, limit, every, seller_id=seller_id)
     _print_payouts(listing, f"payouts of {seller_id}", as_json)
+
+
+def main() -> None:
+    """The ``payouts-ops`` console script (``[project.scripts]`` in pyproject.toml)."""
+    app()
 
 
 if __name__ == "__main__":
