@@ -36,7 +36,9 @@ def money(amount: int, currency: str = "EUR") -> dict:
 
 
 def sale(n: int, seller: str, line: str, gross: int, commission: int, ccy: str = "EUR") -> dict:
-    return event(n, "paid", seller, line, {"gross": money(gross, ccy), "commission": money(commission, ccy)}, 30)
+    return event(
+        n, "paid", seller, line, {"gross": money(gross, ccy), "commission": money(commission, ccy)}, 30
+    )
 
 
 def delivered(n: int, seller: str, line: str, days_ago: float) -> dict:
