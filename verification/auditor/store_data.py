@@ -87,6 +87,6 @@ def read_dataset(path: Path) -> Dataset:
 
 
 def write_dataset(path: Path, data: StoreData, provider_transfers: Sequence[Doc]) -> None:
-    document = {**{name: getattr(data, name) for name in StoreData.__dataclass_fields__}}
+    document: dict[str, Any] = {name: getattr(data, name) for name in StoreData.__dataclass_fields__}
     document["provider_transfers"] = list(provider_transfers)
     path.write_text(json.dumps(document, indent=1, sort_keys=True, default=plain) + "\n")
