@@ -40,10 +40,13 @@ COMMANDS = {
 
 
 def help_of(argv: list[str]) -> subprocess.CompletedProcess[str]:
+    """The answer, or why there is none: each command's own test reports it."""
     try:
-        return run_command(argv, env={"COLUMNS": "100"})
-    except OSError as exc:  # not installed: reported by the test of that command
+        return run_command(argv, env={"COLUMNS": "100"}, timeout=300)
+    except OSError as exc:  # not installed
         return subprocess.CompletedProcess(argv, 127, "", str(exc))
+    except subprocess.TimeoutExpired as exc:
+        return subprocess.CompletedProcess(argv, -1, "", f"no answer in {exc.timeout} s")
 
 
 @pytest.fixture(scope="module")

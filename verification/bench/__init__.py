@@ -87,8 +87,8 @@ JSON (``schema`` ``payouts-bench/1``)::
      "memory": {"window", "processes": {name: {"peak_rss_mb", "vmhwm_mb": {pid: mb}}}},
      "cost": {...the largest run's estimate}}
 
-Modules: ``cli`` (arguments, the parts in order, the JSON result), ``bench_stack`` (its own
-stack), ``context`` (what the parts share, resets), ``seeding`` (sellers and their money),
+Modules: ``cli`` (arguments), ``runner`` (the parts in order, the JSON result), ``bench_stack``
+(its own stack), ``context`` (what the parts share, resets), ``seeding`` (sellers and their money),
 ``e2e``, ``transfer_worker``, ``bare_transactions``, ``shard_worker``, ``http_latency`` (one per
 part), ``load`` (tokens, task headers, timed calls, latency), ``counters`` (operations counted),
 ``processes`` (CPU and memory from /proc), ``cost`` and ``prices``, ``scaling``, ``report``
