@@ -7,8 +7,13 @@
 
 Functions come from ``shared.topology.FUNCTIONS``, queues from ``QUEUES``. Ports are the defaults
 below or the catalogue's, overridden by FIRESTORE_PORT, PUBSUB_PORT, TASKS_PORT and PORT_<NAME>,
-then shifted by ``--port-offset``. Every process runs in its own session and is stopped with
-``os.killpg``: killing the ``gcloud`` wrapper alone leaves its Java child running.
+then shifted by ``--port-offset`` (or STACK_PORT_OFFSET). Every process runs in its own session and
+is stopped with ``os.killpg``: killing the ``gcloud`` wrapper alone leaves its Java child running.
+
+A second stack beside the first, from the same checkout: ``--port-offset N`` alone is enough. The
+state (``stack.json``, logs, keys, secrets) lives in ``--state-dir`` or STACK_STATE_DIR when given,
+else in ``.local/`` at offset 0 and ``.local/stack-<N>/`` at offset N (:func:`state_dir_for`).
+Every subcommand finds its stack by the same rule.
 """
 
 from __future__ import annotations
@@ -57,6 +62,27 @@ ADYEN_SPEC = "shared/contracts/adyen/TransferService-v4.json"
 STORAGE_TRIGGERS: dict[str, str] = {"bank-files-inbound": "inbound"}
 HEALTH_TIMEOUT = 60.0
 STOP_GRACE = 10.0
+STATE_DIR_ENV = "STACK_STATE_DIR"
+PORT_OFFSET_ENV = "STACK_PORT_OFFSET"
+
+
+def port_offset_for(port_offset: int | None = None) -> int:
+    """The port offset given, else STACK_PORT_OFFSET, else 0."""
+    if port_offset is not None:
+        return port_offset
+    return int(os.environ.get(PORT_OFFSET_ENV) or 0)
+
+
+def state_dir_for(root: Path, state_dir: Path | None = None, port_offset: int | None = None) -> Path:
+    """Where the stack of a checkout keeps its state: the directory given, else STACK_STATE_DIR,
+    else ``.local/`` at port offset 0 and ``.local/stack-<offset>/`` at any other offset (so that
+    a second stack beside the first never shares its state file)."""
+    if state_dir is None and os.environ.get(STATE_DIR_ENV):
+        state_dir = Path(os.environ[STATE_DIR_ENV])
+    if state_dir is None:
+        offset = port_offset_for(port_offset)
+        state_dir = root / ".local" if offset == 0 else root / ".local" / f"stack-{offset}"
+    return state_dir.resolve()
 
 
 class StackError(Exception):
@@ -249,17 +275,20 @@ class Stack:
         cls,
         root: Path,
         *,
-        port_offset: int = 0,
+        port_offset: int | None = None,
         ports: dict[str, int] | None = None,
         state_dir: Path | None = None,
         timeout: float = HEALTH_TIMEOUT,
         extra_env: dict[str, str] | None = None,
     ) -> Stack:
         """Start everything and return once every part answers; raise StackError otherwise.
-        ``extra_env`` is merged into every function's environment (e.g. PAYOUTS_METRICS_FILE)."""
+        ``port_offset`` and ``state_dir`` default as :func:`port_offset_for` and
+        :func:`state_dir_for` say. ``extra_env`` is merged into every function's environment
+        (e.g. PAYOUTS_METRICS_FILE)."""
         t0 = time.monotonic()
         root = root.resolve()
-        state_dir = (state_dir or root / ".local").resolve()
+        port_offset = port_offset_for(port_offset)
+        state_dir = state_dir_for(root, state_dir, port_offset)
         project = os.environ.get("PAYOUTS_PROJECT", "payouts-local")
         location = os.environ.get("TASKS_LOCATION", "europe-west1")
         chosen = {
@@ -543,9 +572,10 @@ class Stack:
         tmp.replace(path)
 
     @classmethod
-    def load(cls, root: Path, state_dir: Path | None = None) -> Stack:
-        """Attach to a stack that `start` left running. Raises FileNotFoundError if there is none."""
-        state_dir = (state_dir or root / ".local").resolve()
+    def load(cls, root: Path, state_dir: Path | None = None, *, port_offset: int | None = None) -> Stack:
+        """Attach to a stack that `start` left running, found by :func:`state_dir_for`. Raises
+        FileNotFoundError if there is none."""
+        state_dir = state_dir_for(root.resolve(), state_dir, port_offset)
         state = json.loads((state_dir / "stack.json").read_text())
         procs = {}
         for name, item in [*state["emulators"].items(), *state["functions"].items()]:
@@ -701,17 +731,28 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m local_stack.stack", description="The local stack: emulators and functions."
     )
     parser.add_argument("command", choices=["up", "start", "stop", "status"])
-    parser.add_argument("--port-offset", type=int, default=0, help="add N to every port (a second stack)")
-    parser.add_argument("--state-dir", type=Path, default=None, help="state and logs (default .local/)")
+    parser.add_argument(
+        "--port-offset",
+        type=int,
+        default=None,
+        help="add N to every port, for a second stack beside the first (default: STACK_PORT_OFFSET, else 0)",
+    )
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="state and logs (default: STACK_STATE_DIR, else .local/ at offset 0, .local/stack-N/ at N)",
+    )
     parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent)
     args = parser.parse_args(argv)
-    signal.signal(signal.SIGTERM, _stop_signal)
+    args.port_offset = port_offset_for(args.port_offset)
+    args.state_dir = state_dir_for(args.root.resolve(), args.state_dir, args.port_offset)
     try:
         if args.command in ("stop", "status"):
             try:
                 stack = Stack.load(args.root, args.state_dir)
             except FileNotFoundError:
-                print("no stack is running (no stack.json)")
+                print(f"no stack is running (no {args.state_dir / 'stack.json'})")
                 return 0 if args.command == "stop" else 1
             if args.command == "status":
                 print(f"started {stack.started_at} in {stack.startup_seconds:.1f} s")
@@ -720,10 +761,15 @@ def main(argv: list[str] | None = None) -> int:
             stack.stop()
             print("stack stopped; ports free")
             return 0
+        signal.signal(signal.SIGTERM, _stop_signal)  # `up` stops everything on SIGTERM too
         with contextlib.suppress(FileNotFoundError):
             old = Stack.load(args.root, args.state_dir)
             if old.running():
-                raise StackError("a stack is already running here: see `status`, or `stop` it first.", 2)
+                raise StackError(
+                    f"a stack is already running in {args.state_dir}: see `status`, or `stop` it first "
+                    "(a second stack beside it: --port-offset N).",
+                    2,
+                )
         stack = Stack.start(args.root, port_offset=args.port_offset, state_dir=args.state_dir)
         _print_started(stack)
         if args.command == "start":

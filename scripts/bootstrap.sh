@@ -4,11 +4,18 @@
 #   .venv/        the app and its tooling (requirements-dev.txt, which includes requirements.txt)
 #   .venv-tasks/  the Cloud Tasks emulator (requirements-tasks-emulator.txt); kept apart because
 #                 gcloud-tasks-emulator pins a protobuf the app cannot use
+#   the project, editable in .venv, for its console scripts (.venv/bin/payouts-ops)
 #
 # pip runs only when a requirements file changed since the last install (hash in .venv*/.requirements.sha256).
 # Checks the prerequisites first: Python 3.11+, Java 17+, gcloud and its Firestore and Pub/Sub emulators.
 # Then the console's npm assets (npm ci) and Debian's chromium for the browser tests (as root).
 set -euo pipefail
+
+if [ "${1:-}" = "-h" ] || [ "${1:-}" = "--help" ]; then
+    printf 'usage: bash scripts/bootstrap.sh [--help]\n\n'
+    sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed -e '/^set -euo/d' -e 's/^# \{0,1\}//'
+    exit 0
+fi
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -141,6 +148,18 @@ if ! command -v chromium >/dev/null 2>&1; then
     else
         fail "chromium not found: the console's browser tests need Debian's chromium; as root run apt-get install -y chromium (or run this script as root)"
     fi
+fi
+
+# The project itself, editable, for its console scripts (.venv/bin/payouts-ops); again only when
+# pyproject.toml changed.
+project_stamp=.venv/.project.sha256
+project_want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ -x .venv/bin/payouts-ops ] && [ -f "$project_stamp" ] && [ "$(cat "$project_stamp")" = "$project_want" ]; then
+    echo ".venv/bin/payouts-ops is up to date"
+else
+    echo "installing the project (editable) into .venv: payouts-ops"
+    .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+    echo "$project_want" >"$project_stamp"
 fi
 
 echo "ready. Start the local stack with: .venv/bin/python -m local_stack.stack up"

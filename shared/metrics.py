@@ -1,4 +1,4 @@
-"""Operation counters, incremented at the adapter boundary, for the benchmark (verification/bench.py).
+"""Operation counters, incremented at the adapter boundary, for the benchmark (verification/bench/).
 
 Off unless asked for, so production and the tests pay one boolean check per operation:
 

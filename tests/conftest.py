@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from local_stack.stack import Stack
+from local_stack.stack import Stack, port_offset_for, state_dir_for
 
 # Property tests assert behaviour, never timings, and replay the same examples on every run: no
 # deadline (a loaded CI machine is not a failure), derandomized (a red run can be rerun as is).
@@ -34,9 +34,10 @@ CLIENT_ENV = (
 )
 
 
-# A second stack beside the usual one (another session, a benchmark): its own state and ports.
-STATE_DIR = Path(os.environ["STACK_STATE_DIR"]) if os.environ.get("STACK_STATE_DIR") else None
-PORT_OFFSET = int(os.environ.get("STACK_PORT_OFFSET", "0"))
+# A second stack beside the usual one (another session, a benchmark): STACK_PORT_OFFSET moves its
+# ports, and its state goes to .local/stack-<offset>/ unless STACK_STATE_DIR says where.
+PORT_OFFSET = port_offset_for()
+STATE_DIR = state_dir_for(ROOT, port_offset=PORT_OFFSET)
 
 
 def _running_stack() -> Stack | None:
@@ -47,7 +48,7 @@ def _running_stack() -> Stack | None:
     if found.healthy():
         return found
     if found.running():  # half alive: it would hold the ports, so clear it away
-        warnings.warn("the stack in .local/ does not answer everywhere; restarting it", stacklevel=2)
+        warnings.warn(f"the stack in {STATE_DIR} does not answer everywhere; restarting it", stacklevel=2)
         found.stop()
     return None
 

@@ -22,7 +22,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,13 +34,13 @@ from local_stack.client import StackClient
 from local_stack.stack import Stack
 from shared.adapters.firestore_store import FirestoreStore
 from shared.domain.countries import load_country_rules
-from shared.domain.ledger import Bucket, balances_from_entries
+from shared.domain.ledger_replay import replay_order_events
 from shared.domain.money import Money
-from shared.domain.order_events import apply_order_event, parse_order_event, release_line
-from shared.domain.schedule import is_business_day
+from shared.domain.order_events import parse_order_event
 from shared.settings import Settings
 from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_PAYOUT_RUNS, TOPIC_RELEASE_FUNDS, TOPIC_SWEEPER
 from shared.usecases.ledger_audit import audit_ledger
+from stand_ins.sample_run_dates import run_date_for
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,14 +62,6 @@ EXPECTED = {
 
 def profile_of(i: int) -> str:
     return PROFILES.get(i % 15, "paid")
-
-
-def run_date_for(now: datetime) -> date:
-    """The latest date that has begun everywhere and is a business day in every country."""
-    day = (now - timedelta(hours=14)).date()
-    while not all(is_business_day(RULES.get(c), day) for c in COUNTRIES):
-        day -= timedelta(days=1)
-    return day
 
 
 def order_events(
@@ -118,23 +110,12 @@ def order_events(
 
 def expected_available(events: list[dict[str, Any]], now: datetime) -> dict[str, int]:
     """Each seller's available balance after release, by the same pure rules, no cloud."""
-    lines: dict[str, Any] = {}
-    entries = []
-    for raw in events:
-        event = parse_order_event(json.dumps(raw))
-        country = raw["seller_id"].split("-")[1]
-        line, results = apply_order_event(lines.get(event.order_line_id), event, RULES.get(country))
-        lines[event.order_line_id] = line
-        entries += [e for r in results for e in r.entries]
-    for line in lines.values():
-        if line.release_at is not None and line.release_at <= now:
-            _, entry = release_line(line)
-            if entry:
-                entries.append(entry)
-    book = balances_from_entries(entries)
-    return {
-        key[0].split(":")[1]: v for key, v in book.items() if key[0].endswith(":" + Bucket.AVAILABLE.value)
-    }
+    replayed = replay_order_events(
+        (parse_order_event(json.dumps(raw)) for raw in events),
+        lambda seller_id: RULES.get(seller_id.split("-")[1]),  # d<tag>-<country>-<n>
+        now,
+    )
+    return replayed.available_by_seller()
 
 
 def step(title: str) -> None:
@@ -396,7 +377,7 @@ def main() -> int:
     t0 = time.monotonic()
     stack = Stack.start(ROOT)
     os.environ.update(stack.env)  # this process reads the emulators too (the ledger check)
-    console.print(f"Local stack up in {time.monotonic() - t0:.1f} s (logs in .local/logs)")
+    console.print(f"Local stack up in {time.monotonic() - t0:.1f} s (logs in {stack.state_dir / 'logs'})")
     console.print(f"Console: {stack.console_url} (local sign-in as {stack.console_sign_in})")
     try:
         return run(stack, args.sellers_per_country, args.seed)

@@ -1,9 +1,11 @@
 """Ops command-line tool over the HTTP API: payout runs, payouts and seller balances.
 
-    .venv/bin/python -m tools.ops run start 2026-11-24 --dry-run
-    .venv/bin/python -m tools.ops run show dry-2026-11-24-1a2b3c4d --watch
-    .venv/bin/python -m tools.ops payouts list --seller s-123 --all
-    .venv/bin/python -m tools.ops seller show s-123
+    .venv/bin/payouts-ops run start 2026-11-24 --dry-run
+    .venv/bin/payouts-ops run show dry-2026-11-24-1a2b3c4d --watch
+    .venv/bin/payouts-ops payouts list --seller s-123 --all
+    .venv/bin/payouts-ops seller show s-123
+
+(``payouts-ops`` is installed into .venv by scripts/bootstrap.sh; ``python -m tools.ops`` works too.)
 
 By default it talks to the local stack that ``python -m local_stack.stack start`` left running, with a
 locally minted OIDC token. Against production, give both ``--base-url-sellers`` and
@@ -15,7 +17,6 @@ the API's JSON instead of tables. An API error exits with status 1 and the API's
 from __future__ import annotations
 
 import json
-import os
 import time
 import uuid
 from contextlib import nullcontext
@@ -51,15 +52,15 @@ class Target(Protocol):
 
 
 class LocalTarget:
-    """The running local stack (``.local/stack.json``), with locally minted OIDC tokens."""
+    """The running local stack, with locally minted OIDC tokens. Found as ``local_stack.stack``
+    finds it: STACK_STATE_DIR, else ``.local/`` (``.local/stack-<N>/`` under STACK_PORT_OFFSET=N)."""
 
     def __init__(self) -> None:
         from local_stack.client import StackClient
         from local_stack.stack import Stack
 
         try:
-            state_dir = os.environ.get("STACK_STATE_DIR")  # a second stack beside the usual one
-            stack = Stack.load(ROOT, state_dir=Path(state_dir) if state_dir else None)
+            stack = Stack.load(ROOT)
             self.client = StackClient.from_stack(stack, identity="ops")
         except FileNotFoundError:
             _fail(
@@ -316,7 +317,7 @@ class Options:
 
 
 @app.callback()
-def main(
+def global_options(
     ctx: typer.Context,
     base_url_sellers: Annotated[
         str | None, typer.Option(envvar="OPS_SELLERS_URL", help="sellers-api URL (production).")
@@ -516,6 +517,11 @@ def seller_history(
     """A seller's payouts, newest first."""
     listing = _list_payouts(ctx, limit, every, seller_id=seller_id)
     _print_payouts(listing, f"payouts of {seller_id}", as_json)
+
+
+def main() -> None:
+    """The ``payouts-ops`` console script (``[project.scripts]`` in pyproject.toml)."""
+    app()
 
 
 if __name__ == "__main__":

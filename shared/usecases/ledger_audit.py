@@ -2,15 +2,24 @@
 seller balance equals the sum of that seller's postings.
 
 ``audit_ledger`` reads the store; ``check_ledger`` does the same checks on entries and stored
-balances handed to it, so other auditors can reuse them."""
+balances handed to it, so other auditors can reuse them (the auditor's dataset files go through
+``shared.adapters.firestore.documents.ledger_report``). The rules themselves are the domain's
+(``shared/domain/ledger_invariants.py``)."""
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from shared.domain.ledger import parse_seller_account
+from shared.domain.ledger_invariants import (
+    RecordedEntry,
+    RecordedPosting,
+    balance_mismatches,
+    is_balanced,
+    journal_totals,
+    posted_by_account,
+    sums_by_currency,
+)
 from shared.usecases.ports import Storage, StoredEntry
 
 
@@ -29,34 +38,36 @@ class LedgerReport:
         return not self.problems
 
 
+def _recorded(entry: StoredEntry) -> RecordedEntry:
+    return RecordedEntry(
+        entry.entry_id,
+        tuple(RecordedPosting(account, currency, amount) for account, amount, currency in entry.postings),
+    )
+
+
 def check_ledger(entries: Iterable[StoredEntry], stored: Mapping[tuple[str, str], int]) -> LedgerReport:
     """Entries as stored (not trusted to balance) and seller balances as kept, keyed by
     (seller account, currency)."""
-    report = LedgerReport()
-    by_currency: dict[str, int] = defaultdict(int)
-    accounts: dict[tuple[str, str], int] = defaultdict(int)
-    for entry in entries:
-        report.entries += 1
-        per_entry: dict[str, int] = defaultdict(int)
-        for account, amount, currency in entry.postings:
-            per_entry[currency] += amount
-            by_currency[currency] += amount
-            accounts[(account, currency)] += amount
-        if any(per_entry.values()):
+    recorded = [_recorded(entry) for entry in entries]
+    posted = posted_by_account(recorded)
+    report = LedgerReport(
+        entries=len(recorded),
+        totals_by_currency=journal_totals(posted),
+        account_totals=posted,
+        stored_balances=dict(stored),
+    )
+    for entry in recorded:
+        if not is_balanced(entry):
             report.unbalanced_entries.append(entry.entry_id)
-            report.problems.append(f"entry {entry.entry_id} does not balance: {dict(per_entry)}")
-    report.totals_by_currency = dict(by_currency)
-    report.account_totals = dict(accounts)
-    for ccy, total in by_currency.items():
+            report.problems.append(f"entry {entry.entry_id} does not balance: {sums_by_currency(entry)}")
+    for ccy, total in report.totals_by_currency.items():
         if total:
             report.problems.append(f"journal does not sum to zero in {ccy}: {total}")
-    report.stored_balances = dict(stored)
-    seller_keys = {k for k in accounts if parse_seller_account(k[0])} | set(stored)
-    for key in sorted(seller_keys):
-        kept, posted = stored.get(key, 0), accounts.get(key, 0)
-        if kept != posted:
-            report.balance_mismatches.append(f"{key[0]} {key[1]}")
-            report.problems.append(f"balance {key[0]} {key[1]} is {kept} but its postings sum to {posted}")
+    for m in balance_mismatches(posted, stored):
+        report.balance_mismatches.append(f"{m.account} {m.currency}")
+        report.problems.append(
+            f"balance {m.account} {m.currency} is {m.stored} but its postings sum to {m.posted}"
+        )
     return report
 
 

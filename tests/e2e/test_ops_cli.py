@@ -1,29 +1,51 @@
-"""The ops command-line tool (tools/ops.py) against the running local stack."""
+"""The ops command-line tool against the running local stack, as people run it: the installed
+console script ``payouts-ops`` (pyproject.toml), and ``python -m tools.ops`` for --watch."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import pytest
-from typer.testing import CliRunner
 
 from shared.topology import TOPIC_SWEEPER
 from stand_ins.sample_sellers import seller_body
 from tests.conftest import ROOT
 from tests.e2e.conftest import eventually
-from tools.ops import app
+from tests.support.commands import VENV_BIN, run_command
 
 pytestmark = pytest.mark.e2e
 
 
-def cli(*args):
-    return CliRunner().invoke(app, [str(a) for a in args])
+@dataclass
+class Ran:
+    exit_code: int
+    stdout: str
+    stderr: str
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+
+@pytest.fixture
+def cli(stack):
+    """``payouts-ops ARGS...`` against the session's stack (found by its state directory)."""
+
+    def run(*args) -> Ran:
+        result = run_command(
+            [str(VENV_BIN / "payouts-ops"), *map(str, args)], env={"STACK_STATE_DIR": str(stack.state_dir)}
+        )
+        return Ran(result.returncode, result.stdout, result.stderr)
+
+    return run
 
 
 @pytest.fixture
@@ -36,7 +58,7 @@ def seller(ops, uid):
     return seller_id, body
 
 
-def test_seller_show_masks_the_bank_account(seller):
+def test_seller_show_masks_the_bank_account(seller, cli):
     seller_id, body = seller
     iban = body["bank_account"]["iban"]
     shown = cli("seller", "show", seller_id)
@@ -50,7 +72,7 @@ def test_seller_show_masks_the_bank_account(seller):
     assert iban not in raw.stdout
 
 
-def test_a_seller_without_payouts_lists_an_empty_table(seller):
+def test_a_seller_without_payouts_lists_an_empty_table(seller, cli):
     seller_id, _ = seller
     listed = cli("payouts", "list", "--seller", seller_id)
     assert listed.exit_code == 0, listed.output
@@ -64,7 +86,7 @@ def test_a_seller_without_payouts_lists_an_empty_table(seller):
     assert history.exit_code == 0 and "no payouts" in history.stdout
 
 
-def test_dry_run_started_then_shown_as_json(seller):
+def test_dry_run_started_then_shown_as_json(seller, cli):
     seller_id, _ = seller
     started = cli("run", "start", "2026-11-17", "--dry-run")  # a past Tuesday: FR sellers' payout day
     assert started.exit_code == 0, started.output
@@ -89,7 +111,7 @@ def test_dry_run_started_then_shown_as_json(seller):
     assert seller_id in table.stdout and "no_available_balance" in table.stdout
 
 
-def test_run_show_watch_follows_the_run_until_completed(ops):
+def test_run_show_watch_follows_the_run_until_completed(stack, ops, cli):
     started = cli("run", "start", "2026-12-02", "--dry-run", "--json")
     assert started.exit_code == 0, started.output
     run_id = json.loads(started.stdout)["run_id"]
@@ -107,6 +129,7 @@ def test_run_show_watch_follows_the_run_until_completed(ops):
             "0.3",
         ],
         cwd=ROOT,
+        env={**os.environ, "STACK_STATE_DIR": str(stack.state_dir)},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -129,7 +152,7 @@ def test_run_show_watch_follows_the_run_until_completed(ops):
     assert table.exit_code == 0 and "completed" in table.stdout and "dry run" in table.stdout
 
 
-def test_unknown_payout_exits_non_zero_with_the_api_message(uid):
+def test_unknown_payout_exits_non_zero_with_the_api_message(uid, cli):
     shown = cli("payouts", "show", f"po_unknown_{uid}")
     assert shown.exit_code == 1
     assert f"payout po_unknown_{uid} does not exist" in shown.stderr
@@ -139,7 +162,7 @@ def test_unknown_payout_exits_non_zero_with_the_api_message(uid):
     assert missing_run.exit_code == 1 and "does not exist" in missing_run.stderr
 
 
-def test_create_refused_shows_the_key_and_the_reason(seller):
+def test_create_refused_shows_the_key_and_the_reason(seller, cli):
     seller_id, _ = seller
     refused = cli("payouts", "create", seller_id, "5.00", "EUR")
     assert refused.exit_code == 1
@@ -149,7 +172,7 @@ def test_create_refused_shows_the_key_and_the_reason(seller):
     assert too_precise.exit_code == 1 and "EUR has 2 decimal" in too_precise.stderr
 
 
-def test_on_demand_payout_created_then_shown_with_its_history(client, ops, uid):
+def test_on_demand_payout_created_then_shown_with_its_history(client, ops, uid, cli):
     seller_id = f"s-{uid}"
     body = seller_body("FR", int(uid, 16) % 100000)
     assert ops.call("PUT", "sellers-api", f"/sellers/{seller_id}", body).status_code == 201
@@ -190,7 +213,7 @@ def test_on_demand_payout_created_then_shown_with_its_history(client, ops, uid):
     assert payout["payout_id"] in history.stdout and "40.00 EUR" in history.stdout
 
 
-def test_production_target_needs_both_urls():
+def test_production_target_needs_both_urls(cli):
     result = cli("--base-url-sellers", "https://sellers.example", "seller", "show", "s-1")
     assert result.exit_code == 1
     assert "give both --base-url-sellers and --base-url-payouts" in result.stderr

@@ -20,6 +20,7 @@ from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpc
 
 from local_stack.stack import EMULATORS, Stack, StackError, _group_members, port_free
 from shared.topology import FUNCTIONS, all_topics, subscription_for
+from tests.support.commands import run_module
 
 pytestmark = pytest.mark.integration
 
@@ -158,10 +159,17 @@ def test_a_second_stack_on_taken_ports_is_refused_before_starting_anything(stack
     assert not (tmp_path / "stack.json").exists()
 
 
-def test_a_stopped_stack_leaves_no_process_and_frees_its_ports(stack, tmp_path):
-    second = Stack.start(ROOT, port_offset=SECOND_STACK_OFFSET, state_dir=tmp_path / "second")
+def test_a_second_stack_from_the_same_checkout_needs_only_a_port_offset_and_stops_clean(stack, monkeypatch):
+    # As the README says: `--port-offset N` alone, no state directory. Its state goes to
+    # .local/stack-<N>/, beside the session stack's, and every subcommand finds it by the offset.
+    monkeypatch.delenv("STACK_STATE_DIR", raising=False)
+    second = Stack.start(ROOT, port_offset=SECOND_STACK_OFFSET)
     try:
+        assert second.state_dir == ROOT / ".local" / f"stack-{SECOND_STACK_OFFSET}" != stack.state_dir
         assert second.healthy()
+        status = run_module("local_stack.stack", "status", "--port-offset", SECOND_STACK_OFFSET)
+        assert status.returncode == 0, status.stdout + status.stderr
+        assert f"state {second.state_dir}" in status.stdout
         members = [m for p in second.procs.values() for m in _group_members(p.pid)]
         assert sum(1 for _, command in members if command == "java") == 2  # Firestore and Pub/Sub
 
@@ -180,8 +188,23 @@ def test_a_stopped_stack_leaves_no_process_and_frees_its_ports(stack, tmp_path):
         assert time.monotonic() < deadline, f"still running after stop: {alive}"
         time.sleep(0.1)
     assert all(port_free(p.port) for p in second.procs.values())
-    assert not (tmp_path / "second" / "stack.json").exists()
+    assert not (second.state_dir / "stack.json").exists()
     assert stack.healthy(), "stopping the second stack disturbed the session's stack"
+
+
+def test_status_and_stop_find_the_stack_named_by_stack_state_dir(stack, tmp_path):
+    """STACK_STATE_DIR (and --state-dir) name the stack for every subcommand (issue 13, item 13)."""
+    by_env = run_module("local_stack.stack", "status", env={"STACK_STATE_DIR": str(stack.state_dir)})
+    assert by_env.returncode == 0, by_env.stdout + by_env.stderr
+    assert f"state {stack.state_dir}" in by_env.stdout and "DOWN" not in by_env.stdout
+    by_flag = run_module("local_stack.stack", "status", "--state-dir", stack.state_dir)
+    assert by_flag.returncode == 0 and f"state {stack.state_dir}" in by_flag.stdout
+    elsewhere = run_module("local_stack.stack", "stop", env={"STACK_STATE_DIR": str(tmp_path)})
+    assert (
+        elsewhere.returncode == 0
+        and f"no stack is running (no {tmp_path / 'stack.json'})" in elsewhere.stdout
+    )
+    assert stack.healthy()
 
 
 def _alive(pid: int) -> bool:

@@ -1,0 +1,1 @@
+"""What tests need besides fixtures: builders of hand-made data and a way to run our commands."""

@@ -1,0 +1,5 @@
+import sys
+
+from verification.bench.cli import main
+
+sys.exit(main())

@@ -1,0 +1,5 @@
+import sys
+
+from verification.faults.cli import main
+
+sys.exit(main())
