@@ -122,7 +122,7 @@ def run_detail(svc: PayoutService, reads: ConsoleReads, run_id: str, deadline_se
         **summary,
         "settled_times": settled,
         "failures_by_code": dict(failures.most_common()),
-        "failed_count": reads.count_run_payouts(run_id, PayoutStatus.FAILED),
+        "failed_count": summary["payouts_by_status"].get(PayoutStatus.FAILED.value, 0),  # the run's counters
     }
 
 

@@ -49,7 +49,7 @@ from shared.domain.events import OutboxEvent
 from shared.domain.ledger import Bucket, JournalEntry
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome
-from shared.domain.payouts import Payout, PayoutStatus
+from shared.domain.payouts import Payout
 from shared.domain.runs import PayoutRun, RunItem, RunPage, RunProgress, RunStatus, RunTally
 from shared.domain.sellers import Seller
 
@@ -536,8 +536,6 @@ class ConsoleReads(Protocol):
     def runs_newest_first(self, limit: int, before: datetime | None) -> list[PayoutRun]: ...
 
     def run_payout_points(self, run_id: str, limit: int) -> list[RunPayoutPoint]: ...
-
-    def count_run_payouts(self, run_id: str, status: PayoutStatus) -> int: ...
 
     def payout_document(self, payout_id: str) -> dict[str, Any] | None: ...
 

@@ -68,22 +68,31 @@ CAPABILITIES: dict[str, Capabilities] = {
     "transfer-worker": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY"}),
-        notes="send_transfer: provider create/fetch_transfer, apply_state -> relay",
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
+        notes="send_transfer: provider create/fetch_transfer (sandbox, adyen, stripe), apply_state -> relay",
     ),
     "provider-webhook": Capabilities(
         publishes=True,
-        secrets=frozenset({"SANDBOX_WEBHOOK_SECRETS"}),
+        secrets=frozenset({"SANDBOX_WEBHOOK_SECRETS", "ADYEN_HMAC_KEYS", "STRIPE_WEBHOOK_SECRETS"}),
         notes="apply_provider_event -> apply_state -> relay; parse_webhook checks the signature",
     ),
     "payout-sweeper": Capabilities(
         enqueues=frozenset({"transfer-worker"}),
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY"}),
-        settings=frozenset({"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS"}),
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
+        settings=frozenset(
+            {"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS", "RUN_DEADLINE_SECONDS"}
+        ),
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
-        "relay; complete_runs: relay",
+        "relay; complete_runs: relay; monitoring.report_overdue_runs: RUN_DEADLINE_SECONDS",
+    ),
+    "console": Capabilities(
+        publishes=True,
+        secrets=frozenset({"CONSOLE_CSRF_SECRET"}),
+        settings=frozenset({"RUN_DEADLINE_SECONDS"}),
+        notes="console_views: reads; cancel_payout -> PayoutService.cancel -> relay; CSRF tokens; "
+        "runs against RUN_DEADLINE_SECONDS",
     ),
 }
 

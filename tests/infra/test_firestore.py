@@ -18,7 +18,7 @@ infra = tfmodel.load()
 INDEXES: dict[str, dict[str, Any]] = infra.locals["firestore_indexes"]
 
 STORE = "shared/adapters/firestore/store.py"
-CONSOLE = "shared/usecases/console_views.py"
+CONSOLE = "shared/adapters/firestore/console.py::FirestoreConsoleReads"
 LIST_PAYOUTS = {key for key in INDEXES if key.startswith("payouts-list")}
 
 # Query site -> the indexes it needs (by their key in local.firestore_indexes).
@@ -37,10 +37,9 @@ QUERY_INDEXES: dict[str, set[str]] = {
     # demo and the tests, not by a deployed function).
     f"{STORE}::FirestoreStore.balance_shard_documents": set(),
     # The console: runs and dead letters newest first (one field ordered: the automatic
-    # single-field index, descending included); a run's failed payouts counted by run and status.
-    f"{CONSOLE}::list_runs": set(),
-    f"{CONSOLE}::dead_letters": set(),
-    f"{CONSOLE}::run_detail": {"payouts-run_id-status"},
+    # single-field index, descending included).
+    f"{CONSOLE}.runs_newest_first": set(),
+    f"{CONSOLE}.dead_letters": set(),
 }
 
 

@@ -13,7 +13,6 @@ from google.cloud import firestore
 
 from shared.adapters.firestore import documents as d
 from shared.adapters.firestore.store import FirestoreStore
-from shared.domain.payouts import PayoutStatus
 from shared.domain.runs import PayoutRun
 from shared.usecases.ports import RunPayoutPoint
 
@@ -54,15 +53,6 @@ class FirestoreConsoleReads:
                 )
             )
         return points
-
-    def count_run_payouts(self, run_id: str, status: PayoutStatus) -> int:
-        """index: payouts (run_id, status)."""
-        query = (
-            self.s.client.collection(d.PAYOUTS)
-            .where(filter=firestore.FieldFilter("run_id", "==", run_id))
-            .where(filter=firestore.FieldFilter("status", "==", status.value))
-        )
-        return self.s.calls.count(query)
 
     def payout_document(self, payout_id: str) -> dict[str, Any] | None:
         return self.s.read(self.s.refs.doc(d.PAYOUTS, payout_id))
