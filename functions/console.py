@@ -15,6 +15,7 @@ Identity, roles, CSRF and the security headers are the plumbing's
 from __future__ import annotations
 
 import urllib.parse
+from typing import Any
 
 import flask
 import functions_framework
@@ -26,6 +27,7 @@ from shared.entrypoints import deps
 from shared.entrypoints.console import charts
 from shared.entrypoints.console.access import Permission
 from shared.entrypoints.console.app import create_app, dispatch, duration, error_page, requires
+from shared.entrypoints.views import payout_view
 from shared.settings import get_settings
 from shared.usecases import console_views as views
 
@@ -116,7 +118,7 @@ def payouts() -> str:
         next_page = flask.url_for("payouts") + "?" + urllib.parse.urlencode({**query, "page_token": token})
     return flask.render_template(
         "payouts.html",
-        payouts=found,
+        payouts=[payout_view(p) for p in found],
         search=search,
         statuses=[s.value for s in PayoutStatus],
         failure_codes=[c.value for c in FailureCode],
@@ -125,11 +127,16 @@ def payouts() -> str:
     )
 
 
+def _payout_detail(payout_id: str) -> dict[str, Any]:
+    detail = views.payout_detail(deps.payout_service(), deps.console_reads(), payout_id)
+    return {**detail, "payout": payout_view(detail["payout"])}
+
+
 @app.get("/payouts/<payout_id>")
 @requires(Permission.VIEW)
 def payout(payout_id: str) -> flask.Response | str:
     try:
-        detail = views.payout_detail(deps.payout_service(), deps.console_reads(), payout_id)
+        detail = _payout_detail(payout_id)
     except views.NotFound:
         return error_page(404, "No such payout", f"There is no payout {payout_id}.")
     trace_id = tracing.trace_id_of(detail["trace_context"])
@@ -153,7 +160,7 @@ def payout(payout_id: str) -> flask.Response | str:
 @requires(Permission.CANCEL_PAYOUT)
 def cancel_payout(payout_id: str) -> flask.Response | str:
     try:
-        detail = views.payout_detail(deps.payout_service(), deps.console_reads(), payout_id)
+        detail = _payout_detail(payout_id)
     except views.NotFound:
         return error_page(404, "No such payout", f"There is no payout {payout_id}.")
     if not detail["cancellable"]:

@@ -24,7 +24,6 @@ from shared.domain.ledger import entry_id_for
 from shared.domain.payouts import FINAL_STATES, Payout, PayoutStatus
 from shared.domain.runs import RunNotFound
 from shared.domain.runs import run_summary as api_run_summary
-from shared.entrypoints.views import payout_view
 from shared.usecases.payout_runs import run_progress
 from shared.usecases.payouts import PayoutService
 from shared.usecases.ports import ConsoleReads
@@ -160,13 +159,13 @@ def _cursor_decode(token: str | None) -> tuple[datetime, str] | None:
 
 def search_payouts(
     svc: PayoutService, search: PayoutSearch, page_token: str | None = None
-) -> tuple[list[dict[str, Any]], str | None]:
+) -> tuple[list[Payout], str | None]:
     """Payouts matching every given filter, newest first. Seller, run and status are indexed
     (``PayoutQueries.newest_first``); failure code and rail are checked on what that returns,
     over at most ``SEARCH_SCAN_LIMIT`` payouts per page."""
     if search.payout_id:
         payout = svc.store.payouts.get(search.payout_id)
-        return ([payout_view(payout)] if payout else []), None
+        return ([payout] if payout else []), None
     after = _cursor_decode(page_token)
     found: list[Payout] = []
     scanned = 0
@@ -193,7 +192,7 @@ def search_payouts(
         after = (batch[-1].created_at, batch[-1].payout_id)
     page = found[:PAYOUTS_PAGE]
     token = _cursor_encode(page[-1]) if page and (more or len(found) > PAYOUTS_PAGE) else None
-    return [payout_view(p) for p in page], token
+    return page, token
 
 
 def journal_entry_ids(payout_id: str) -> list[str]:
@@ -216,7 +215,7 @@ def payout_detail(svc: PayoutService, reads: ConsoleReads, payout_id: str) -> di
     journal = reads.journal_documents(journal_entry_ids(payout_id))
     events = reads.outbox_documents([f"{payout_id}-{n:06d}" for n in range(1, payout.sequence + 1)])
     return {
-        "payout": payout_view(payout),
+        "payout": payout,
         "cancellable": cancellable(payout),
         "transfer_started_at": payout.transfer_started_at,
         "stuck_reason": raw.get("stuck_reason"),

@@ -17,13 +17,21 @@ PYTHON = sys.executable
 MODULES = [
     "local_stack.stack",
     "local_stack.push_relay",
+    "local_stack.iap_proxy",
+    "local_stack.storage_emulator",
     "stand_ins.sandbox_provider",
+    "stand_ins.adyen",
+    "stand_ins.stripe_connect",
+    "stand_ins.bank",
     "verification.faults",
     "verification.bench",
     "verification.auditor",
+    "verification.tracing_overhead",
     "tools.ops",
     "tools.demo",
     "tools.openapi",
+    "tools.country_gate",
+    "tools.sample_documents",
 ]
 COMMANDS = {
     **{f"python -m {m}": [PYTHON, "-m", m, "--help"] for m in MODULES},

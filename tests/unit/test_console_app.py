@@ -17,6 +17,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from functions import console as console_function
+from shared.domain.money import Money
+from shared.domain.payouts import new_payout
 from shared.entrypoints.console import csrf
 from shared.entrypoints.console.app import CSP, HERE
 from shared.settings import get_settings
@@ -41,10 +43,13 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
         monkeypatch.setenv(key, value)
     get_settings.cache_clear()
     monkeypatch.setattr(console_function.deps, "payout_service", lambda: None)
-    monkeypatch.setattr(console_function.views, "payout_detail", lambda svc, payout_id: detail(payout_id))
+    monkeypatch.setattr(console_function.deps, "console_reads", lambda: None)
+    monkeypatch.setattr(
+        console_function.views, "payout_detail", lambda svc, reads, payout_id: detail(payout_id)
+    )
     cancels: list[tuple[str, str]] = []
 
-    def cancel(svc: Any, payout_id: str, actor: str) -> tuple[bool, str]:
+    def cancel(svc: Any, reads: Any, payout_id: str, actor: str) -> tuple[bool, str]:
         cancels.append((payout_id, actor))
         return True, "canceled"
 
@@ -58,22 +63,19 @@ def client(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
 
 
 def detail(payout_id: str) -> dict[str, Any]:
-    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC).isoformat()
+    now = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+    payout, _ = new_payout(
+        payout_id,
+        "s-1",
+        Money(12345, "EUR"),
+        at=now,
+        origin="on_demand",
+        cause=EVIL,
+        actor="ops@example.com",
+        provider="sandbox",
+    )
     return {
-        "payout": {
-            "payout_id": payout_id,
-            "seller_id": "s-1",
-            "amount": {"amount": 12345, "currency": "EUR"},
-            "status": "pending",
-            "run_id": None,
-            "provider": "sandbox",
-            "provider_ref": None,
-            "failure_code": None,
-            "created_at": now,
-            "history": [
-                {"at": now, "from": None, "to": "pending", "cause": EVIL, "actor": "ops@example.com"}
-            ],
-        },
+        "payout": payout,
         "cancellable": True,
         "transfer_started_at": None,
         "stuck_reason": None,

@@ -6,7 +6,8 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,7 +26,9 @@ from shared.adapters.providers.base import (
 from shared.adapters.providers.observed import ObservedProvider
 from shared.domain.money import Money
 from shared.domain.payouts import FailureCode, PayoutStatus
+from shared.domain.runs import new_run
 from shared.settings import Settings
+from tests.fakes.storage import FakeStore
 
 
 class Lines(logging.Handler):
@@ -112,42 +115,21 @@ def test_a_sweep_reports_how_many_payouts_are_stuck(lines):
     assert (line["stuck_payouts"], line["requeued"], line["resolved"], line["relayed"]) == (3, 1, 2, 4)
 
 
-class FakeRuns:
-    """The few Firestore calls report_overdue_runs makes."""
-
-    def __init__(self, runs: list[dict[str, Any]]) -> None:
-        self.runs = runs
-        self.status = ""
-
-    def collection(self, name: str) -> FakeRuns:
-        assert name == "payout_runs"
-        return self
-
-    def where(self, filter: Any) -> FakeRuns:
-        self.status = filter.value
-        return self
-
-    def limit(self, n: int) -> FakeRuns:
-        return self
-
-    def stream(self) -> list[Any]:
-        found = [r for r in self.runs if r["status"] == self.status]
-        return [SimpleNamespace(to_dict=lambda r=r: r) for r in found]
-
-
 def test_runs_open_past_their_deadline_are_reported_each_sweep(lines):
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
-    runs = [
-        {"run_id": "late", "status": "fanned_out", "created_at": now - timedelta(hours=5), "dry_run": False},
-        {
-            "run_id": "on-time",
-            "status": "fanned_out",
-            "created_at": now - timedelta(hours=1),
-            "dry_run": False,
-        },
-        {"run_id": "dry", "status": "planning", "created_at": now - timedelta(hours=9), "dry_run": True},
-    ]
-    assert monitoring.report_overdue_runs(FakeRuns(runs), now, 4 * 3600) == ["late"]  # type: ignore[arg-type]
+    store = FakeStore()
+
+    def run(run_id: str, age: timedelta, *, dry_run: bool, fanned_out: bool) -> None:
+        made = new_run(date(2026, 12, 1), dry_run=dry_run, buckets=1, requested_by="t", now=now - age)
+        made = replace(made, run_id=run_id)
+        store.runs.create(made)
+        if fanned_out:
+            store.runs.mark_fanned_out(run_id, now - age)
+
+    run("late", timedelta(hours=5), dry_run=False, fanned_out=True)
+    run("on-time", timedelta(hours=1), dry_run=False, fanned_out=True)
+    run("dry", timedelta(hours=9), dry_run=True, fanned_out=False)
+    assert monitoring.report_overdue_runs(store.runs, now, 4 * 3600) == ["late"]
     (line,) = lines.events("run_overdue")
     assert line["severity"] == "WARNING" and line["run_age_seconds"] == 5 * 3600
 
