@@ -70,6 +70,19 @@ class SellerError(DomainError):
 
 
 @dataclass(frozen=True)
+class RailAccounts:
+    """A seller's provider-side ids, for the rails whose ``needs`` name them. Not secrets, but
+    shown masked like bank numbers (``masked_rail_accounts``)."""
+
+    stripe_account: str | None = None  # Stripe Connect connected account, "acct_…"
+    adyen_account_holder: str | None = None  # Adyen account holder, "AH…"
+    adyen_balance_account: str | None = None  # the seller's own Adyen balance account, "BA…"
+
+    def kinds(self) -> frozenset[str]:
+        return frozenset(k for k, v in vars(self).items() if v)
+
+
+@dataclass(frozen=True)
 class Seller:
     seller_id: str
     country: str
@@ -84,6 +97,8 @@ class Seller:
     updated_at: datetime
     bank_account_status: BankAccountStatus = BankAccountStatus.VALID
     bank_account_invalid_reason: str | None = None
+    # The seller's ids on rails that need them (onboarding's ``rail_accounts``).
+    rail_accounts: RailAccounts = RailAccounts()  # frozen: one shared empty default is safe
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
         """Payouts wait this long after a bank-account change, against account takeover. The
