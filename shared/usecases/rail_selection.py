@@ -75,10 +75,13 @@ class RailSelector:
         bank_files: BankFileQueue | None = None,
         cache_seconds: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
+        after_send: Callable[[datetime], object] | None = None,
     ) -> None:
         self.capabilities = capabilities
         self.controls = controls
         self.bank_files = bank_files
+        # Called after each send (rail_ops.HealthPublisher.maybe_publish: the breakers for ops).
+        self.after_send = after_send
         self.cache_seconds = cache_seconds
         self.clock = clock
         self._drained: tuple[float, frozenset[str]] | None = None
@@ -172,6 +175,16 @@ class RouteSender:
         return timedelta(seconds=self.service.policy.sender_claim_seconds)
 
     def send(self, payout_id: str, now: datetime) -> str:
+        try:
+            return self._send(payout_id, now)
+        finally:
+            if self.selector.after_send is not None:
+                try:
+                    self.selector.after_send(now)
+                except Exception:
+                    logger.exception("after-send hook failed")
+
+    def _send(self, payout_id: str, now: datetime) -> str:
         from shared.usecases.payouts import RetryLater, _payout_locks
 
         service = self.service
