@@ -98,6 +98,7 @@ def seller_view(
         "payout_hold": seller.payout_hold.model_dump(mode="json"),
         "created_at": seller.created_at.isoformat(),
         "updated_at": seller.updated_at.isoformat(),
+        "rail_accounts": seller.rail_accounts.masked(),  # masked, as bank numbers are
     }
     if balances is not None:
         view["balances"] = [balance_view(b) for b in balances]
