@@ -131,6 +131,8 @@ class Payout:
     # One sender at a time: the transfer worker holding the payout, until when (a lease).
     sender_claim: str | None = None
     sender_claim_until: datetime | None = None
+    # The rail's own order of its events (Adyen's sequenceNumber): the last one applied.
+    rail_sequence: int | None = None
 
     @property
     def is_final(self) -> bool:

@@ -63,6 +63,7 @@ from shared.usecases.ports import (
     UnitOfWork,
     UnknownProvider,
 )
+from shared.usecases.rail_events import OTHER_RAIL, RailEvent, rail_event_verdict
 from shared.usecases.rail_selection import RailSelector, RouteSender
 from shared.usecases.sellers import SellerNotFound
 
@@ -387,6 +388,7 @@ class PayoutService:
                 actor=f"provider:{provider.name}",
                 amount=t.amount,
                 dedupe=(provider.name, event.event_id),
+                rail_event=RailEvent(provider.name, event.sequence),
             )
 
     def apply_state(
@@ -401,10 +403,12 @@ class PayoutService:
         amount: Money | None = None,
         dedupe: tuple[str, str] | None = None,
         now: datetime | None = None,
+        rail_event: RailEvent | None = None,
     ) -> str:
         """Move a payout to what the provider says, with its postings, its run's counters and its
         events, in one unit of work. Anything that would move a state backwards is ignored and
-        logged; ``dedupe`` (provider, event id) applies a provider event once."""
+        logged; ``dedupe`` (provider, event id) applies a provider event once; ``rail_event``
+        (a rail's webhook) is checked against the payout's rail and sequence (rail_events.py)."""
         now = now or datetime.now(UTC)
 
         def apply(uow: UnitOfWork) -> tuple[str, list[OutboxEvent]]:
@@ -417,16 +421,26 @@ class PayoutService:
             payout = uow.payouts.get(payout_id)
             if payout is None:
                 raise PayoutNotFound(payout_id)
+            # Rails (rail_events.py): another rail's event or an older one is not applied; a
+            # rail's "failed" about a paid payout is a return.
+            verdict = rail_event_verdict(payout, target, rail_event)
+            payout, effective = verdict.payout, verdict.target
             seller = (
-                uow.sellers.get(payout.seller_id) if failure_code in ACCOUNT_INVALIDATING_FAILURES else None
+                uow.sellers.get(payout.seller_id)
+                if failure_code in ACCOUNT_INVALIDATING_FAILURES and verdict.refused is None
+                else None
             )
-            result, outbox = self._transition_in_tx(
-                uow, payout, target, cause, actor, provider_ref, failure_code, amount, now
+            result, outbox = (
+                (verdict.refused, [])
+                if verdict.refused
+                else self._transition_in_tx(
+                    uow, payout, effective, cause, actor, provider_ref, failure_code, amount, now
+                )
             )
             if (
                 result == "applied"
                 and seller is not None
-                and target in (PayoutStatus.FAILED, PayoutStatus.RETURNED)
+                and effective in (PayoutStatus.FAILED, PayoutStatus.RETURNED)
             ):
                 # The bank says this account cannot receive money: skip the seller until it is fixed.
                 invalid = replace(
@@ -441,7 +455,7 @@ class PayoutService:
                         provider=dedupe[0],
                         event_id=dedupe[1],
                         payout_id=payout_id,
-                        status=target.value,
+                        status=effective.value,
                         result=result,
                         received_at=now,
                     )
@@ -451,6 +465,8 @@ class PayoutService:
         with _payout_locks.hold(payout_id):
             result, outbox = self.store.atomically(apply)
         self.relay(outbox)
+        if result == OTHER_RAIL:
+            self.store.payouts.flag_stuck(payout_id, f"an event from {rail_event and rail_event.rail}", now)
         level = logging.INFO if result in ("applied", "duplicate", "unchanged") else logging.WARNING
         logger.log(level, "provider state %s for payout: %s", target.value, result)
         return result

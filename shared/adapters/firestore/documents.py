@@ -324,6 +324,7 @@ def payout_to_doc(payout: Payout) -> Doc:
         "rail_attempts": [a.as_dict() for a in payout.rail_attempts],
         "sender_claim": payout.sender_claim,
         "sender_claim_until": payout.sender_claim_until,
+        "rail_sequence": payout.rail_sequence,
     }
 
 
@@ -362,6 +363,7 @@ def payout_from_doc(data: Mapping[str, Any]) -> Payout:
         ),
         sender_claim=data.get("sender_claim"),
         sender_claim_until=data.get("sender_claim_until"),
+        rail_sequence=data.get("rail_sequence"),
     )
 
 
