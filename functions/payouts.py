@@ -5,13 +5,16 @@
 - ``GET /payouts/{payout_id}``; ``POST /payouts/{payout_id}/cancel`` (pending only).
 - ``POST /runs`` ``{"run_date", "dry_run"}``; ``GET /runs/{run_id}``: progress and skip reasons;
   ``GET /runs/{run_id}/items?skip_reason=``: each seller's outcome.
+- ``GET /rails``: each rail's drain switch and breakers; ``POST /rails/{rail}/drain`` and
+  ``POST /rails/{rail}/resume`` ``{"reason"}`` (ops: recorded with the caller).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 import flask
@@ -21,6 +24,7 @@ from pydantic import Field, StringConstraints, TypeAdapter, ValidationError
 from shared import log
 from shared.domain.eligibility import SkipReason
 from shared.domain.payouts import PayoutStatus
+from shared.domain.rail_capabilities import load_rail_capabilities
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
 from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
@@ -33,9 +37,9 @@ from shared.entrypoints.http import (
     serve,
     validation_error,
 )
-from shared.entrypoints.views import item_view, payout_request_response, payout_view, run_view
+from shared.entrypoints.views import item_view, payout_request_response, payout_view, rail_view, run_view
 from shared.settings import Settings
-from shared.usecases import payout_runs
+from shared.usecases import payout_runs, rail_ops
 
 IdempotencyKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{8,64}$")]
 _IDEMPOTENCY_KEY = TypeAdapter[str](IdempotencyKey)
@@ -183,6 +187,51 @@ def _run_items(request: flask.Request, settings: Settings, caller: Caller, run_i
 _ITEMS_PAGE = 200
 
 
+class RailChange(StrictModel):
+    reason: Annotated[str, StringConstraints(min_length=1, max_length=500, strip_whitespace=True)]
+
+
+_RAIL = TypeAdapter[str](Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_.-]{0,63}$")])
+
+
+def _rail_path(rail: str) -> str:
+    try:
+        return _RAIL.validate_python(rail)
+    except ValidationError as exc:
+        raise HttpError(
+            422,
+            "validation_failed",
+            "rail is not a valid rail name",
+            [{"field": "rail", "reason": "pattern"}],
+        ) from exc
+
+
+def _list_rails(request: flask.Request, settings: Settings, caller: Caller) -> flask.Response:
+    states = rail_ops.list_rails(deps.rail_controls(), load_rail_capabilities(), deps.country_rules())
+    return json_response({"data": [rail_view(s) for s in states]})
+
+
+def _change_rail(drained: bool) -> Callable[[flask.Request, Settings, Caller, str], flask.Response]:
+    def change(request: flask.Request, settings: Settings, caller: Caller, rail: str) -> flask.Response:
+        rail = _rail_path(rail)
+        req = read_model(request, settings, RailChange)
+        with log.bind(rail=rail):
+            state = rail_ops.set_drained(
+                deps.rail_controls(),
+                load_rail_capabilities(),
+                deps.country_rules(),
+                rail,
+                drained=drained,
+                actor=caller.email,
+                reason=req.reason,
+                now=datetime.now(UTC),
+            )
+        deps.rail_selector().forget()  # this instance sees it at once; the others within seconds
+        return json_response(rail_view(state))
+
+    return change
+
+
 _router = Router(
     [
         ("/payouts", ["POST"], _create),
@@ -192,6 +241,9 @@ _router = Router(
         ("/runs", ["POST"], _start_run),
         ("/runs/<run_id>", ["GET"], _get_run),
         ("/runs/<run_id>/items", ["GET"], _run_items),
+        ("/rails", ["GET"], _list_rails),
+        ("/rails/<rail>/drain", ["POST"], _change_rail(True)),
+        ("/rails/<rail>/resume", ["POST"], _change_rail(False)),
     ]
 )
 

@@ -243,14 +243,18 @@ def check_timezone(entry: dict[str, Any]) -> list[Check]:
 
 
 def check_rails(entry: dict[str, Any], capabilities: RailCapabilities) -> list[Check]:
-    route = entry.get("provider_route")
-    rails = entry.get("rails") or [route]
+    rails = entry.get("rails") or []
     currency = entry.get("currency")
     currencies = entry.get("payout_currencies") or [currency]
     country, scheme = str(entry.get("country")), str(entry.get("bank_account_scheme"))
     checks: list[Check] = []
-    if route not in rails:
-        checks.append(_fail("rails", f"provider_route {route!r} is not one of the rails {rails}"))
+    if not rails:
+        checks.append(_fail("rails", "the route lists no rail"))
+    for rail in entry.get("rail_limits") or {}:
+        if rail not in rails:
+            checks.append(
+                _fail("rails", f"rail_limits names {rail!r}, which is not one of the rails {rails}")
+            )
     for rail in rails:
         if rail not in capabilities:
             checks.append(_fail(f"rail {rail}", f"no capabilities are recorded for {rail!r}"))

@@ -8,6 +8,9 @@
 4. Follow the transfers as they settle through the sandbox provider, with a progress bar.
 5. Print payouts by status and currency, skip reasons, a ledger check and a reconciliation
    against the provider's own list of transfers. Exit 0 when everything agrees.
+6. The real rails (``tools/demo_rails.py``): SE sellers paid through Adyen (through Prism), PL
+   sellers through Stripe Connect, Adyen drained by ops mid-section and its new payouts moving to
+   Stripe; at most one accepted transfer per payout over all rails together.
 
 Run it with ``./scripts/demo`` (which installs what it needs and starts the stack).
 """
@@ -42,6 +45,7 @@ from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_PAYOUT_RUNS, TOPIC_RELEASE
 from shared.usecases.ledger_audit import audit_ledger
 from stand_ins.sample_run_dates import run_date_for
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
+from tools.demo_rails import run_rails_section
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console()
@@ -245,7 +249,17 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
                 client.publish(TOPIC_SWEEPER, {"reason": "demo"})
                 last_sweep = time.monotonic()
             time.sleep(0.5)
-    return report(stack, client, ops, store, run_id, sellers, expected_final, started)
+    code = report(stack, client, ops, store, run_id, sellers, expected_final, started)
+    # Issue 15: the real rails, a section of its own (tools/demo_rails.py).
+    step("6. Real rails: Adyen (through Prism) and Stripe Connect by route, and a drain mid-run")
+    rail_checks = run_rails_section(stack, client, ops, console, max(2, min(per_country, 5)))
+    result = Table(title="Checks: real rails")
+    for column in ("check", "result", "detail"):
+        result.add_column(column)
+    for name, ok, detail in rail_checks:
+        result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
+    console.print(result)
+    return code or (0 if all(ok for _, ok, _ in rail_checks) else 1)
 
 
 def report(

@@ -17,7 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
 
-from functions.payouts import IdempotencyKey, ListQuery, PayoutRequest, RunRequest
+from functions.payouts import IdempotencyKey, ListQuery, PayoutRequest, RailChange, RunRequest
 from functions.workers import ShardTask, TransferTask
 from shared.adapters.providers.sandbox import SIGNATURE_HEADER as SANDBOX_SIGNATURE_HEADER
 from shared.adapters.providers.sandbox import SandboxWebhook
@@ -227,6 +227,7 @@ def payouts_api() -> Schema:
         list_params.append(_query_param(name, status_schema if name == "status" else prop))
     payout_id = _path_param("payout_id", RESOURCE_ID, "The payout's id (any other string answers 422).")
     run_id = _path_param("run_id", RESOURCE_ID, "`run-YYYY-MM-DD` (any other shape of id answers 422).")
+    rail = _path_param("rail", {"type": "string", "pattern": "^[a-z0-9][a-z0-9_.-]{0,63}$"}, "A rail's name.")
     paths = {
         "/payouts": {
             "post": {
@@ -292,6 +293,31 @@ def payouts_api() -> Schema:
                 ],
                 "responses": _responses({200: ("A page of items.", page)}, [*OIDC_ERRORS, 404, 422]),
             },
+        },
+        "/rails": {
+            "get": {
+                "operationId": "listRails",
+                "summary": "Each rail: drained or not (who, when, why), each instance's breaker, its routes.",
+                "responses": _responses({200: ("The rails.", OBJECT)}, [*OIDC_ERRORS]),
+            }
+        },
+        **{
+            f"/rails/{{rail}}/{verb}": {
+                "parameters": [rail],
+                "post": {
+                    "operationId": f"{verb}Rail",
+                    "summary": summary,
+                    "requestBody": _json_body(c.model(RailChange)),
+                    "responses": _responses({200: ("The rail.", OBJECT)}, [*OIDC_ERRORS, 400, 404, 422]),
+                },
+            }
+            for verb, summary in (
+                (
+                    "drain",
+                    "Drain a rail: new payouts go to the next rail of their route; in-flight ones finish.",
+                ),
+                ("resume", "Resume a drained rail: new payouts may go to it again."),
+            )
         },
     }
     return _document("payouts-api", "On-demand payouts, payouts and runs (OIDC).", paths, c, OIDC_SECURITY)

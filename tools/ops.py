@@ -4,6 +4,7 @@
     .venv/bin/payouts-ops run show dry-2026-11-24-1a2b3c4d --watch
     .venv/bin/payouts-ops payouts list --seller s-123 --all
     .venv/bin/payouts-ops seller show s-123
+    .venv/bin/payouts-ops rails drain adyen --reason "Adyen incident INC-42"
 
 (``payouts-ops`` is installed into .venv by scripts/bootstrap.sh; ``python -m tools.ops`` works too.)
 
@@ -305,6 +306,8 @@ seller_app = typer.Typer(no_args_is_help=True, help="Sellers: profile, balances,
 app.add_typer(run_app, name="run")
 app.add_typer(payouts_app, name="payouts")
 app.add_typer(seller_app, name="seller")
+rails_app = typer.Typer(no_args_is_help=True, help="Rails: drained or not, breakers; drain and resume.")
+app.add_typer(rails_app, name="rails")
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
 
@@ -517,6 +520,57 @@ def seller_history(
     """A seller's payouts, newest first."""
     listing = _list_payouts(ctx, limit, every, seller_id=seller_id)
     _print_payouts(listing, f"payouts of {seller_id}", as_json)
+
+
+def _rails_table(rails: list[dict[str, Any]]) -> Table:
+    rows = []
+    for r in rails:
+        change = r.get("last_change") or {}
+        breakers = ", ".join(
+            f"{i['state']} ({i['error_rate']:.0%} err, p95 {i['latency_ms_p95'] or '-'} ms)"
+            for i in r["instances"]
+        )
+        rows.append(
+            [
+                r["rail"] + (" (batch)" if r["batch"] else ""),
+                "DRAINED" if r["drained"] else "open",
+                " ".join(
+                    str(x) for x in (change.get("actor"), _time(change.get("at")), change.get("reason")) if x
+                )
+                if change
+                else "",
+                breakers or "no instance has reported",
+                " ".join(f"{x['country']}#{x['position']}" for x in r["routes"]),
+            ]
+        )
+    return _table("rails", ["rail", "new payouts", "last drain/resume", "breakers", "routes"], rows)
+
+
+@rails_app.command("list")
+def rails_list(ctx: typer.Context, as_json: AsJson = False) -> None:
+    """Each rail: drained or not (who, when, why), each instance's breaker, the routes using it."""
+    rails = _api(ctx).get("payouts", "/rails")["data"]
+    _print_json(rails) if as_json else _out().print(_rails_table(rails))
+
+
+def _change_rail(ctx: typer.Context, rail: str, verb: str, reason: str, as_json: bool) -> None:
+    state = _api(ctx).call("POST", "payouts", f"/rails/{quote(rail, safe='')}/{verb}", {"reason": reason})
+    _print_json(state) if as_json else _out().print(_rails_table([state]))
+
+
+Reason = Annotated[str, typer.Option("--reason", help="Why (recorded with you and the time).")]
+
+
+@rails_app.command("drain")
+def rails_drain(ctx: typer.Context, rail: str, reason: Reason, as_json: AsJson = False) -> None:
+    """Drain a rail: new payouts go to the next rail of their route; in-flight ones finish there."""
+    _change_rail(ctx, rail, "drain", reason, as_json)
+
+
+@rails_app.command("resume")
+def rails_resume(ctx: typer.Context, rail: str, reason: Reason, as_json: AsJson = False) -> None:
+    """Resume a drained rail."""
+    _change_rail(ctx, rail, "resume", reason, as_json)
 
 
 def main() -> None:

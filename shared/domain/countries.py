@@ -7,10 +7,12 @@ holiday calendar exists in ``holidays``, the timezone exists in the IANA databas
 currency's payout practice is recorded (``currency_practice.py``) and the minimum and maximum
 amounts are payable in it (HUF: whole forints).
 
-``rails`` lists the payment rails a country may use (data only for now: payouts still go to
-``provider_route``, which must be one of them; ``tools/country_gate.py`` checks each rail's
-capabilities). ``payout_currencies`` lists the currencies its sellers can be paid in (default: the
-country's currency); a seller's payout currency outside it is refused (``payout_currency.py``).
+``rails`` is the country's route: the payment rails its payouts may go to, in order of
+preference (``shared/domain/rail_routing.py`` picks the first that can take a payout;
+``tools/country_gate.py`` checks each rail's capabilities). ``rail_limits`` caps the amount of
+one payout on a rail, where that rail imposes a limit below the country's own.
+``payout_currencies`` lists the currencies its sellers can be paid in (default: the country's
+currency); a seller's payout currency outside it is refused (``payout_currency.py``).
 """
 
 from __future__ import annotations
@@ -92,10 +94,11 @@ class CountryRules(_Frozen):
     payout_schedule: PayoutSchedule  # the default for new sellers
     business_day_calendar: BusinessDayCalendar
     timezone: Annotated[str, AfterValidator(_known_timezone)]
-    provider_route: RailName
     bank_account_cooling_off_days: int = Field(ge=0, le=365)  # payouts held after an account change
-    # The rails this country may use (default: the provider route alone); provider_route is one.
-    rails: tuple[RailName, ...] = Field(default=(), strict=False)  # a JSON array
+    # The route: the rails this country's payouts may go to, first choice first.
+    rails: tuple[RailName, ...] = Field(min_length=1, strict=False)  # a JSON array
+    # The largest payout a rail takes here, where it imposes one (minor units of the currency).
+    rail_limits: dict[RailName, MinorUnits] = Field(default_factory=dict)
     # The currencies its sellers can be paid in (default: the country's currency).
     payout_currencies: tuple[CurrencyCode, ...] = Field(default=(), strict=False)  # a JSON array
 
@@ -108,8 +111,6 @@ class CountryRules(_Frozen):
             and data.get("bank_account_scheme") == "iban"
         ):
             data = {**data, "iban_countries": (data.get("country"),)}
-        if isinstance(data, dict) and "rails" not in data and "provider_route" in data:
-            data = {**data, "rails": (data["provider_route"],)}
         if isinstance(data, dict) and "payout_currencies" not in data and "currency" in data:
             data = {**data, "payout_currencies": (data["currency"],)}
         return data
@@ -122,10 +123,13 @@ class CountryRules(_Frozen):
             raise ValueError("iban_countries is only for the iban scheme")
         if self.max_transaction_amount <= self.minimum_payout:
             raise ValueError("max_transaction_amount must be greater than minimum_payout")
-        if self.provider_route not in self.rails:
-            raise ValueError(f"provider_route {self.provider_route!r} must be one of {list(self.rails)}")
         if len(set(self.rails)) != len(self.rails):
             raise ValueError("rails must not repeat a rail")
+        for rail in self.rail_limits:
+            if rail not in self.rails:
+                raise ValueError(
+                    f"rail_limits names {rail!r}, which is not one of the rails {list(self.rails)}"
+                )
         if self.currency not in self.payout_currencies:
             raise ValueError(f"payout_currencies must include the country's currency {self.currency}")
         if len(set(self.payout_currencies)) != len(self.payout_currencies):

@@ -39,6 +39,8 @@ class SkipReason(StrEnum):
     # Foreign exchange (shared/domain/payout_currency.py):
     PAYOUT_CURRENCY_UNSUPPORTED = "payout_currency_unsupported"  # no rail of the country can pay it
     FX_RATE_UNAVAILABLE = "fx_rate_unavailable"  # no usable rate: unsupported pair, missing, stale, invalid
+    # Rails (shared/domain/rail_routing.py):
+    NO_RAIL = "no_rail"  # no rail of the country's route can pay this seller now (detail says why)
 
 
 # Why part of a balance waits for the next run (RunItem.left_reason).

@@ -23,6 +23,7 @@ from enum import StrEnum
 from shared.domain.errors import DomainError
 from shared.domain.ledger import Bucket, JournalEntry, PlatformAccount, make_entry, seller_account
 from shared.domain.money import Money
+from shared.domain.rail_routing import RailAttempt
 
 
 class PayoutStatus(StrEnum):
@@ -124,6 +125,14 @@ class Payout:
     # Where this payout's trace goes on (a W3C traceparent, opaque here): every later hop about
     # the payout, a provider's webhook included, joins it (shared/tracing.py).
     trace_context: str | None = None
+    # The payout's way along its country's route (rails passed over, refusals, unknown outcomes
+    # and their lookups): shared/domain/rail_routing.py. ``provider`` is the rail holding it.
+    rail_attempts: tuple[RailAttempt, ...] = field(default_factory=tuple)
+    # One sender at a time: the transfer worker holding the payout, until when (a lease).
+    sender_claim: str | None = None
+    sender_claim_until: datetime | None = None
+    # The rail's own order of its events (Adyen's sequenceNumber): the last one applied.
+    rail_sequence: int | None = None
 
     @property
     def is_final(self) -> bool:

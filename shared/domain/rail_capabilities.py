@@ -22,6 +22,8 @@ from schwifty.registry import get_iban_spec
 from shared.domain.countries import BankAccountScheme, CountryCode, CurrencyCode, RailName
 from shared.domain.errors import DomainError
 
+RailAccountKind = Literal["stripe_account", "adyen_account_holder", "adyen_balance_account"]
+
 
 class UnknownRail(DomainError):
     def __init__(self, rail: str, field: str | None = None) -> None:
@@ -62,6 +64,10 @@ class RailCapability(BaseModel):
     about: Annotated[str, StringConstraints(min_length=1)]
     sources: tuple[str, ...] = Field(min_length=1, strict=False)
     lanes: tuple[Lane, ...] = Field(min_length=1, strict=False)
+    # The seller's ids on this rail that a payout through it needs (onboarding's rail_accounts).
+    needs: tuple[RailAccountKind, ...] = Field(default=(), strict=False)
+    # A batch rail is not called per payout: its payouts are queued for a file (another use case).
+    batch: bool = False
 
     def supports(self, country: str, currency: str, scheme: str) -> bool:
         return self.why_not(country, currency, scheme) is None

@@ -43,6 +43,27 @@ class PayoutHold(StrictModel):
 NO_HOLD = PayoutHold(held=False)
 
 
+# The provider-side ids a rail may need (rail_capabilities.json ``needs``), as each vendor shapes them.
+StripeAccountId = Annotated[str, StringConstraints(pattern=r"^acct_[A-Za-z0-9]{1,64}$")]
+AdyenAccountHolderId = Annotated[str, StringConstraints(pattern=r"^AH[0-9A-Z]{8,40}$")]
+AdyenBalanceAccountId = Annotated[str, StringConstraints(pattern=r"^BA[0-9A-Z]{8,40}$")]
+
+
+class RailAccountsIn(StrictModel):
+    """``rail_accounts`` at onboarding: the seller's ids on the rails that need them."""
+
+    stripe: StripeAccountId | None = None  # Stripe Connect connected account
+    adyen_account_holder: AdyenAccountHolderId | None = None
+    adyen_balance_account: AdyenBalanceAccountId | None = None
+
+    def to_domain(self) -> RailAccounts:
+        return RailAccounts(
+            stripe_account=self.stripe,
+            adyen_account_holder=self.adyen_account_holder,
+            adyen_balance_account=self.adyen_balance_account,
+        )
+
+
 class SellerIn(StrictModel):
     """Create or replace a seller (PUT)."""
 
@@ -53,6 +74,7 @@ class SellerIn(StrictModel):
     kyc_status: KycStatus = KycStatus.PENDING
     payout_schedule: PayoutSchedule | None = None  # omitted: the country's default
     payout_hold: PayoutHold = Field(default=NO_HOLD)
+    rail_accounts: RailAccountsIn = Field(default_factory=RailAccountsIn)
 
 
 class SellerPatch(StrictModel):
@@ -63,10 +85,30 @@ class SellerPatch(StrictModel):
     kyc_status: KycStatus | None = None
     payout_schedule: PayoutSchedule | None = None
     payout_hold: PayoutHold | None = None
+    rail_accounts: RailAccountsIn | None = None  # replaces the seller's rail ids as a whole
 
 
 class SellerError(DomainError):
     pass
+
+
+@dataclass(frozen=True)
+class RailAccounts:
+    """A seller's provider-side ids, for the rails whose ``needs`` name them. Not secrets, but
+    shown masked like bank numbers (``masked_rail_accounts``)."""
+
+    stripe_account: str | None = None  # Stripe Connect connected account, "acct_…"
+    adyen_account_holder: str | None = None  # Adyen account holder, "AH…"
+    adyen_balance_account: str | None = None  # the seller's own Adyen balance account, "BA…"
+
+    def kinds(self) -> frozenset[str]:
+        return frozenset(k for k, v in vars(self).items() if v)
+
+    def masked(self) -> dict[str, str]:
+        """For answers and logs: the id's type prefix and its last four characters."""
+        return {
+            k: f"{v[:5] if v.startswith('acct_') else v[:2]}…{v[-4:]}" for k, v in vars(self).items() if v
+        }
 
 
 @dataclass(frozen=True)
@@ -84,6 +126,8 @@ class Seller:
     updated_at: datetime
     bank_account_status: BankAccountStatus = BankAccountStatus.VALID
     bank_account_invalid_reason: str | None = None
+    # The seller's ids on rails that need them (onboarding's ``rail_accounts``).
+    rail_accounts: RailAccounts = RailAccounts()  # frozen: one shared empty default is safe
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
         """Payouts wait this long after a bank-account change, against account takeover. The
@@ -112,6 +156,7 @@ def onboard_seller(seller_id: str, data: SellerIn, rules: CountryRules, now: dat
         payout_hold=data.payout_hold,
         created_at=now,
         updated_at=now,
+        rail_accounts=data.rail_accounts.to_domain(),
     )
 
 
@@ -134,6 +179,8 @@ def patch_seller(current: Seller, patch: SellerPatch, rules: CountryRules, now: 
         changes["payout_hold"] = patch.payout_hold
     if patch.bank_account is not None:
         changes["bank_account"] = validate_bank_account(patch.bank_account, rules)
+    if patch.rail_accounts is not None:
+        changes["rail_accounts"] = patch.rail_accounts.to_domain()
     return _keep_history(current, replace(current, **changes), now)
 
 

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING
 
 from shared.domain.countries import CountryRegistry, load_country_rules
 from shared.settings import get_settings
-from shared.usecases.ports import ConsoleReads, PayoutPolicy, ProviderDirectory
+from shared.usecases.ports import BankFileQueue, ConsoleReads, PayoutPolicy, ProviderDirectory, RailControls
 
 if TYPE_CHECKING:
     from shared.adapters.firestore import FirestoreStore
     from shared.usecases.payouts import PayoutService
+    from shared.usecases.rail_ops import HealthPublisher
+    from shared.usecases.rail_selection import RailSelector
 
 
 @lru_cache(maxsize=1)
@@ -71,4 +73,53 @@ def payout_service() -> PayoutService:
         ObservedPublisher(settings),
         providers(),
         payout_policy(),
+        rails=rail_selector(),
     )
+
+
+# --- rails (shared/usecases/rail_selection.py) -----------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def rail_controls() -> RailControls:
+    from shared.adapters.firestore.rail_controls import FirestoreRailControls
+
+    return FirestoreRailControls(store())
+
+
+def bank_file_queue() -> BankFileQueue | None:
+    """The batch rails' hook: ``shared/usecases/bank_transfers.py:bank_file_queue(store)`` when
+    the bank-file use case is deployed; without it, routes pass over batch rails (sepa_file)."""
+    try:
+        from shared.usecases import bank_transfers  # type: ignore[attr-defined,unused-ignore]
+    except ImportError:
+        return None
+    factory = getattr(bank_transfers, "bank_file_queue", None)
+    return factory(store()) if factory is not None else None
+
+
+@lru_cache(maxsize=1)
+def rail_selector() -> RailSelector:
+    from shared.domain.rail_capabilities import load_rail_capabilities
+    from shared.usecases.rail_selection import RailSelector
+
+    return RailSelector(
+        load_rail_capabilities(),
+        rail_controls(),
+        bank_file_queue(),
+        after_send=rail_health_publisher().maybe_publish,
+    )
+
+
+@lru_cache(maxsize=1)
+def rail_health_publisher() -> HealthPublisher:
+    import os
+    import socket
+    import uuid
+
+    from shared.adapters.providers.breaker import rails_health
+    from shared.usecases.rail_ops import HealthPublisher
+
+    # One id per process: Cloud Run's revision and the host, and a random part for restarts.
+    instance = f"{os.environ.get('K_REVISION', 'local')}-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
+    return HealthPublisher(rail_controls(), rails_health, instance)

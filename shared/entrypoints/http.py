@@ -29,6 +29,7 @@ from shared.entrypoints.auth import AuthError, Caller, authenticate
 from shared.settings import Settings, get_settings
 from shared.usecases.order_events import EventConflict
 from shared.usecases.payouts import IdempotencyConflict, PayoutNotFound, PayoutRefused
+from shared.usecases.rail_ops import RailNotFound
 from shared.usecases.sellers import SellerNotFound
 
 logger = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ def validation_error(exc: ValidationError, prefix: str = "") -> HttpError:
 DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
     SellerNotFound: 404,
     PayoutNotFound: 404,
+    RailNotFound: 404,
     RunNotFound: 404,
     IllegalTransition: 409,
     IllegalRunTransition: 409,

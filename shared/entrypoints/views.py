@@ -17,6 +17,7 @@ from shared.domain.sellers import Seller
 from shared.entrypoints.http import error_body, json_response, status_of
 from shared.usecases.payouts import PayoutRefused, PayoutRequestOutcome
 from shared.usecases.ports import Balance
+from shared.usecases.rail_ops import RailState
 
 
 def payout_view(payout: Payout) -> dict[str, Any]:
@@ -42,6 +43,11 @@ def payout_view(payout: Payout) -> dict[str, Any]:
                 "actor": t.actor,
             }
             for t in payout.history
+        ],
+        # Rails: the rails passed over or tried before ``provider``, each with its outcome.
+        "rail_attempts": [
+            {"at": a.at.isoformat(), "rail": a.rail, "outcome": a.outcome, "detail": a.detail}
+            for a in payout.rail_attempts
         ],
     }
 
@@ -92,6 +98,7 @@ def seller_view(
         "payout_hold": seller.payout_hold.model_dump(mode="json"),
         "created_at": seller.created_at.isoformat(),
         "updated_at": seller.updated_at.isoformat(),
+        "rail_accounts": seller.rail_accounts.masked(),  # masked, as bank numbers are
     }
     if balances is not None:
         view["balances"] = [balance_view(b) for b in balances]
@@ -122,3 +129,35 @@ def item_view(item: RunItem) -> dict[str, Any]:
     if item.left_for_next_run is not None:
         view.update({"left_for_next_run": item.left_for_next_run, "left_reason": item.left_reason})
     return view
+
+
+def rail_view(state: RailState) -> dict[str, Any]:
+    """A rail for ops: its drain switch (who, when, why) and each instance's breaker."""
+    control = state.control
+    return {
+        "rail": state.rail,
+        "batch": state.batch,
+        "drained": state.drained,
+        "last_change": None
+        if control is None
+        else {
+            "drained": control.drained,
+            "actor": control.actor,
+            "at": control.at.isoformat(),
+            "reason": control.reason,
+        },
+        "instances": [
+            {
+                "instance": h.instance,
+                "state": h.state,
+                "consecutive_failures": h.consecutive_failures,
+                "calls": h.calls,
+                "error_rate": h.error_rate,
+                "latency_ms_p50": h.p50_ms,
+                "latency_ms_p95": h.p95_ms,
+                "at": h.at.isoformat(),
+            }
+            for h in state.instances
+        ],
+        "routes": [{"country": c, "position": n} for c, n in state.routes],
+    }

@@ -17,7 +17,13 @@ from datetime import UTC, datetime, timedelta
 
 from shared import log, tracing
 from shared.domain.countries import CountryRegistry
-from shared.domain.eligibility import Decision, amount_decision, payout_blocker, requested_amount_decision
+from shared.domain.eligibility import (
+    Decision,
+    SkipReason,
+    amount_decision,
+    payout_blocker,
+    requested_amount_decision,
+)
 from shared.domain.errors import DomainError
 from shared.domain.events import OutboxEvent, payout_event
 from shared.domain.money import Money
@@ -32,6 +38,7 @@ from shared.domain.payouts import (
     on_demand_payout_id,
     transition,
 )
+from shared.domain.rail_capabilities import load_rail_capabilities
 from shared.domain.runs import status_change_tally
 from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
@@ -41,7 +48,6 @@ from shared.usecases.ports import (
     EventPublisher,
     IdempotencyRecord,
     IdempotencyRef,
-    OutcomeUnknown,
     PaymentProvider,
     PayoutPolicy,
     PayoutRef,
@@ -54,12 +60,11 @@ from shared.usecases.ports import (
     SellerRef,
     Storage,
     TaskQueue,
-    TransferRejected,
-    TransferRequest,
-    TransferState,
     UnitOfWork,
     UnknownProvider,
 )
+from shared.usecases.rail_events import OTHER_RAIL, RailEvent, rail_event_verdict
+from shared.usecases.rail_selection import RailSelector, RouteSender
 from shared.usecases.sellers import SellerNotFound
 
 logger = logging.getLogger(__name__)
@@ -140,6 +145,7 @@ class PayoutService:
         publisher: EventPublisher,
         providers: ProviderDirectory,
         policy: PayoutPolicy | None = None,
+        rails: RailSelector | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -147,6 +153,8 @@ class PayoutService:
         self.publisher = publisher
         self.providers = providers
         self.policy = policy or PayoutPolicy()
+        # The rails: routes, drains, the batch-rail hook (shared/usecases/rail_selection.py).
+        self.rails = rails or RailSelector(load_rail_capabilities())
 
     # --- creating a payout ------------------------------------------------------------------
 
@@ -178,8 +186,12 @@ class PayoutService:
         )
         if decision.amount is None:
             return Created(None, decision)
+        # Rails: a payout no rail of the route can take is not created (rail_selection.py).
+        route = self.rails.choose(seller, rules, decision.amount)
+        if route.rail is None:
+            return Created(None, Decision(None, SkipReason.NO_RAIL, f"no rail can pay it: {route.summary()}"))
         payout, event = self.write_new_payout(
-            uow, seller, payout_id, decision.amount, origin, cause, actor, now, run_id
+            uow, seller, payout_id, decision.amount, origin, cause, actor, now, run_id, rail=route.rail
         )
         return Created(payout, decision, (event,), new=True)
 
@@ -194,6 +206,8 @@ class PayoutService:
         actor: str,
         now: datetime,
         run_id: str | None,
+        *,
+        rail: str | None = None,
     ) -> tuple[Payout, OutboxEvent]:
         """The writes of a new payout: itself (with the provider its country routes to), the
         entry that reserves its funds, and its ``payout.created`` event."""
@@ -206,7 +220,8 @@ class PayoutService:
             cause=cause,
             actor=actor,
             run_id=run_id,
-            provider=self.registry.get(seller.country).provider_route,
+            # The rail it would go to now; the transfer worker chooses again when it sends.
+            provider=rail or self.registry.get(seller.country).rails[0],
             # The trace it joins: a run's payout gets a trace of its own (the same one again
             # when the unit of work runs twice: shared/tracing.py remembers it by payout id).
             trace_context=tracing.payout_trace_context(payout_id, own_trace=run_id is not None),
@@ -354,71 +369,10 @@ class PayoutService:
             return None
 
     def send_transfer(self, payout_id: str, now: datetime | None = None) -> str:
-        """The transfer worker. Returns what happened; raises RetryLater for transient errors."""
+        """The transfer worker. Returns what happened; raises RetryLater for transient errors.
+        Rails: the route, failover and the payout's claim live in rail_selection.py."""
         with log.bind(payout_id=payout_id):
-            now = now or datetime.now(UTC)
-
-            def claim(uow: UnitOfWork) -> tuple[Payout | None, bool]:
-                payout = uow.payouts.get(payout_id)
-                if payout is None or payout.status is not PayoutStatus.PENDING:
-                    return payout, False
-                resumed = payout.transfer_started_at is not None
-                if not resumed:
-                    uow.payouts.put(replace(payout, transfer_started_at=now, updated_at=now))
-                return payout, resumed
-
-            with _payout_locks.hold(payout_id):
-                payout, resumed = self.store.atomically(claim)
-            if payout is None:
-                logger.error("transfer task for an unknown payout; dropped")
-                return "unknown_payout"
-            if payout.status is not PayoutStatus.PENDING:
-                return f"already_{payout.status.value}"
-            seller = self.store.sellers.get(payout.seller_id)
-            if seller is None:
-                logger.error("transfer task for a payout of an unknown seller; flagged for ops")
-                self.store.payouts.flag_stuck(payout_id, "seller not found", now)
-                return "unknown_seller"
-            with log.bind(seller_id=payout.seller_id, run_id=payout.run_id):
-                provider = self.provider_of(payout)
-                if provider is None:
-                    return "no_provider"
-                state: TransferState | None = None
-                try:
-                    if resumed:
-                        # An earlier attempt may have reached the provider: ask before sending again.
-                        state = provider.fetch_transfer(payout_id)
-                    if state is None:
-                        state = provider.create_transfer(
-                            TransferRequest(
-                                payout_id=payout_id, amount=payout.amount, destination=seller.bank_account
-                            )
-                        )
-                except TransferRejected as exc:
-                    logger.warning("provider rejected the transfer: %s", exc.code.value)
-                    self.apply_state(
-                        payout_id,
-                        PayoutStatus.FAILED,
-                        failure_code=exc.code,
-                        cause=f"rejected by {provider.name}",
-                        actor="transfer-worker",
-                        now=now,
-                    )
-                    return "failed"
-                except (ProviderUnavailable, OutcomeUnknown) as exc:
-                    logger.warning("transfer not confirmed (%s); will retry", exc)
-                    raise RetryLater(str(exc)) from exc
-                self.apply_state(
-                    payout_id,
-                    state.status,
-                    provider_ref=state.provider_ref,
-                    failure_code=state.failure_code,
-                    cause=f"accepted by {provider.name}",
-                    actor="transfer-worker",
-                    amount=state.amount,
-                    now=now,
-                )
-                return "sent"
+            return RouteSender(self, self.rails).send(payout_id, now or datetime.now(UTC))
 
     # --- following the provider -------------------------------------------------------------
 
@@ -434,6 +388,7 @@ class PayoutService:
                 actor=f"provider:{provider.name}",
                 amount=t.amount,
                 dedupe=(provider.name, event.event_id),
+                rail_event=RailEvent(provider.name, event.sequence),
             )
 
     def apply_state(
@@ -448,10 +403,12 @@ class PayoutService:
         amount: Money | None = None,
         dedupe: tuple[str, str] | None = None,
         now: datetime | None = None,
+        rail_event: RailEvent | None = None,
     ) -> str:
         """Move a payout to what the provider says, with its postings, its run's counters and its
         events, in one unit of work. Anything that would move a state backwards is ignored and
-        logged; ``dedupe`` (provider, event id) applies a provider event once."""
+        logged; ``dedupe`` (provider, event id) applies a provider event once; ``rail_event``
+        (a rail's webhook) is checked against the payout's rail and sequence (rail_events.py)."""
         now = now or datetime.now(UTC)
 
         def apply(uow: UnitOfWork) -> tuple[str, list[OutboxEvent]]:
@@ -464,16 +421,26 @@ class PayoutService:
             payout = uow.payouts.get(payout_id)
             if payout is None:
                 raise PayoutNotFound(payout_id)
+            # Rails (rail_events.py): another rail's event or an older one is not applied; a
+            # rail's "failed" about a paid payout is a return.
+            verdict = rail_event_verdict(payout, target, rail_event)
+            payout, effective = verdict.payout, verdict.target
             seller = (
-                uow.sellers.get(payout.seller_id) if failure_code in ACCOUNT_INVALIDATING_FAILURES else None
+                uow.sellers.get(payout.seller_id)
+                if failure_code in ACCOUNT_INVALIDATING_FAILURES and verdict.refused is None
+                else None
             )
-            result, outbox = self._transition_in_tx(
-                uow, payout, target, cause, actor, provider_ref, failure_code, amount, now
+            result, outbox = (
+                (verdict.refused, [])
+                if verdict.refused
+                else self._transition_in_tx(
+                    uow, payout, effective, cause, actor, provider_ref, failure_code, amount, now
+                )
             )
             if (
                 result == "applied"
                 and seller is not None
-                and target in (PayoutStatus.FAILED, PayoutStatus.RETURNED)
+                and effective in (PayoutStatus.FAILED, PayoutStatus.RETURNED)
             ):
                 # The bank says this account cannot receive money: skip the seller until it is fixed.
                 invalid = replace(
@@ -488,7 +455,7 @@ class PayoutService:
                         provider=dedupe[0],
                         event_id=dedupe[1],
                         payout_id=payout_id,
-                        status=target.value,
+                        status=effective.value,
                         result=result,
                         received_at=now,
                     )
@@ -498,6 +465,8 @@ class PayoutService:
         with _payout_locks.hold(payout_id):
             result, outbox = self.store.atomically(apply)
         self.relay(outbox)
+        if result == OTHER_RAIL:
+            self.store.payouts.flag_stuck(payout_id, f"an event from {rail_event and rail_event.rail}", now)
         level = logging.INFO if result in ("applied", "duplicate", "unchanged") else logging.WARNING
         logger.log(level, "provider state %s for payout: %s", target.value, result)
         return result

@@ -32,11 +32,16 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from shared.adapters.providers.base import (
+    CircuitOpen,
+    ContractViolation,
+    NotForThisRail,
     OutcomeUnknown,
     PaymentProvider,
     ProviderError,
     ProviderEvent,
     ProviderUnavailable,
+    SellerRailIds,
+    TransferNotAccepted,
     TransferRejected,
     TransferRequest,
     TransferState,
@@ -59,14 +64,18 @@ __all__ = [
     "AlreadyExists",
     "Balance",
     "BalanceRepository",
+    "BankFileQueue",
+    "CircuitOpen",
     "ConsoleReads",
     "Contention",
+    "ContractViolation",
     "DeadLetter",
     "DeadLetters",
     "EventPublisher",
     "IdempotencyKeys",
     "IdempotencyRecord",
     "Journal",
+    "NotForThisRail",
     "OrderEventRepository",
     "OrderLineRepository",
     "OutboxRepository",
@@ -80,6 +89,9 @@ __all__ = [
     "ProviderEventRecord",
     "ProviderEvents",
     "ProviderUnavailable",
+    "RailControl",
+    "RailControls",
+    "RailHealthSnapshot",
     "ReadAfterWrite",
     "ReadAhead",
     "ReceivedOrderEvent",
@@ -88,10 +100,12 @@ __all__ = [
     "RunRepository",
     "RunStore",
     "SellerQueries",
+    "SellerRailIds",
     "SellerRepository",
     "Storage",
     "StoredEntry",
     "TaskQueue",
+    "TransferNotAccepted",
     "TransferRejected",
     "TransferRequest",
     "TransferState",
@@ -581,11 +595,69 @@ class ProviderDirectory(Protocol):
         ...
 
 
+# --- rails as ops data (shared/usecases/rail_selection.py) ----------------------------------
+
+
+@dataclass(frozen=True)
+class RailControl:
+    """Ops' word on one rail: drained (no new payouts) or not, who said so, when and why."""
+
+    rail: str
+    drained: bool
+    actor: str
+    at: datetime
+    reason: str
+
+
+@dataclass(frozen=True)
+class RailHealthSnapshot:
+    """One instance's view of one rail's breaker, published for ops (``rails_health()``)."""
+
+    rail: str
+    instance: str
+    state: str  # closed, open, half-open
+    consecutive_failures: int
+    calls: int
+    error_rate: float
+    p50_ms: float | None
+    p95_ms: float | None
+    at: datetime
+
+
+class RailControls(Protocol):
+    """Per-rail ops documents: the drain switch and the breakers' published health."""
+
+    def all(self) -> list[RailControl]:
+        """Every rail ops ever drained or resumed (a rail never touched is not drained)."""
+        ...
+
+    def put(self, control: RailControl) -> None: ...
+
+    def publish_health(self, snapshot: RailHealthSnapshot) -> None:
+        """Keyed by rail and instance: an instance's newer snapshot replaces its older one."""
+        ...
+
+    def health(self) -> list[RailHealthSnapshot]: ...
+
+
+class BankFileQueue(Protocol):
+    """The hook for a batch rail (``batch: true`` in rail_capabilities.json, e.g. ``sepa_file``):
+    the transfer worker hands such a payout over instead of calling a provider. The bank-file
+    use case (``shared/usecases/bank_transfers.py:queue_for_file``) implements it; when a
+    deployment has none, routes cannot use batch rails (``RailPass.NOT_CONFIGURED``)."""
+
+    def queue_for_file(self, payout: Payout, seller: Seller, rail: str, now: datetime) -> str:
+        """Queue ``payout`` for the next file of ``rail``, idempotently (keyed by payout id);
+        returns what happened, for the worker's answer."""
+        ...
+
+
 @dataclass(frozen=True)
 class PayoutPolicy:
     """Timings and sizes the payout use cases follow (from the settings)."""
 
     stuck_after_seconds: int = 900
+    sender_claim_seconds: int = 600  # the transfer worker's claim on a payout (rail_selection.py)
     return_check_after_seconds: int = 86400
     return_watch_days: int = 14
     run_buckets: int = 16

@@ -88,7 +88,7 @@ def test_every_entry_is_plausible(country):
     assert rules.max_transaction_money.currency == rules.currency
     assert 7 <= rules.holding_period_days <= 14
     assert 3 <= rules.bank_account_cooling_off_days <= 7
-    assert rules.provider_route in rules.rails
+    assert rules.rails and set(rules.rail_limits) <= set(rules.rails)
     assert rules.currency in rules.payout_currencies
     quantum = load_currency_practice().get(rules.currency).payout_quantum
     assert rules.minimum_payout % quantum == 0 and rules.max_transaction_amount % quantum == 0
@@ -160,8 +160,10 @@ def test_iban_countries_default_to_the_country_itself():
         {"business_day_calendar": {"country": "DE", "subdivision": "XX"}},
         {"timezone": "Europe/Atlantis"},
         {"timezone": "../../etc/passwd"},
-        {"provider_route": ""},
-        {"rails": ["adyen"]},  # the provider route must be one of the rails
+        {"provider_route": "sandbox"},  # retired: the route is "rails"
+        {"rails": []},  # a route names at least one rail
+        {"rail_limits": {"stripe": 100}},  # a limit for a rail outside the route
+        {"rail_limits": {"sandbox": 0}},
         {"rails": ["sandbox", "sandbox"]},
         {"rails": ["Sandbox"]},
         {"payout_currencies": ["SEK"]},  # must include the country's own currency
@@ -207,7 +209,7 @@ def test_opening_a_country_is_a_data_change(tmp_path):
         "payout_schedule": {"interval": "weekly", "weekday": "monday"},
         "business_day_calendar": {"country": "AT"},
         "timezone": "Europe/Vienna",
-        "provider_route": "sandbox",
+        "rails": ["sandbox"],
         "bank_account_cooling_off_days": 5,
     }
     path = tmp_path / "countries.json"
@@ -244,8 +246,10 @@ def test_rules_can_be_built_in_code_too():
 def test_rails_and_payout_currencies_default_to_the_route_and_the_currency():
     fr = REGISTRY.get("FR")
     assert (fr.rails, fr.payout_currencies) == (("sandbox",), ("EUR",))
-    assert REGISTRY.get("SE").rails == ("sandbox", "adyen", "stripe")
-    assert REGISTRY.get("AU").rails == ("sandbox", "adyen")  # Stripe does not reach AU from the EEA
+    assert REGISTRY.get("SE").rails == ("adyen", "stripe", "sandbox")
+    assert REGISTRY.get("PL").rails == ("stripe", "adyen", "sandbox")
+    assert REGISTRY.get("AU").rails == ("adyen", "sandbox")  # Stripe does not reach AU from the EEA
+    assert REGISTRY.get("JP").rails == ("sandbox",)  # neither Adyen nor Stripe pays Zengin accounts
 
 
 def test_a_country_may_receive_several_currencies():

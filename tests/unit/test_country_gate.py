@@ -25,7 +25,6 @@ AUSTRIA = {
     "payout_schedule": {"interval": "weekly", "weekday": "monday"},
     "business_day_calendar": {"country": "AT"},
     "timezone": "Europe/Vienna",
-    "provider_route": "sandbox",
     "rails": ["sandbox", "adyen", "stripe", "sepa_file"],
     "bank_account_cooling_off_days": 5,
 }
@@ -91,7 +90,8 @@ def test_a_new_country_from_its_entry_alone():
         ({"business_day_calendar": {"country": "AT", "subdivision": "XX"}}, "holidays", "no calendar"),
         ({"business_day_calendar": {"country": "ZZ"}}, "holidays", "no calendar"),
         ({"timezone": "Europe/Atlantis"}, "timezone", "not an IANA timezone"),
-        ({"rails": ["adyen"]}, "rails", "provider_route 'sandbox' is not one of the rails"),
+        ({"rails": []}, "rails", "the route lists no rail"),
+        ({"rail_limits": {"stripe": 100000}, "rails": ["sandbox"]}, "rails", "rail_limits names 'stripe'"),
         ({"rails": ["sandbox", "paypal"]}, "rail paypal", "no capabilities are recorded"),
         ({"holding_period_days": -1}, "rules", "holding_period_days"),
         ({"payout_schedule": {"interval": "weekly"}}, "rules", "payout_schedule"),

@@ -119,9 +119,9 @@ def test_bad_capabilities_are_refused(lane):
 
 def test_a_country_receives_its_currency_through_its_rails():
     assert receivable_currencies(REGISTRY.get("SE")) == ("SEK",)
-    assert rails_paying(REGISTRY.get("SE"), "SEK", "iban") == ("sandbox", "adyen", "stripe")
-    assert rails_paying(REGISTRY.get("AU"), "AUD", "au_becs") == ("sandbox", "adyen")
-    assert check_payout_currency(REGISTRY.get("HU"), "HUF") == ("sandbox", "adyen", "stripe")
+    assert rails_paying(REGISTRY.get("SE"), "SEK", "iban") == ("adyen", "stripe", "sandbox")
+    assert rails_paying(REGISTRY.get("AU"), "AUD", "au_becs") == ("adyen", "sandbox")
+    assert check_payout_currency(REGISTRY.get("HU"), "HUF") == ("stripe", "adyen", "sandbox")
 
 
 def test_a_payout_currency_the_country_does_not_receive_is_refused():

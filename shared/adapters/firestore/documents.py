@@ -33,9 +33,10 @@ from shared.domain.ledger import Bucket, JournalEntry, seller_account
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
 from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
+from shared.domain.rail_routing import RailAttempt
 from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
 from shared.domain.schedule import PayoutSchedule
-from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, Seller
+from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, RailAccounts, Seller
 from shared.usecases.ledger_audit import LedgerReport, check_ledger
 from shared.usecases.ports import (
     Balance,
@@ -54,6 +55,8 @@ JOURNAL = "journal"
 ORDER_LINES = "order_lines"
 ORDER_EVENTS = "order_events"
 DEAD_LETTERS = "dead_letters"
+RAIL_CONTROLS = "rail_controls"  # rail_controls/{rail}: ops' drain switch
+RAIL_HEALTH = "rail_health"  # rail_health/{rail}-{instance}: each instance's breaker snapshot
 BALANCE_SHARDS = "balance_shards"
 BANK_ACCOUNT_CHANGES = "bank_account_changes"
 PAYOUTS = "payouts"
@@ -125,6 +128,7 @@ def seller_to_doc(seller: Seller) -> Doc:
         "payout_hold": seller.payout_hold.model_dump(mode="json"),
         "created_at": seller.created_at,
         "updated_at": seller.updated_at,
+        "rail_accounts": {k: v for k, v in vars(seller.rail_accounts).items() if v},
     }
 
 
@@ -143,6 +147,7 @@ def seller_from_doc(data: Mapping[str, Any]) -> Seller:
         payout_hold=PayoutHold.model_validate(data["payout_hold"], strict=False),
         created_at=data["created_at"],
         updated_at=data["updated_at"],
+        rail_accounts=RailAccounts(**data.get("rail_accounts", {})),
     )
 
 
@@ -316,6 +321,10 @@ def payout_to_doc(payout: Payout) -> Doc:
         "return_check_from": payout.return_check_from,
         "return_checks": payout.return_checks,
         "trace_context": payout.trace_context,
+        "rail_attempts": [a.as_dict() for a in payout.rail_attempts],
+        "sender_claim": payout.sender_claim,
+        "sender_claim_until": payout.sender_claim_until,
+        "rail_sequence": payout.rail_sequence,
     }
 
 
@@ -348,6 +357,13 @@ def payout_from_doc(data: Mapping[str, Any]) -> Payout:
         return_check_from=data.get("return_check_from"),
         return_checks=int(data.get("return_checks", 0)),
         trace_context=data.get("trace_context"),
+        rail_attempts=tuple(
+            RailAttempt(at=a["at"], rail=a["rail"], outcome=a["outcome"], detail=a.get("detail", ""))
+            for a in data.get("rail_attempts", [])
+        ),
+        sender_claim=data.get("sender_claim"),
+        sender_claim_until=data.get("sender_claim_until"),
+        rail_sequence=data.get("rail_sequence"),
     )
 
 

@@ -73,13 +73,18 @@ def test_a_task_for_a_payout_already_moved_on_does_nothing(world, pending):
 
 
 def test_a_payout_without_a_recorded_provider_is_flagged_never_sent_elsewhere(world, pending):
-    world.store.t.payouts[pending.payout_id] = replace(pending, provider=None)
+    # Started (it may exist somewhere), but no rail on record: ops decide, nothing is sent.
+    world.store.t.payouts[pending.payout_id] = replace(
+        pending, provider=None, transfer_started_at=pending.created_at
+    )
     assert world.svc.send_transfer(pending.payout_id) == "no_provider"
     assert world.provider.creates == 0
     assert "no provider" in world.store.t.stuck[pending.payout_id]
 
 
 def test_a_payout_for_a_provider_not_configured_is_flagged(world, pending):
-    world.store.t.payouts[pending.payout_id] = replace(pending, provider="adyen")
+    world.store.t.payouts[pending.payout_id] = replace(
+        pending, provider="adyen", transfer_started_at=pending.created_at
+    )
     assert world.svc.send_transfer(pending.payout_id) == "no_provider"
     assert world.provider.creates == 0
