@@ -292,6 +292,51 @@ locals {
         RUN_DEADLINE_SECONDS       = tostring(var.run_deadline_seconds) # reports overdue runs
       }
     }
+    # Reconciliation (issue 16, functions/reconciliation.py): ops' API (ops only: the
+    # marketplace has no say on breaks and corrections) and the daily job. Both read the rails'
+    # records (the provider API) and relay reconciliation.break_found events.
+    "reconciliation-api" = {
+      entry_point   = "reconciliation_api"
+      trigger       = "http"
+      topic         = null
+      memory        = "1Gi"
+      cpu           = "1"
+      timeout       = 300 # an on-demand window reads a day of the rail's records
+      concurrency   = 4
+      max_instances = 2
+      ingress       = "ALLOW_ALL"
+      verifies_oidc = true
+      callers       = ["ops"]
+      public        = false
+      env_groups    = ["base", "provider_api"]
+      enqueues      = []
+      publishes     = true
+      secrets       = ["sandbox-api-key"]
+      settings = {
+        RECONCILED_RAILS = var.reconciled_rails
+      }
+    }
+    "reconciliation" = {
+      entry_point   = "reconciliation"
+      trigger       = "pubsub"
+      topic         = "reconciliation-tick"
+      memory        = "1Gi"
+      cpu           = "1"
+      timeout       = 540
+      concurrency   = 1
+      max_instances = 1 # one day's run at a time; a second delivery waits and is retried
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      verifies_oidc = true
+      callers       = ["pubsub-push"]
+      public        = false
+      env_groups    = ["base", "provider_api"]
+      enqueues      = []
+      publishes     = true
+      secrets       = ["sandbox-api-key"]
+      settings = {
+        RECONCILED_RAILS = var.reconciled_rails
+      }
+    }
     # The ops and finance console, reached only through the HTTPS load balancer with
     # Identity-Aware Proxy (console.tf); the code checks IAP's signed assertion itself.
     "console" = {

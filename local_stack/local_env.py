@@ -44,6 +44,8 @@ ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "release-funds": (PUSH_IDENTITY,),
     "payout-runs": (PUSH_IDENTITY,),
     "payout-sweeper": (PUSH_IDENTITY,),
+    "reconciliation-api": ("ops",),
+    "reconciliation": (PUSH_IDENTITY,),
 }
 
 # Seller-scoped callers (OIDC_SELLER_SCOPES): they may only read these sellers' data, on these

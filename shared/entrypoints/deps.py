@@ -17,6 +17,7 @@ from shared.usecases.ports import ConsoleReads, PayoutPolicy, ProviderDirectory
 if TYPE_CHECKING:
     from shared.adapters.firestore import FirestoreStore
     from shared.usecases.payouts import PayoutService
+    from shared.usecases.reconciliation import ReconciliationService
 
 
 @lru_cache(maxsize=1)
@@ -72,3 +73,13 @@ def payout_service() -> PayoutService:
         providers(),
         payout_policy(),
     )
+
+
+@lru_cache(maxsize=1)
+def reconciliation_service() -> ReconciliationService:
+    from shared.adapters.rail_records.sources import ConfiguredRailRecords
+    from shared.usecases.reconciliation import ReconciliationService
+
+    # A break's event is relayed at once by the payout service's relay (the sweeper relays
+    # whatever that misses).
+    return ReconciliationService(store(), ConfiguredRailRecords(get_settings()), relay=payout_service().relay)

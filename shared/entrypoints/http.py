@@ -29,6 +29,7 @@ from shared.entrypoints.auth import AuthError, Caller, authenticate
 from shared.settings import Settings, get_settings
 from shared.usecases.order_events import EventConflict
 from shared.usecases.payouts import IdempotencyConflict, PayoutNotFound, PayoutRefused
+from shared.usecases.reconciliation import BreakNotFound, ReportNotFound
 from shared.usecases.sellers import SellerNotFound
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
     SellerNotFound: 404,
     PayoutNotFound: 404,
     RunNotFound: 404,
+    BreakNotFound: 404,
+    ReportNotFound: 404,
     IllegalTransition: 409,
     IllegalRunTransition: 409,
     PayoutAlreadySent: 409,

@@ -85,6 +85,20 @@ CAPABILITIES: dict[str, Capabilities] = {
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
         "relay; complete_runs: relay",
     ),
+    "reconciliation-api": Capabilities(
+        publishes=True,
+        provider_api=True,
+        secrets=frozenset({"SANDBOX_API_KEY"}),
+        settings=frozenset({"RECONCILED_RAILS"}),
+        notes="ReconciliationService: the rails' records (SandboxRecords), relay of break events",
+    ),
+    "reconciliation": Capabilities(
+        publishes=True,
+        provider_api=True,
+        secrets=frozenset({"SANDBOX_API_KEY"}),
+        settings=frozenset({"RECONCILED_RAILS"}),
+        notes="reconcile_yesterday: the rails' records (SandboxRecords), relay of break events",
+    ),
 }
 
 
