@@ -34,6 +34,8 @@ locals {
     "tasks-invoker" = ["serviceAccount:${google_service_account.tasks_invoker.email}"]
     "pubsub-push"   = ["serviceAccount:${google_service_account.pubsub_push.email}"]
     "iap"           = ["serviceAccount:${local.iap_service_agent}"] # the console's load balancer (console.tf)
+    # The people who check ops' reconciliation corrections (maker-checker: functions/reconciliation.py).
+    "finance" = [for e in var.finance_emails : "user:${e}"]
   }
   caller_emails = {
     "ops"           = [google_service_account.ops.email]
@@ -42,6 +44,7 @@ locals {
     "tasks-invoker" = [google_service_account.tasks_invoker.email]
     "pubsub-push"   = [google_service_account.pubsub_push.email]
     "iap"           = [local.iap_service_agent]
+    "finance"       = var.finance_emails
   }
 
   # Environment variables shared by groups of functions (shared/settings.py reads them).
@@ -306,7 +309,7 @@ locals {
       max_instances = 2
       ingress       = "ALLOW_ALL"
       verifies_oidc = true
-      callers       = ["ops"]
+      callers       = ["ops", "finance"]
       public        = false
       env_groups    = ["base", "provider_api"]
       enqueues      = []

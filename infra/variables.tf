@@ -246,3 +246,9 @@ variable "reconciliation_schedule" {
   type        = string
   default     = "30 4 * * *"
 }
+
+variable "finance_emails" {
+  description = "People (Google accounts) who may call reconciliation-api besides ops: the checkers of reconciliation corrections."
+  type        = list(string)
+  default     = []
+}

@@ -44,7 +44,7 @@ ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "release-funds": (PUSH_IDENTITY,),
     "payout-runs": (PUSH_IDENTITY,),
     "payout-sweeper": (PUSH_IDENTITY,),
-    "reconciliation-api": ("ops",),
+    "reconciliation-api": ("ops", "finance"),  # finance: the checkers of ops' corrections
     "reconciliation": (PUSH_IDENTITY,),
 }
 
