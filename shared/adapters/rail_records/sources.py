@@ -4,6 +4,9 @@ about and paged by the rail's own cursor, normalised by this package's pure func
 
 - sandbox: ``GET /v1/transfers?created_gte&created_lt&limit=100&starting_after`` (transfers
   created in the window; a return shows as the transfer's status).
+- adyen: ``GET /transactions?balanceAccountId&createdSince&createdUntil&limit=100&cursor``
+  through the Adyen adapter (``AdyenProvider.booked_transactions``: the official SDK, every answer
+  checked against TransferService-v4); top-ups are funding, not payout movements.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from datetime import datetime
 
 import requests
 
+from shared.adapters.rail_records.adyen import RAIL as ADYEN
+from shared.adapters.rail_records.adyen import adyen_transaction
 from shared.adapters.rail_records.sandbox import RAIL as SANDBOX
 from shared.adapters.rail_records.sandbox import sandbox_transfer
 from shared.domain.reconciliation import RailRecord, Window
@@ -68,6 +73,29 @@ class SandboxRecords:
             params["starting_after"] = page[-1].record_id
 
 
+class AdyenRecords:
+    """The booked (and pending) transactions of the platform's Adyen balance account."""
+
+    def __init__(self, settings: Settings) -> None:
+        from shared.adapters.providers.adyen import AdyenProvider
+
+        self._adyen = AdyenProvider(settings)
+
+    def records(self, window: Window) -> Iterator[RailRecord]:
+        from shared.adapters.providers.base import ProviderUnavailable
+
+        try:
+            for item in self._adyen.booked_transactions(window.start, window.end):
+                try:
+                    record = adyen_transaction(item)
+                except ValueError as exc:
+                    raise RailRecordsUnavailable(f"adyen transaction outside its contract: {exc}") from exc
+                if record is not None:
+                    yield record
+        except ProviderUnavailable as exc:
+            raise RailRecordsUnavailable(str(exc)) from exc
+
+
 class ConfiguredRailRecords:
     """The record sources of this deployment by rail name (``RECONCILED_RAILS``)."""
 
@@ -90,4 +118,7 @@ class ConfiguredRailRecords:
         return self._instances[rail]
 
 
-_FACTORIES: dict[str, Callable[[Settings], RailRecordSource]] = {SANDBOX: SandboxRecords}
+_FACTORIES: dict[str, Callable[[Settings], RailRecordSource]] = {
+    SANDBOX: SandboxRecords,
+    ADYEN: AdyenRecords,
+}
