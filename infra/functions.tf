@@ -314,7 +314,7 @@ locals {
       env_groups    = ["base", "provider_api"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-api-key"]
+      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
       settings = {
         RECONCILED_RAILS = var.reconciled_rails
       }
@@ -335,7 +335,7 @@ locals {
       env_groups    = ["base", "provider_api"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-api-key"]
+      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
       settings = {
         RECONCILED_RAILS = var.reconciled_rails
       }

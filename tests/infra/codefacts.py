@@ -88,16 +88,16 @@ CAPABILITIES: dict[str, Capabilities] = {
     "reconciliation-api": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY"}),
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
-        notes="ReconciliationService: the rails' records (SandboxRecords), relay of break events",
+        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
     ),
     "reconciliation": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY"}),
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
-        notes="reconcile_yesterday: the rails' records (SandboxRecords), relay of break events",
+        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
     ),
 }
 
