@@ -222,6 +222,8 @@ def act(
     request: flask.Request, settings: Settings, caller: Caller, break_id: str, action: str
 ) -> flask.Response:
     break_id = path_id("break_id", break_id, made_by_us=True)
+    if action not in ("acknowledge", "propose", "approve", "reject"):
+        raise HttpError(404, "not_found", "no such action", [{"field": "action", "reason": "unknown"}])
     svc = deps.reconciliation_service()
     with log.bind(break_id=break_id):
         if action == "propose":
@@ -234,12 +236,8 @@ def act(
                 done = svc.acknowledge(break_id, actor=caller.email, note=note)
             elif action == "approve":
                 done = svc.approve(break_id, actor=caller.email, note=note)
-            elif action == "reject":
-                done = svc.reject(break_id, actor=caller.email, note=note)
             else:
-                raise HttpError(
-                    404, "not_found", "no such action", [{"field": "action", "reason": "unknown"}]
-                )
+                done = svc.reject(break_id, actor=caller.email, note=note)
     return json_response(break_view(done))
 
 
