@@ -31,6 +31,8 @@ ENTRY_POINTS: dict[str, str] = {
     "payout_sweeper": "functions.payout_runs",
     "payouts_api": "functions.payouts",
     "provider_webhook": "functions.provider_webhook",
+    "reconciliation": "functions.reconciliation",
+    "reconciliation_api": "functions.reconciliation",
     "release_funds": "functions.release_funds",
     "run_shard_worker": "functions.workers",
     "sellers_api": "functions.sellers",

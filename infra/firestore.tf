@@ -41,6 +41,51 @@ locals {
     }
     # FirestoreStore.list_payouts (GET /payouts): any of seller_id, status, run_id equal, newest
     # first, paginated on (created_at, payout_id). One index per combination of filters.
+    # _PayoutQueries.sent_over_rail (reconciliation's ledger side): provider ==, transfer_started_at
+    # in [start, end), ordered by it and payout_id (the cursor).
+    "payouts-provider-transfer_started_at" = {
+      collection = "payouts"
+      fields     = [["provider", "ASCENDING"], ["transfer_started_at", "ASCENDING"], ["payout_id", "ASCENDING"]]
+    }
+    # _ReconciliationStore.reports: rail == (optional), newest window first.
+    "reconciliation_reports-rail-window_start" = {
+      collection = "reconciliation_reports"
+      fields     = [["rail", "ASCENDING"], ["window_start", "DESCENDING"]]
+    }
+    # _ReconciliationStore.breaks: any of rail, state, cls equal, newest detected first, paginated
+    # on (detected_at, break_id). One index per combination of filters.
+    "reconciliation_breaks-list" = {
+      collection = "reconciliation_breaks"
+      fields     = [["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
+    "reconciliation_breaks-list-rail" = {
+      collection = "reconciliation_breaks"
+      fields     = [["rail", "ASCENDING"], ["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
+    "reconciliation_breaks-list-state" = {
+      collection = "reconciliation_breaks"
+      fields     = [["state", "ASCENDING"], ["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
+    "reconciliation_breaks-list-cls" = {
+      collection = "reconciliation_breaks"
+      fields     = [["cls", "ASCENDING"], ["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
+    "reconciliation_breaks-list-rail-state" = {
+      collection = "reconciliation_breaks"
+      fields     = [["rail", "ASCENDING"], ["state", "ASCENDING"], ["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
+    "reconciliation_breaks-list-rail-cls" = {
+      collection = "reconciliation_breaks"
+      fields     = [["rail", "ASCENDING"], ["cls", "ASCENDING"], ["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
+    "reconciliation_breaks-list-state-cls" = {
+      collection = "reconciliation_breaks"
+      fields     = [["state", "ASCENDING"], ["cls", "ASCENDING"], ["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
+    "reconciliation_breaks-list-rail-state-cls" = {
+      collection = "reconciliation_breaks"
+      fields     = [["rail", "ASCENDING"], ["state", "ASCENDING"], ["cls", "ASCENDING"], ["detected_at", "DESCENDING"], ["break_id", "DESCENDING"]]
+    }
     "payouts-list" = {
       collection = "payouts"
       fields     = [["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]

@@ -34,6 +34,8 @@ locals {
     "tasks-invoker" = ["serviceAccount:${google_service_account.tasks_invoker.email}"]
     "pubsub-push"   = ["serviceAccount:${google_service_account.pubsub_push.email}"]
     "iap"           = ["serviceAccount:${local.iap_service_agent}"] # the console's load balancer (console.tf)
+    # The people who check ops' reconciliation corrections (maker-checker: functions/reconciliation.py).
+    "finance" = [for e in var.finance_emails : "user:${e}"]
   }
   caller_emails = {
     "ops"           = [google_service_account.ops.email]
@@ -42,6 +44,7 @@ locals {
     "tasks-invoker" = [google_service_account.tasks_invoker.email]
     "pubsub-push"   = [google_service_account.pubsub_push.email]
     "iap"           = [local.iap_service_agent]
+    "finance"       = var.finance_emails
   }
 
   # Environment variables shared by groups of functions (shared/settings.py reads them).
@@ -290,6 +293,51 @@ locals {
         RETURN_CHECK_AFTER_SECONDS = tostring(var.return_check_after_seconds)
         RETURN_WATCH_DAYS          = tostring(var.return_watch_days)
         RUN_DEADLINE_SECONDS       = tostring(var.run_deadline_seconds) # reports overdue runs
+      }
+    }
+    # Reconciliation (issue 16, functions/reconciliation.py): ops' API (ops only: the
+    # marketplace has no say on breaks and corrections) and the daily job. Both read the rails'
+    # records (the provider API) and relay reconciliation.break_found events.
+    "reconciliation-api" = {
+      entry_point   = "reconciliation_api"
+      trigger       = "http"
+      topic         = null
+      memory        = "1Gi"
+      cpu           = "1"
+      timeout       = 300 # an on-demand window reads a day of the rail's records
+      concurrency   = 4
+      max_instances = 2
+      ingress       = "ALLOW_ALL"
+      verifies_oidc = true
+      callers       = ["ops", "finance"]
+      public        = false
+      env_groups    = ["base", "provider_api"]
+      enqueues      = []
+      publishes     = true
+      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
+      settings = {
+        RECONCILED_RAILS = var.reconciled_rails
+      }
+    }
+    "reconciliation" = {
+      entry_point   = "reconciliation"
+      trigger       = "pubsub"
+      topic         = "reconciliation-tick"
+      memory        = "1Gi"
+      cpu           = "1"
+      timeout       = 540
+      concurrency   = 1
+      max_instances = 1 # one day's run at a time; a second delivery waits and is retried
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      verifies_oidc = true
+      callers       = ["pubsub-push"]
+      public        = false
+      env_groups    = ["base", "provider_api"]
+      enqueues      = []
+      publishes     = true
+      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
+      settings = {
+        RECONCILED_RAILS = var.reconciled_rails
       }
     }
     # The ops and finance console, reached only through the HTTPS load balancer with

@@ -12,7 +12,7 @@
 locals {
   # Every topic the code names: those consumed by a function, and payout-events, published for
   # other systems (status events of payouts and runs, CloudEvents in binary mode).
-  topics = ["order-events", "release-funds-tick", "payout-runs", "payout-sweeper-tick", "payout-events"]
+  topics = ["order-events", "release-funds-tick", "payout-runs", "payout-sweeper-tick", "payout-events", "reconciliation-tick"]
 
   # ack_deadline_seconds: how long Pub/Sub waits for the push to answer; longer than the
   # function's timeout. message_retention: how long an undelivered message is kept.
@@ -48,6 +48,14 @@ locals {
       max_delivery_attempts = 5
       message_retention     = "1800s"
       dead_letter_topic     = "payout-sweeper-tick--payout-sweeper-dead-letter"
+    }
+    "reconciliation-tick--reconciliation" = {
+      topic                 = "reconciliation-tick"
+      function              = "reconciliation"
+      ack_deadline_seconds  = 600
+      max_delivery_attempts = 5 # a rail down all morning: the day is run again on demand
+      message_retention     = "86400s"
+      dead_letter_topic     = "reconciliation-tick--reconciliation-dead-letter"
     }
   }
 

@@ -23,6 +23,12 @@ locals {
       schedule    = "*/5 * * * *"
       description = "Sweep stuck payouts, relay the outbox, complete finished runs."
     }
+    # Reconcile every rail over yesterday (UTC), once the rails have booked it.
+    "reconciliation-daily" = {
+      topic       = "reconciliation-tick"
+      schedule    = var.reconciliation_schedule
+      description = "Reconcile the ledger with every rail's records of yesterday (UTC)."
+    }
   }
 }
 

@@ -234,3 +234,21 @@ variable "console_roles" {
     error_message = "console_roles maps e-mails to a non-empty list of viewer, operator, approver."
   }
 }
+
+variable "reconciled_rails" {
+  description = "RECONCILED_RAILS: the rails the daily reconciliation reads (comma-separated)."
+  type        = string
+  default     = "sandbox"
+}
+
+variable "reconciliation_schedule" {
+  description = "When the daily reconciliation of yesterday runs (cron, UTC)."
+  type        = string
+  default     = "30 4 * * *"
+}
+
+variable "finance_emails" {
+  description = "People (Google accounts) who may call reconciliation-api besides ops: the checkers of reconciliation corrections."
+  type        = list(string)
+  default     = []
+}

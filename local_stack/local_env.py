@@ -44,6 +44,8 @@ ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "release-funds": (PUSH_IDENTITY,),
     "payout-runs": (PUSH_IDENTITY,),
     "payout-sweeper": (PUSH_IDENTITY,),
+    "reconciliation-api": ("ops", "finance"),  # finance: the checkers of ops' corrections
+    "reconciliation": (PUSH_IDENTITY,),
 }
 
 # Seller-scoped callers (OIDC_SELLER_SCOPES): they may only read these sellers' data, on these
@@ -194,6 +196,8 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "TRACE_EXPORTER": "file",
         "TRACE_FILE_DIR": str(stack_dir / "traces"),
         **rail_env(sec),
+        # Reconciliation (functions/reconciliation.py): the rails the local stack reconciles.
+        "RECONCILED_RAILS": "sandbox,adyen",
     }
 
 

@@ -22,9 +22,11 @@ Events (name: fields):
   webhook_lag_seconds.
 - Dead letters are the lines ``shared/usecases/dead_letters.record_poison`` writes (field
   ``poison_code``).
-- Still to be emitted by features that come later, their metrics and alerts defined now:
-  ``reconciliation_break`` (break_class, provider, explained) and ``run_awaiting_funding``
-  (run_id, provider, currency, shortfall).
+- ``reconciliation_break``: break_id, break_class, provider (the rail), explained (``false``:
+  a new break no known cause explains yet), currency, amount. One per
+  ``reconciliation.break_found`` event published (shared/usecases/reconciliation.py).
+- Still to be emitted by a feature that comes later, its metric and alert defined now:
+  ``run_awaiting_funding`` (run_id, provider, currency, shortfall).
 """
 
 from __future__ import annotations
@@ -46,7 +48,7 @@ RUN_OVERDUE = "run_overdue"
 PAYOUT_SWEEP = "payout_sweep"
 PROVIDER_CALL = "provider_call"
 PROVIDER_WEBHOOK = "provider_webhook"
-RECONCILIATION_BREAK = "reconciliation_break"  # emitted by the reconciliation feature (to come)
+RECONCILIATION_BREAK = "reconciliation_break"  # one per reconciliation.break_found event published
 RUN_AWAITING_FUNDING = "run_awaiting_funding"  # emitted by run funding (to come)
 
 FINAL_STATUSES = frozenset({"paid", "failed", "returned", "canceled"})
@@ -161,6 +163,21 @@ def provider_webhook(provider: str, outcome: str, status: str | None, lag_second
     )
 
 
+def reconciliation_break(data: dict[str, Any]) -> None:
+    """A break reconciliation found (its event is published once per break)."""
+    emit(
+        RECONCILIATION_BREAK,
+        f"reconciliation break {data.get('break_id')}: {data.get('class')} on {data.get('rail')}",
+        level=logging.WARNING,
+        break_id=data.get("break_id"),
+        break_class=data.get("class"),
+        provider=data.get("rail"),
+        explained="false",
+        currency=data.get("currency"),
+        amount=data.get("amount"),
+    )
+
+
 class ObservedPublisher(Publisher):
     """The Pub/Sub publisher, plus one metric line per status event it publishes: every status
     change of a payout leaves through the outbox relay, and its event holds what the metrics
@@ -169,10 +186,12 @@ class ObservedPublisher(Publisher):
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         message_id = super().publish(topic, data, attributes)
         kind = attributes.get("ce-type", "")
-        if kind.startswith("payout.") or kind == "payout_run.completed":
+        if kind.startswith("payout.") or kind in ("payout_run.completed", "reconciliation.break_found"):
             try:
                 body = json.loads(data)
-                if kind == "payout_run.completed":
+                if kind == "reconciliation.break_found" and isinstance(body, dict):
+                    reconciliation_break(body)
+                elif kind == "payout_run.completed":
                     run_completed(body, attributes.get("ce-time"), self.settings.run_deadline_seconds)
                 elif isinstance(body, dict):
                     payout_status_changed(body)

@@ -110,6 +110,11 @@ class Settings(BaseSettings):
     sepa_max_transactions_per_file: int = Field(
         default=5000, ge=1, le=100_000, validation_alias="SEPA_MAX_TRANSACTIONS_PER_FILE"
     )
+    # Reconciliation (shared/usecases/reconciliation.py): the rails the daily job reconciles,
+    # comma-separated (shared/adapters/rail_records/sources.py names those it can read).
+    reconciled_rails: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=("sandbox",), validation_alias="RECONCILED_RAILS"
+    )
     # Local only: the Cloud Storage emulator (local_stack/storage_emulator.py), e.g. http://127.0.0.1:8295.
     storage_emulator_host: str | None = Field(default=None, validation_alias="STORAGE_EMULATOR_HOST")
 
@@ -146,6 +151,7 @@ class Settings(BaseSettings):
         "sandbox_webhook_secrets",
         "adyen_hmac_keys",
         "stripe_webhook_secrets",
+        "reconciled_rails",
         mode="before",
     )
     @classmethod

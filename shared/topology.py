@@ -33,6 +33,7 @@ TOPIC_RELEASE_FUNDS = "release-funds-tick"
 TOPIC_PAYOUT_RUNS = "payout-runs"
 TOPIC_SWEEPER = "payout-sweeper-tick"
 TOPIC_PAYOUT_EVENTS = "payout-events"
+TOPIC_RECONCILIATION = "reconciliation-tick"
 
 # Cloud Tasks queues
 QUEUE_RUN_SHARDS = "payout-run-shards"
@@ -50,6 +51,9 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("provider-webhook", "provider_webhook", "http", 8309, public=True),
     FunctionSpec("payout-sweeper", "payout_sweeper", "pubsub", 8310, topic=TOPIC_SWEEPER),
     FunctionSpec("console", "console", "http", 8311, iap=True),
+    # Reconciliation (issue 16): ops' API and the daily job.
+    FunctionSpec("reconciliation-api", "reconciliation_api", "http", 8321),
+    FunctionSpec("reconciliation", "reconciliation", "pubsub", 8322, topic=TOPIC_RECONCILIATION),
 )
 
 # Topics the code publishes to but no function of ours consumes.

@@ -25,6 +25,7 @@ API (JSON; every /v1 route needs ``Authorization: Bearer $SANDBOX_API_KEY``, els
   GET  /v1/transfers/{id}                the transfer, or 404
   GET  /v1/transfers?reference=X         {"data": [...], "has_more": false}
   GET  /v1/transfers?limit=10&starting_after=tr_…   oldest first, {"data": [...], "has_more": bool}
+       &created_gte=&created_lt=         (Unix seconds) only transfers created in that window
   GET  /v1/_webhooks[?transfer_id=]      delivery log {"data": [{"event_id", "transfer_id", "type",
        "attempt", "at", "status_code", "error", "result": delivered|retry_scheduled|gave_up|dropped,
        "replay"}]}
@@ -63,6 +64,7 @@ Tests drive time with ``Sandbox.settle_due(now)`` and ``Sandbox.deliver_due(now)
 from __future__ import annotations
 
 import argparse
+import bisect
 import dataclasses
 import hashlib
 import hmac
@@ -331,6 +333,7 @@ class Sandbox:
         self.by_reference: dict[str, list[str]] = defaultdict(list)
         self.position: dict[str, int] = {}
         self.order: list[str] = []
+        self.created_order: list[int] = []  # creation times, in list order (for the time bounds)
         for tid, transfer in self.transfers.items():
             self._add_to_index(tid, transfer)
 
@@ -338,6 +341,9 @@ class Sandbox:
         self.by_reference[str(transfer["reference"])].append(tid)
         self.position[tid] = len(self.order)
         self.order.append(tid)
+        # The clock may step back: keep the list sorted so the bounds stay a binary search.
+        last = self.created_order[-1] if self.created_order else 0
+        self.created_order.append(max(int(transfer.get("created", 0)), last))
 
     def _redo(self, record: JSON) -> None:
         """Apply one WAL record the last snapshot does not hold yet."""
@@ -503,18 +509,30 @@ class Sandbox:
                 raise ApiError(404, "not_found", f"no transfer {tid}", "id")
             return dict(self.transfers[tid])
 
-    def list_transfers(self, reference: str | None, limit: int, starting_after: str | None) -> JSON:
+    def list_transfers(
+        self,
+        reference: str | None,
+        limit: int,
+        starting_after: str | None,
+        created_gte: int | None = None,
+        created_lt: int | None = None,
+    ) -> JSON:
+        """Oldest first. ``created_gte``/``created_lt`` (Unix seconds) bound the creation time, so
+        a day's reconciliation reads that day's transfers, not the whole history: transfers are
+        kept in creation order, so both bounds are a binary search."""
         with self.lock:
             if reference is not None:
                 found = [dict(self.transfers[tid]) for tid in self.by_reference.get(reference, [])]
                 return {"data": found, "has_more": False}
-            start = 0
+            created = self.created_order
+            start = bisect.bisect_left(created, created_gte) if created_gte is not None else 0
+            stop = bisect.bisect_left(created, created_lt) if created_lt is not None else len(self.order)
             if starting_after is not None:
                 if starting_after not in self.position:
                     raise ApiError(422, "invalid_request", "unknown transfer id", "starting_after")
-                start = self.position[starting_after] + 1
-            page = [dict(self.transfers[tid]) for tid in self.order[start : start + limit]]
-            return {"data": page, "has_more": start + limit < len(self.order)}
+                start = max(start, self.position[starting_after] + 1)
+            page = [dict(self.transfers[tid]) for tid in self.order[start : min(start + limit, stop)]]
+            return {"data": page, "has_more": start + limit < stop}
 
     # --- settlement and webhooks -----------------------------------------------------------------
 
@@ -744,7 +762,15 @@ def create_app(
         if not limit.isdigit() or not 1 <= int(limit) <= 100:
             raise ApiError(422, "invalid_request", "limit must be 1-100", "limit")
         args = request.args
-        return jsonify(sandbox.list_transfers(args.get("reference"), int(limit), args.get("starting_after")))
+        bounds: dict[str, int | None] = {}
+        for name in ("created_gte", "created_lt"):
+            value = args.get(name)
+            if value is not None and not value.isdigit():
+                raise ApiError(422, "invalid_request", f"{name} must be a Unix time in seconds", name)
+            bounds[name] = int(value) if value is not None else None
+        return jsonify(
+            sandbox.list_transfers(args.get("reference"), int(limit), args.get("starting_after"), **bounds)
+        )
 
     add_control_routes(app, sandbox, prefix="/v1", json_body=json_body)
     return app

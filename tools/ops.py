@@ -22,7 +22,7 @@ import time
 import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Protocol
 from urllib.parse import quote, urlencode
@@ -39,7 +39,7 @@ from rich.text import Text
 from shared.domain.money import Money
 
 ROOT = Path(__file__).resolve().parent.parent
-FUNCTIONS = {"sellers": "sellers-api", "payouts": "payouts-api"}
+FUNCTIONS = {"sellers": "sellers-api", "payouts": "payouts-api", "recon": "reconciliation-api"}
 TOKEN_TTL = 30 * 60  # Google ID tokens live an hour; fetch a new one well before
 
 
@@ -56,13 +56,13 @@ class LocalTarget:
     """The running local stack, with locally minted OIDC tokens. Found as ``local_stack.stack``
     finds it: STACK_STATE_DIR, else ``.local/`` (``.local/stack-<N>/`` under STACK_PORT_OFFSET=N)."""
 
-    def __init__(self) -> None:
+    def __init__(self, identity: str = "ops") -> None:
         from local_stack.client import StackClient
         from local_stack.stack import Stack
 
         try:
             stack = Stack.load(ROOT)
-            self.client = StackClient.from_stack(stack, identity="ops")
+            self.client = StackClient.from_stack(stack, identity=identity)
         except FileNotFoundError:
             _fail(
                 "no local stack: start one with `python -m local_stack.stack start`, "
@@ -308,6 +308,11 @@ app.add_typer(payouts_app, name="payouts")
 app.add_typer(seller_app, name="seller")
 rails_app = typer.Typer(no_args_is_help=True, help="Rails: drained or not, breakers; drain and resume.")
 app.add_typer(rails_app, name="rails")
+recon_app = typer.Typer(
+    no_args_is_help=True,
+    help="Reconciliation: run it, read reports, list breaks, acknowledge, propose and approve corrections.",
+)
+app.add_typer(recon_app, name="recon")
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
 
@@ -316,6 +321,8 @@ AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON inste
 class Options:
     sellers_url: str | None
     payouts_url: str | None
+    recon_url: str | None = None
+    local_identity: str = "ops"
     api: Api | None = field(default=None)
 
 
@@ -328,9 +335,20 @@ def global_options(
     base_url_payouts: Annotated[
         str | None, typer.Option(envvar="OPS_PAYOUTS_URL", help="payouts-api URL (production).")
     ] = None,
+    base_url_recon: Annotated[
+        str | None,
+        typer.Option(envvar="OPS_RECON_URL", help="reconciliation-api URL (production; recon commands)."),
+    ] = None,
+    local_identity: Annotated[
+        str,
+        typer.Option(
+            envvar="OPS_LOCAL_IDENTITY",
+            help="Local stack only: who calls (ops, finance: the checker of reconciliation corrections).",
+        ),
+    ] = "ops",
 ) -> None:
     """Ops tool for the payout platform. Targets the local stack unless given the base URLs."""
-    ctx.obj = Options(base_url_sellers, base_url_payouts)
+    ctx.obj = Options(base_url_sellers, base_url_payouts, base_url_recon, local_identity)
 
 
 def _api(ctx: typer.Context) -> Api:
@@ -340,7 +358,9 @@ def _api(ctx: typer.Context) -> Api:
         if any(urls.values()) and not all(urls.values()):
             _fail("give both --base-url-sellers and --base-url-payouts (or neither, for the local stack)")
         remote = {k: v for k, v in urls.items() if v}
-        settings.api = Api(RemoteTarget(remote) if remote else LocalTarget())
+        if remote and settings.recon_url:
+            remote["recon"] = settings.recon_url
+        settings.api = Api(RemoteTarget(remote) if remote else LocalTarget(settings.local_identity))
     return settings.api
 
 
@@ -571,6 +591,189 @@ def rails_drain(ctx: typer.Context, rail: str, reason: Reason, as_json: AsJson =
 def rails_resume(ctx: typer.Context, rail: str, reason: Reason, as_json: AsJson = False) -> None:
     """Resume a drained rail."""
     _change_rail(ctx, rail, "resume", reason, as_json)
+
+
+# ---- reconciliation ---------------------------------------------------------------------------
+
+
+def _report_view(r: dict[str, Any]) -> RenderableType:
+    head = {
+        "rail": r["rail"],
+        "window": f"{_time(r['from'])} → {_time(r['to'])}",
+        "breaks": f"{r['breaks']} ({r['new_breaks']} new)",
+        "fees posted": r["fees_posted"],
+        "read": f"{r['ledger_payouts']} ledger payouts, {r['rail_records']} rail records",
+        "ran": f"{_time(r['ran_at'])} by {r['ran_by']}",
+    }
+    rows = [[x["class"], x["currency"], x["count"], _money(x["total"], x["currency"])] for x in r["lines"]]
+    cols = ["class", "currency", "count", "total"]
+    return _panel(f"reconciliation {r['report_id']}", head, _section("movements", cols, rows, "none"))
+
+
+def _breaks_table(breaks: list[dict[str, Any]]) -> Table:
+    rows = [
+        [
+            b["break_id"],
+            b["rail"],
+            b["class"],
+            b["state"],
+            _money(b["amount"]["amount"], b["amount"]["currency"]),
+            (b["ledger"] or {}).get("payout_id", "—"),
+            b["note"],
+        ]
+        for b in breaks
+    ]
+    return _table("breaks", ["break", "rail", "class", "state", "amount", "payout", "note"], rows)
+
+
+def _break_view(b: dict[str, Any]) -> RenderableType:
+    head = {
+        "rail": b["rail"],
+        "class": b["class"],
+        "state": b["state"],
+        "amount": _money(b["amount"]["amount"], b["amount"]["currency"]),
+        "note": b["note"],
+        "ledger": json.dumps(b["ledger"]) if b["ledger"] else "—",
+        "rail records": json.dumps(b["rail_records"]),
+    }
+    history = [[_time(a["at"]), a["action"], a["actor"], a["note"]] for a in b["history"]]
+    sections = [_section("history", ["at", "action", "actor", "note"], history, "none")]
+    if b.get("correction"):
+        c = b["correction"]
+        postings = [[p["account"], _money(p["amount"], p["currency"])] for p in c["postings"]]
+        title = f"correction proposed by {c['proposed_by']}: {c['reason']}"
+        sections.append(_section(title, ["account", "amount"], postings, "none"))
+    return _panel(f"break {b['break_id']}", head, *sections)
+
+
+DateArg = Annotated[datetime, typer.Argument(formats=["%Y-%m-%d"], help="YYYY-MM-DD (UTC day)")]
+
+
+@recon_app.command("run")
+def recon_run(
+    ctx: typer.Context,
+    rail: str,
+    day: DateArg,
+    to_day: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Last day (inclusive); default: DAY."),
+    ] = None,
+    as_json: AsJson = False,
+) -> None:
+    """Reconcile a rail over a UTC day (or DAY..--to), now; answers with the report."""
+    start = day.replace(tzinfo=UTC)
+    end = (to_day or day).replace(tzinfo=UTC) + timedelta(days=1)
+    body = {"rail": rail, "from": start.isoformat(), "to": end.isoformat()}
+    report = _api(ctx).call("POST", "recon", "/reconciliations", body)
+    _print_json(report) if as_json else _out().print(_report_view(report))
+
+
+@recon_app.command("reports")
+def recon_reports(
+    ctx: typer.Context,
+    rail: Annotated[str | None, typer.Option(help="Only this rail.")] = None,
+    limit: Limit = 20,
+    as_json: AsJson = False,
+) -> None:
+    """Reconciliation reports, newest window first."""
+    listing = _api(ctx).get("recon", "/reconciliations", rail=rail, limit=limit)
+    if as_json:
+        _print_json(listing)
+        return
+    for report in listing["data"]:
+        _out().print(_report_view(report))
+    if not listing["data"]:
+        _out().print("no reports")
+
+
+@recon_app.command("breaks")
+def recon_breaks(
+    ctx: typer.Context,
+    rail: Annotated[str | None, typer.Option(help="Only this rail.")] = None,
+    state: Annotated[
+        str | None, typer.Option(help="open, acknowledged, correction_proposed, corrected.")
+    ] = None,
+    cls: Annotated[
+        str | None,
+        typer.Option(
+            "--class",
+            help="missing_at_rail, unknown_to_us, amount_mismatch, currency_mismatch, status_mismatch.",
+        ),
+    ] = None,
+    limit: Limit = 50,
+    as_json: AsJson = False,
+) -> None:
+    """Breaks, newest first, filtered by rail, state and class."""
+    listing = _api(ctx).get(
+        "recon", "/reconciliation-breaks", rail=rail, state=state, limit=limit, **{"class": cls}
+    )
+    _print_json(listing) if as_json else _out().print(_breaks_table(listing["data"]))
+
+
+@recon_app.command("show")
+def recon_show(ctx: typer.Context, break_id: str, as_json: AsJson = False) -> None:
+    """A break: both sides' data, its history of actions, and any proposed correction."""
+    brk = _api(ctx).get("recon", f"/reconciliation-breaks/{quote(break_id, safe='')}")
+    _print_json(brk) if as_json else _out().print(_break_view(brk))
+
+
+def _act(ctx: typer.Context, break_id: str, action: str, body: dict[str, Any], as_json: bool) -> None:
+    path = f"/reconciliation-breaks/{quote(break_id, safe='')}/{action}"
+    brk = _api(ctx).call("POST", "recon", path, body)
+    _print_json(brk) if as_json else _out().print(_break_view(brk))
+
+
+NoteOpt = Annotated[str, typer.Option("--note", help="Why (recorded with your identity and the time).")]
+
+
+@recon_app.command("ack")
+def recon_ack(ctx: typer.Context, break_id: str, note: NoteOpt, as_json: AsJson = False) -> None:
+    """Acknowledge a break with a note (it is known, or in hand)."""
+    _act(ctx, break_id, "acknowledge", {"note": note}, as_json)
+
+
+@recon_app.command("propose")
+def recon_propose(
+    ctx: typer.Context,
+    break_id: str,
+    reason: Annotated[str, typer.Option(help="Why this correction.")],
+    posting: Annotated[
+        list[str],
+        typer.Option(
+            help="ACCOUNT=AMOUNT CURRENCY, amount in major units, signed (repeat; must balance), "
+            "e.g. --posting platform:payouts=-9.00 EUR --posting platform:commission=9.00 EUR.",
+        ),
+    ],
+    as_json: AsJson = False,
+) -> None:
+    """Propose a correction: a balanced journal entry, approved later by someone else."""
+    postings = []
+    for item in posting:
+        try:
+            account, value = item.split("=", 1)
+            amount, currency = value.split()
+            money = Money.from_decimal(amount, currency.upper())
+        except ValueError:
+            _fail(f"--posting {item!r}: expected ACCOUNT=AMOUNT CURRENCY")
+        postings.append({"account": account, "amount": money.amount, "currency": money.currency})
+    _act(ctx, break_id, "propose", {"reason": reason, "postings": postings}, as_json)
+
+
+@recon_app.command("approve")
+def recon_approve(
+    ctx: typer.Context,
+    break_id: str,
+    note: Annotated[str, typer.Option("--note", help="Optional note.")] = "",
+    as_json: AsJson = False,
+) -> None:
+    """Approve the proposed correction (not by its proposer); it is then posted to the ledger."""
+    _act(ctx, break_id, "approve", {"note": note}, as_json)
+
+
+@recon_app.command("reject")
+def recon_reject(ctx: typer.Context, break_id: str, note: NoteOpt, as_json: AsJson = False) -> None:
+    """Reject the proposed correction; the break is open for another."""
+    _act(ctx, break_id, "reject", {"note": note}, as_json)
 
 
 def main() -> None:

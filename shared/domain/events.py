@@ -20,6 +20,7 @@ from shared.domain.payouts import Payout, PayoutStatus
 class EventSource(StrEnum):
     PAYOUTS = "payouts"
     PAYOUT_RUNS = "payout_runs"
+    RECONCILIATION = "reconciliation"  # reconciliation.break_found (shared/domain/reconciliation.py)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from enum import StrEnum
 from typing import Any
 
 from shared.domain.errors import DomainError
+from shared.domain.events import EventSource, OutboxEvent
 from shared.domain.ledger import (
     JournalEntry,
     PlatformAccount,
@@ -481,3 +482,27 @@ def _seller_account(account: str) -> tuple[str, Any] | None:
         return parse_seller_account(account)
     except ValueError:  # a seller account with an unknown bucket
         return None
+
+
+def break_found_event(brk: Break) -> OutboxEvent:
+    """``reconciliation.break_found``, once per break (its id is the break's): what ops are
+    alerted on. Both sides' data go with it; rail records carry no bank details."""
+    return OutboxEvent(
+        event_id=f"{brk.break_id}-found",
+        type="reconciliation.break_found",
+        source=EventSource.RECONCILIATION,
+        subject=brk.break_id,
+        sequence=1,
+        data={
+            "break_id": brk.break_id,
+            "rail": brk.rail,
+            "class": brk.cls.value,
+            "currency": brk.currency,
+            "amount": brk.amount,
+            "note": brk.note,
+            "ledger": dict(brk.ledger) if brk.ledger is not None else None,
+            "rail_records": [dict(r) for r in brk.rail_records],
+            "detected_at": brk.detected_at.isoformat(),
+        },
+        created_at=brk.detected_at,
+    )

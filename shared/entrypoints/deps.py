@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from shared.usecases.payouts import PayoutService
     from shared.usecases.rail_ops import HealthPublisher
     from shared.usecases.rail_selection import RailSelector
+    from shared.usecases.reconciliation import ReconciliationService
 
 
 @lru_cache(maxsize=1)
@@ -123,3 +124,13 @@ def rail_health_publisher() -> HealthPublisher:
     # One id per process: Cloud Run's revision and the host, and a random part for restarts.
     instance = f"{os.environ.get('K_REVISION', 'local')}-{socket.gethostname()}-{uuid.uuid4().hex[:6]}"
     return HealthPublisher(rail_controls(), rails_health, instance)
+
+
+@lru_cache(maxsize=1)
+def reconciliation_service() -> ReconciliationService:
+    from shared.adapters.rail_records.sources import ConfiguredRailRecords
+    from shared.usecases.reconciliation import ReconciliationService
+
+    # A break's event is relayed at once by the payout service's relay (the sweeper relays
+    # whatever that misses).
+    return ReconciliationService(store(), ConfiguredRailRecords(get_settings()), relay=payout_service().relay)

@@ -30,6 +30,7 @@ from shared.settings import Settings, get_settings
 from shared.usecases.order_events import EventConflict
 from shared.usecases.payouts import IdempotencyConflict, PayoutNotFound, PayoutRefused
 from shared.usecases.rail_ops import RailNotFound
+from shared.usecases.reconciliation import BreakNotFound, ReportNotFound
 from shared.usecases.sellers import SellerNotFound
 
 logger = logging.getLogger(__name__)
@@ -123,6 +124,8 @@ DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
     PayoutNotFound: 404,
     RailNotFound: 404,
     RunNotFound: 404,
+    BreakNotFound: 404,
+    ReportNotFound: 404,
     IllegalTransition: 409,
     IllegalRunTransition: 409,
     PayoutAlreadySent: 409,

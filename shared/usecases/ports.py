@@ -55,6 +55,7 @@ from shared.domain.ledger import Bucket, JournalEntry
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome
 from shared.domain.payouts import Payout
+from shared.domain.reconciliation import Break, BreakState, LedgerFee, MovementClass, RailRecord, Window
 from shared.domain.runs import PayoutRun, RunItem, RunPage, RunProgress, RunStatus, RunTally
 from shared.domain.sellers import Seller
 
@@ -65,6 +66,7 @@ __all__ = [
     "Balance",
     "BalanceRepository",
     "BankFileQueue",
+    "BreakRepository",
     "CircuitOpen",
     "ConsoleReads",
     "Contention",
@@ -92,10 +94,15 @@ __all__ = [
     "RailControl",
     "RailControls",
     "RailHealthSnapshot",
+    "RailRecordSource",
+    "RailRecordSources",
     "ReadAfterWrite",
     "ReadAhead",
     "ReceivedOrderEvent",
+    "ReconciliationRun",
+    "ReconciliationStore",
     "Refusal",
+    "ReportLine",
     "RunPayoutPoint",
     "RunRepository",
     "RunStore",
@@ -111,6 +118,7 @@ __all__ = [
     "TransferState",
     "UnitOfWork",
     "UnknownProvider",
+    "UnknownRail",
     "WebhookIgnored",
     "WebhookRejected",
 ]
@@ -386,6 +394,9 @@ class UnitOfWork(Protocol):
     @property
     def runs(self) -> RunRepository: ...
 
+    @property
+    def breaks(self) -> BreakRepository: ...
+
     def read_ahead(self, *refs: ReadAhead) -> None:
         """Fetch these in one round trip; later reads of them use what was fetched."""
         ...
@@ -420,6 +431,13 @@ class PayoutQueries(Protocol):
         ...
 
     def flag_stuck(self, payout_id: str, reason: str, at: datetime) -> None: ...
+
+    def sent_over_rail(
+        self, rail: str, start: datetime, end: datetime, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Payout]:
+        """Payouts whose transfer over ``rail`` (their provider) started in [start, end), in
+        (transfer_started_at, payout_id) order after the cursor: reconciliation's ledger side."""
+        ...
 
 
 class SellerQueries(Protocol):
@@ -520,6 +538,9 @@ class Storage(Protocol):
 
     @property
     def journal(self) -> JournalQueries: ...
+
+    @property
+    def reconciliation(self) -> ReconciliationStore: ...
 
     def atomically(self, body: Callable[[UnitOfWork], T]) -> T:
         """Run ``body`` in one unit of work, committed when it returns (see the module's rules).
@@ -662,3 +683,91 @@ class PayoutPolicy:
     return_watch_days: int = 14
     run_buckets: int = 16
     run_page_size: int = 100
+
+
+# --- reconciliation (shared/usecases/reconciliation.py) ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportLine:
+    """One row of a reconciliation report: a class of movement in a currency."""
+
+    cls: str
+    currency: str
+    count: int
+    total: int  # minor units
+
+
+@dataclass(frozen=True)
+class ReconciliationRun:
+    """The report kept per rail and window (a day when scheduled): counts and totals per class
+    and currency, and what the run did. Kept under ``report_id``: a later run of the same rail
+    and window replaces it."""
+
+    report_id: str
+    rail: str
+    window_start: datetime
+    window_end: datetime
+    lines: tuple[ReportLine, ...]
+    breaks: int  # unexplained movements found in the window
+    new_breaks: int  # of which first seen by this run
+    fees_posted: int
+    ledger_payouts: int  # payouts read from the ledger
+    rail_records: int  # records read from the rail
+    ran_at: datetime
+    ran_by: str
+
+
+class BreakRepository(Protocol):
+    def get(self, break_id: str) -> Break | None: ...
+
+    def put(self, brk: Break) -> None: ...
+
+
+class ReconciliationStore(Protocol):
+    def put_report(self, report: ReconciliationRun) -> None: ...
+
+    def get_report(self, report_id: str) -> ReconciliationRun | None: ...
+
+    def reports(self, rail: str | None, limit: int) -> list[ReconciliationRun]:
+        """Newest window first."""
+        ...
+
+    def get_break(self, break_id: str) -> Break | None: ...
+
+    def breaks(
+        self,
+        *,
+        rail: str | None,
+        state: BreakState | None,
+        cls: MovementClass | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Break]:
+        """Newest detected first, after the cursor (detected_at, break_id)."""
+        ...
+
+    def posted_fees(self, rail: str, record_ids: Sequence[str]) -> list[LedgerFee]:
+        """The rail fees the journal holds for these records (one batched read by entry id)."""
+        ...
+
+
+class RailRecordSource(Protocol):
+    def records(self, window: Window) -> Iterable[RailRecord]:
+        """The rail's movements booked in the window (and, for rails that only keep a status on
+        the transfer, the transfers created in it)."""
+        ...
+
+
+class UnknownRail(LookupError):
+    """No record source for that rail in this deployment."""
+
+
+class RailRecordSources(Protocol):
+    def get(self, rail: str) -> RailRecordSource:
+        """:class:`UnknownRail` if none."""
+        ...
+
+    def rails(self) -> tuple[str, ...]:
+        """The rails reconciled by the daily job."""
+        ...

@@ -21,10 +21,11 @@ from typing import Any, TypeVar
 
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry, seller_account
+from shared.domain.ledger import Bucket, JournalEntry, PlatformAccount, seller_account
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
 from shared.domain.payouts import OPEN_STATES, Payout, PayoutStatus
+from shared.domain.reconciliation import Break, BreakState, LedgerFee, MovementClass
 from shared.domain.runs import (
     PageStatus,
     PayoutRun,
@@ -48,6 +49,7 @@ from shared.usecases.ports import (
     ReadAfterWrite,
     ReadAhead,
     ReceivedOrderEvent,
+    ReconciliationRun,
     StoredEntry,
     UnitOfWork,
 )
@@ -76,6 +78,8 @@ class Tables:
     items: dict[tuple[str, str], RunItem] = field(default_factory=dict)
     counters: dict[str, RunTally] = field(default_factory=dict)
     dead_letters: dict[tuple[str, str], DeadLetter] = field(default_factory=dict)
+    breaks: dict[str, Break] = field(default_factory=dict)
+    reconciliation_reports: dict[str, ReconciliationRun] = field(default_factory=dict)
 
 
 Write = tuple[str, Any, Callable[[Tables], None]]  # (table of a create-once record or "", key, apply)
@@ -246,6 +250,17 @@ class _Runs:
             self.w.write(lambda t: _count(t, run_id, tally))
 
 
+class _Breaks:
+    def __init__(self, w: _Work) -> None:
+        self.w = w
+
+    def get(self, break_id: str) -> Break | None:
+        return self.w.read().breaks.get(break_id)
+
+    def put(self, brk: Break) -> None:
+        self.w.write(lambda t: t.breaks.__setitem__(brk.break_id, brk))
+
+
 class FakeUnitOfWork:
     def __init__(self, tables: Tables) -> None:
         self.work = _Work(tables)
@@ -259,6 +274,7 @@ class FakeUnitOfWork:
         self.idempotency = _Idempotency(self.work)
         self.provider_events = _ProviderEvents(self.work)
         self.runs = _Runs(self.work)
+        self.breaks = _Breaks(self.work)
         self.read_ahead_calls: list[tuple[ReadAhead, ...]] = []
 
     def read_ahead(self, *refs: ReadAhead) -> None:
@@ -318,6 +334,19 @@ class _PayoutQueries:
 
     def flag_stuck(self, payout_id: str, reason: str, at: datetime) -> None:
         self.s.t.stuck[payout_id] = reason
+
+    def sent_over_rail(
+        self, rail: str, start: datetime, end: datetime, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Payout]:
+        found = [
+            p
+            for p in self.s.t.payouts.values()
+            if p.provider == rail
+            and p.transfer_started_at is not None
+            and start <= p.transfer_started_at < end
+            and (after is None or (p.transfer_started_at, p.payout_id) > after)
+        ]
+        return sorted(found, key=lambda p: (p.transfer_started_at or start, p.payout_id))[:limit]
 
 
 class _SellerQueries:
@@ -473,6 +502,52 @@ class _JournalQueries:
         }
 
 
+class _ReconciliationStore:
+    def __init__(self, store: FakeStore) -> None:
+        self.s = store
+
+    def put_report(self, report: ReconciliationRun) -> None:
+        self.s.t.reconciliation_reports[report.report_id] = report
+
+    def get_report(self, report_id: str) -> ReconciliationRun | None:
+        return self.s.t.reconciliation_reports.get(report_id)
+
+    def reports(self, rail: str | None, limit: int) -> list[ReconciliationRun]:
+        found = [r for r in self.s.t.reconciliation_reports.values() if rail is None or r.rail == rail]
+        return sorted(found, key=lambda r: (r.window_start, r.report_id), reverse=True)[:limit]
+
+    def get_break(self, break_id: str) -> Break | None:
+        return self.s.t.breaks.get(break_id)
+
+    def breaks(
+        self,
+        *,
+        rail: str | None,
+        state: BreakState | None,
+        cls: MovementClass | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Break]:
+        found = [
+            b
+            for b in self.s.t.breaks.values()
+            if (rail is None or b.rail == rail)
+            and (state is None or b.state is state)
+            and (cls is None or b.cls is cls)
+            and (after is None or (b.detected_at, b.break_id) < after)
+        ]
+        return sorted(found, key=lambda b: (b.detected_at, b.break_id), reverse=True)[:limit]
+
+    def posted_fees(self, rail: str, record_ids: Sequence[str]) -> list[LedgerFee]:
+        wanted = {f"{rail}:{record_id}": record_id for record_id in record_ids}
+        found = []
+        for entry, _ in self.s.t.journal.values():
+            if entry.kind == "rail.fee" and entry.cause in wanted:
+                fee = next(p.amount for p in entry.postings if p.account == PlatformAccount.RAIL_FEES)
+                found.append(LedgerFee(rail, wanted[entry.cause], fee))
+        return found
+
+
 _CREATE_ONCE = {
     "journal": lambda t: t.journal,
     "order_events": lambda t: t.order_events,
@@ -497,6 +572,7 @@ class FakeStore:
         self.outbox = _OutboxQueries(self)
         self.dead_letters = _DeadLetters(self)
         self.journal = _JournalQueries(self)
+        self.reconciliation = _ReconciliationStore(self)
 
     def contend(self, times: int = 1) -> None:
         """The next ``times`` units of work give up, as contended transactions do."""

@@ -84,6 +84,7 @@ def _assert_json_error(response: Any, status: int, code: str | None = None) -> d
 NEWLINE_ANSWERS = {
     "sellers_api": (401, "unauthenticated"),
     "payouts_api": (401, "unauthenticated"),
+    "reconciliation_api": (401, "unauthenticated"),
     "run_shard_worker": (401, "unauthenticated"),
     "transfer_worker": (401, "unauthenticated"),
     "order_events_webhook": (401, "invalid_signature"),

@@ -94,6 +94,20 @@ CAPABILITIES: dict[str, Capabilities] = {
         notes="console_views: reads; cancel_payout -> PayoutService.cancel -> relay; CSRF tokens; "
         "runs against RUN_DEADLINE_SECONDS",
     ),
+    "reconciliation-api": Capabilities(
+        publishes=True,
+        provider_api=True,
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
+        settings=frozenset({"RECONCILED_RAILS"}),
+        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
+    ),
+    "reconciliation": Capabilities(
+        publishes=True,
+        provider_api=True,
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
+        settings=frozenset({"RECONCILED_RAILS"}),
+        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
+    ),
 }
 
 

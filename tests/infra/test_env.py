@@ -55,6 +55,7 @@ TUNING = {
     "RETURN_WATCH_DAYS",
     "RELEASE_BATCH_SIZE",
     "RUN_DEADLINE_SECONDS",
+    "RECONCILED_RAILS",
 }  # per CAPABILITIES
 # The code's default is the production value (Google's OIDC issuer and keys, packaged country
 # rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/entrypoints/auth.py) unset means no caller

@@ -20,6 +20,7 @@ INDEXES: dict[str, dict[str, Any]] = infra.locals["firestore_indexes"]
 STORE = "shared/adapters/firestore/store.py"
 CONSOLE = "shared/adapters/firestore/console.py::FirestoreConsoleReads"
 LIST_PAYOUTS = {key for key in INDEXES if key.startswith("payouts-list")}
+LIST_BREAKS = {key for key in INDEXES if key.startswith("reconciliation_breaks-list")}
 
 # Query site -> the indexes it needs (by their key in local.firestore_indexes).
 QUERY_INDEXES: dict[str, set[str]] = {
@@ -33,6 +34,11 @@ QUERY_INDEXES: dict[str, set[str]] = {
     f"{STORE}::_RunStore.queued_pages_due_before": {"pages-status-due_at"},
     # skip_reason == (optional), seller_id == (optional), ordered by seller_id.
     f"{STORE}::_RunStore.items": {"items-skip_reason-seller_id"},
+    # Reconciliation: the ledger side of a rail's window; reports by rail; breaks by any of
+    # rail/state/cls, newest first.
+    f"{STORE}::_PayoutQueries.sent_over_rail": {"payouts-provider-transfer_started_at"},
+    f"{STORE}::_ReconciliationStore.reports": {"reconciliation_reports-rail-window_start"},
+    f"{STORE}::_ReconciliationStore.breaks": LIST_BREAKS,
     # An unfiltered collection-group scan of balance shards: needs no index (and is run by the
     # demo and the tests, not by a deployed function).
     f"{STORE}::FirestoreStore.balance_shard_documents": set(),

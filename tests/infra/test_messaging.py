@@ -183,6 +183,7 @@ SCHEDULED = {
     topology.TOPIC_PAYOUT_RUNS: "daily",
     topology.TOPIC_RELEASE_FUNDS: "hourly",
     topology.TOPIC_SWEEPER: "every 5 minutes",
+    topology.TOPIC_RECONCILIATION: "daily",
 }
 PERIOD = {"daily": 86400, "hourly": 3600, "every 5 minutes": 300}
 

@@ -24,7 +24,6 @@ BUILT_IN_METRICS = {"pubsub.googleapis.com/subscription/num_undelivered_messages
 # Metric lines whose emitters come with later features; the metric and its alert are defined
 # now so the on-call is ready. Remove an entry when its feature writes the line.
 PENDING_EMITTERS = {
-    "reconciliation_break": "written by the reconciliation feature (issue: reconciliation)",
     "run_awaiting_funding": "written by run funding (issue: rails and funding)",
 }
 

@@ -109,6 +109,21 @@ def test_the_observed_publisher_writes_a_line_per_status_event_it_publishes(line
     assert completed["run_duration_seconds"] == 5400.0 and completed["run_deadline_seconds"] == 3600
 
 
+def test_a_published_break_event_is_one_unexplained_reconciliation_break_line(lines, monkeypatch):
+    from shared.domain.reconciliation import Break, MovementClass, break_found_event
+
+    monkeypatch.setattr(pubsub.Publisher, "publish", lambda self, topic, data, attributes: "m1")
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    brk = Break("brk_1", "sandbox", MovementClass.UNKNOWN_TO_US, "EUR", 777, None, (), "no payout", at)
+    event = break_found_event(brk)
+    publisher = monitoring.ObservedPublisher(Settings())
+    publisher.publish("payout-events", json.dumps(dict(event.data)).encode(), {"ce-type": event.type})
+    (line,) = lines.events("reconciliation_break")
+    assert (line["break_class"], line["provider"], line["explained"]) == ("unknown_to_us", "sandbox", "false")
+    assert (line["break_id"], line["currency"], line["amount"]) == ("brk_1", "EUR", 777)
+    assert line["severity"] == "WARNING"
+
+
 def test_a_sweep_reports_how_many_payouts_are_stuck(lines):
     monitoring.sweep_done({"requeued": 1, "resolved": 2, "flagged": 3, "relayed": 4, "return_checked": 9})
     (line,) = lines.events("payout_sweep")

@@ -562,3 +562,46 @@ def test_cli_refuses_to_start_without_secrets(monkeypatch: pytest.MonkeyPatch, c
     assert "SANDBOX_API_KEY" in capsys.readouterr().err
     monkeypatch.setenv("SANDBOX_API_KEY", "x")
     assert main(["--webhook-url", "http://127.0.0.1:1/hook", "--config", '{"error_rate": 2}']) == 2
+
+
+def test_the_transfer_list_is_bounded_by_creation_time_and_paged_for_reconciliation(tmp_path):
+    """``created_gte``/``created_lt`` (Unix seconds) give a day's transfers, not the history; the
+    cursor pages inside the bounds; SandboxRecords reads a window through them."""
+    env = Env(tmp_path)
+    start = int(env.clock.now)
+    ids = []
+    for n in range(5):
+        env.clock.now = start + 10 * n
+        ids.append(env.create(f"key-{n}", reference=f"po_{n}").json["id"])
+    page = env.client.get(
+        f"/v1/transfers?limit=2&created_gte={start + 10}&created_lt={start + 40}", headers=AUTH
+    )
+    assert [t["id"] for t in page.json["data"]] == ids[1:3] and page.json["has_more"] is True
+    rest = env.client.get(
+        f"/v1/transfers?limit=2&created_gte={start + 10}&created_lt={start + 40}&starting_after={ids[2]}",
+        headers=AUTH,
+    )
+    assert [t["id"] for t in rest.json["data"]] == ids[3:4] and rest.json["has_more"] is False
+    assert env.client.get(f"/v1/transfers?created_gte={start + 100}", headers=AUTH).json["data"] == []
+    bad = env.client.get("/v1/transfers?created_lt=yesterday", headers=AUTH)
+    assert bad.status_code == 422 and bad.json["error"]["field"] == "created_lt"
+
+    from datetime import UTC, datetime
+    from types import SimpleNamespace
+
+    from shared.adapters.rail_records.sources import SandboxRecords
+    from shared.domain.reconciliation import Window
+    from shared.settings import Settings
+
+    class Http:  # requests.Session over the Flask test client
+        def get(self, url: str, params: dict[str, Any], headers: Any, timeout: Any) -> Any:
+            answer = env.client.get(
+                url.removeprefix("http://sandbox.test"), query_string=params, headers=AUTH
+            )
+            return SimpleNamespace(status_code=answer.status_code, json=lambda: answer.json)
+
+    source = SandboxRecords(Settings(SANDBOX_URL="http://sandbox.test"), session=Http())  # type: ignore[arg-type]
+    window = Window(datetime.fromtimestamp(start + 10, UTC), datetime.fromtimestamp(start + 40, UTC))
+    records = list(source.records(window))
+    assert [r.record_id for r in records] == ids[1:4]
+    assert [r.reference for r in records] == ["po_1", "po_2", "po_3"]

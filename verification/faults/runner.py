@@ -10,7 +10,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from verification.faults.observations import observe_sandbox
 from verification.faults.outcome_checks import check_events, check_run_outcomes
 from verification.faults.payout_phase import PayoutPhase
 from verification.faults.plan import Plan, make_plan
+from verification.faults.reconciliation_check import check_reconciliation
 from verification.faults.report import Outcome, outcome
 from verification.faults.run_starts import start_run
 from verification.faults.webhook_replays import replay_all
@@ -56,11 +57,14 @@ def run_plan(ctx: FaultContext) -> Outcome:
     ctx.lost_sellers = 0
     ctx.inflight_checks = []
     dates = run_dates(datetime.now(UTC), 2)
+    started = datetime.now(UTC).replace(microsecond=0) - timedelta(seconds=1)
     report: AuditReport | None = None
     try:
         send_order_events(ctx)
         run_payouts(ctx, dates)
         report = drain_and_audit(ctx)
+        # Reconciliation (issue 16): after the audit, which counts every sandbox transfer as a payout's.
+        check_reconciliation(ctx, started)
     except Breach as exc:
         ctx.breaches.append(str(exc))
     finally:

@@ -17,6 +17,8 @@ Collections
 - ``outbox/{event_id}``: status events, written with the change, relayed after.
 - ``provider_events/{provider}-{event_id}``: webhooks already applied.
 - ``idempotency_keys/{hash}``: first outcomes of on-demand payout requests (TTL on expires_at).
+- ``reconciliation_breaks/{break_id}``, ``reconciliation_reports/{report_id}``: see the
+  reconciliation section at the end.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from typing import Any
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import EventSource, OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry, seller_account
+from shared.domain.ledger import Bucket, JournalEntry, PlatformAccount, Posting, seller_account
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
 from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
 from shared.domain.rail_routing import RailAttempt
+from shared.domain.reconciliation import Break, BreakAction, BreakState, Correction, LedgerFee, MovementClass
 from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
 from shared.domain.schedule import PayoutSchedule
 from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, RailAccounts, Seller
@@ -44,7 +47,9 @@ from shared.usecases.ports import (
     IdempotencyRecord,
     ProviderEventRecord,
     ReceivedOrderEvent,
+    ReconciliationRun,
     Refusal,
+    ReportLine,
     StoredEntry,
 )
 
@@ -575,3 +580,131 @@ def tally_from_doc(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Run
         elif isinstance(value, int) and not isinstance(value, bool):
             entries.append(((*prefix, str(name)), value))
     return RunTally.of(entries)
+
+
+# --- reconciliation (shared/usecases/reconciliation.py) ------------------------------------------
+# ``reconciliation_breaks/{break_id}``: each break, both sides' data, its state and ops' actions.
+# ``reconciliation_reports/{rail}-{window}``: the report of a rail over a window (a day).
+
+RECONCILIATION_BREAKS = "reconciliation_breaks"
+RECONCILIATION_REPORTS = "reconciliation_reports"
+
+
+def _entry_to_doc(entry: JournalEntry) -> Doc:
+    return {
+        "entry_id": entry.entry_id,
+        "kind": entry.kind,
+        "cause": entry.cause,
+        "postings": [
+            {"account": p.account, "amount": p.amount.amount, "currency": p.amount.currency}
+            for p in entry.postings
+        ],
+    }
+
+
+def _entry_from_doc(data: Mapping[str, Any]) -> JournalEntry:
+    return JournalEntry(
+        entry_id=str(data["entry_id"]),
+        kind=str(data["kind"]),
+        cause=str(data["cause"]),
+        postings=tuple(
+            Posting(str(p["account"]), Money(int(p["amount"]), str(p["currency"]))) for p in data["postings"]
+        ),
+    )
+
+
+def break_to_doc(brk: Break) -> Doc:
+    correction = brk.correction
+    return {
+        "break_id": brk.break_id,
+        "rail": brk.rail,
+        "cls": brk.cls.value,
+        "currency": brk.currency,
+        "amount": brk.amount,
+        "ledger": dict(brk.ledger) if brk.ledger is not None else None,
+        "rail_records": [dict(r) for r in brk.rail_records],
+        "note": brk.note,
+        "detected_at": brk.detected_at,
+        "state": brk.state.value,
+        "history": [{"action": a.action, "actor": a.actor, "at": a.at, "note": a.note} for a in brk.history],
+        "correction": None
+        if correction is None
+        else {
+            "entry": _entry_to_doc(correction.entry),
+            "reason": correction.reason,
+            "proposed_by": correction.proposed_by,
+            "proposed_at": correction.proposed_at,
+        },
+        "corrections_proposed": brk.corrections_proposed,
+    }
+
+
+def break_from_doc(data: Mapping[str, Any]) -> Break:
+    c = data.get("correction")
+    return Break(
+        break_id=str(data["break_id"]),
+        rail=str(data["rail"]),
+        cls=MovementClass(data["cls"]),
+        currency=str(data["currency"]),
+        amount=int(data["amount"]),
+        ledger=data.get("ledger"),
+        rail_records=tuple(data.get("rail_records") or ()),
+        note=str(data.get("note", "")),
+        detected_at=data["detected_at"],
+        state=BreakState(data["state"]),
+        history=tuple(
+            BreakAction(str(a["action"]), str(a["actor"]), a["at"], str(a.get("note", "")))
+            for a in data.get("history") or ()
+        ),
+        correction=None
+        if not c
+        else Correction(
+            _entry_from_doc(c["entry"]), str(c["reason"]), str(c["proposed_by"]), c["proposed_at"]
+        ),
+        corrections_proposed=int(data.get("corrections_proposed", 0)),
+    )
+
+
+def reconciliation_run_to_doc(run: ReconciliationRun) -> Doc:
+    return {
+        "report_id": run.report_id,
+        "rail": run.rail,
+        "window_start": run.window_start,
+        "window_end": run.window_end,
+        "lines": [
+            {"cls": line.cls, "currency": line.currency, "count": line.count, "total": line.total}
+            for line in run.lines
+        ],
+        "breaks": run.breaks,
+        "new_breaks": run.new_breaks,
+        "fees_posted": run.fees_posted,
+        "ledger_payouts": run.ledger_payouts,
+        "rail_records": run.rail_records,
+        "ran_at": run.ran_at,
+        "ran_by": run.ran_by,
+    }
+
+
+def reconciliation_run_from_doc(data: Mapping[str, Any]) -> ReconciliationRun:
+    return ReconciliationRun(
+        report_id=str(data["report_id"]),
+        rail=str(data["rail"]),
+        window_start=data["window_start"],
+        window_end=data["window_end"],
+        lines=tuple(
+            ReportLine(str(x["cls"]), str(x["currency"]), int(x["count"]), int(x["total"]))
+            for x in data.get("lines") or ()
+        ),
+        breaks=int(data["breaks"]),
+        new_breaks=int(data["new_breaks"]),
+        fees_posted=int(data["fees_posted"]),
+        ledger_payouts=int(data["ledger_payouts"]),
+        rail_records=int(data["rail_records"]),
+        ran_at=data["ran_at"],
+        ran_by=str(data["ran_by"]),
+    )
+
+
+def posted_fee_from_doc(rail: str, record_id: str, data: Mapping[str, Any]) -> LedgerFee:
+    fee = next(p for p in data["postings"] if p["account"] == PlatformAccount.RAIL_FEES.value)
+    return LedgerFee(rail, record_id, Money(int(fee["amount"]), str(fee["currency"])))

@@ -17,10 +17,11 @@ from shared.adapters.firestore import documents as d
 from shared.adapters.firestore.calls import Calls, firestore_client
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry
+from shared.domain.ledger import Bucket, JournalEntry, entry_id_for
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
 from shared.domain.payouts import Payout, PayoutStatus
+from shared.domain.reconciliation import Break, BreakState, LedgerFee, MovementClass
 from shared.domain.runs import (
     PageStatus,
     PayoutRun,
@@ -45,6 +46,7 @@ from shared.usecases.ports import (
     ProviderEventRef,
     ReadAhead,
     ReceivedOrderEvent,
+    ReconciliationRun,
     SellerRef,
     StoredEntry,
     UnitOfWork,
@@ -318,6 +320,18 @@ class _Runs:
             )
 
 
+class _Breaks:
+    def __init__(self, tx: _Tx) -> None:
+        self.tx = tx
+
+    def get(self, break_id: str) -> Break | None:
+        data = self.tx.get(self.tx.refs.doc(d.RECONCILIATION_BREAKS, break_id))
+        return d.break_from_doc(data) if data else None
+
+    def put(self, brk: Break) -> None:
+        self.tx.set(self.tx.refs.writable(d.RECONCILIATION_BREAKS, brk.break_id), d.break_to_doc(brk))
+
+
 class FirestoreUnitOfWork:
     """The repositories of one transaction attempt (a :class:`~shared.usecases.ports.UnitOfWork`)."""
 
@@ -333,6 +347,7 @@ class FirestoreUnitOfWork:
         self.idempotency = _Idempotency(tx)
         self.provider_events = _ProviderEvents(tx)
         self.runs = _Runs(tx)
+        self.breaks = _Breaks(tx)
 
     def read_ahead(self, *refs: ReadAhead) -> None:
         self._tx.fetch([r for ref in refs for r in self._tx.refs.read_ahead(ref)])
@@ -406,6 +421,22 @@ class _PayoutQueries:
         self.s.calls.update(
             self.s.refs.writable(d.PAYOUTS, payout_id), {"stuck_reason": reason, "stuck_flagged_at": at}
         )
+
+    def sent_over_rail(
+        self, rail: str, start: datetime, end: datetime, *, after: tuple[datetime, str] | None, limit: int
+    ) -> list[Payout]:
+        """Reconciliation's ledger side (index: provider, transfer_started_at, payout_id)."""
+        query = (
+            self.s.client.collection(d.PAYOUTS)
+            .where(filter=firestore.FieldFilter("provider", "==", rail))
+            .where(filter=firestore.FieldFilter("transfer_started_at", ">=", start))
+            .where(filter=firestore.FieldFilter("transfer_started_at", "<", end))
+            .order_by("transfer_started_at")
+            .order_by("payout_id")
+        )
+        if after is not None:
+            query = query.start_after({"transfer_started_at": after[0], "payout_id": after[1]})
+        return [d.payout_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query.limit(limit))]
 
 
 class _SellerQueries:
@@ -616,6 +647,67 @@ class _JournalQueries:
         return d.stored_balances_from_shards(self.s.balance_shard_documents())
 
 
+class _ReconciliationStore:
+    def __init__(self, store: FirestoreStore) -> None:
+        self.s = store
+
+    def put_report(self, report: ReconciliationRun) -> None:
+        ref = self.s.refs.writable(d.RECONCILIATION_REPORTS, report.report_id)
+        self.s.calls.set(ref, d.reconciliation_run_to_doc(report))
+
+    def get_report(self, report_id: str) -> ReconciliationRun | None:
+        data = self.s.read(self.s.refs.doc(d.RECONCILIATION_REPORTS, report_id))
+        return d.reconciliation_run_from_doc(data) if data else None
+
+    def reports(self, rail: str | None, limit: int) -> list[ReconciliationRun]:
+        """Newest window first (index: rail, window_start when filtered by rail)."""
+        query: Any = self.s.client.collection(d.RECONCILIATION_REPORTS)
+        if rail is not None:
+            query = query.where(filter=firestore.FieldFilter("rail", "==", rail))
+        query = query.order_by("window_start", direction=firestore.Query.DESCENDING).limit(limit)
+        return [d.reconciliation_run_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query)]
+
+    def get_break(self, break_id: str) -> Break | None:
+        data = self.s.read(self.s.refs.doc(d.RECONCILIATION_BREAKS, break_id))
+        return d.break_from_doc(data) if data else None
+
+    def breaks(
+        self,
+        *,
+        rail: str | None,
+        state: BreakState | None,
+        cls: MovementClass | None,
+        limit: int,
+        after: tuple[datetime, str] | None,
+    ) -> list[Break]:
+        """Newest detected first, cursor-paginated on (detected_at, break_id); any of rail,
+        state, class equal (one index per combination, infra/firestore.tf)."""
+        query: Any = self.s.client.collection(d.RECONCILIATION_BREAKS)
+        for name, value in (
+            ("rail", rail),
+            ("state", state.value if state else None),
+            ("cls", cls.value if cls else None),
+        ):
+            if value is not None:
+                query = query.where(filter=firestore.FieldFilter(name, "==", value))
+        query = query.order_by("detected_at", direction=firestore.Query.DESCENDING).order_by(
+            "break_id", direction=firestore.Query.DESCENDING
+        )
+        if after is not None:
+            query = query.start_after({"detected_at": after[0], "break_id": after[1]})
+        return [d.break_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query.limit(limit))]
+
+    def posted_fees(self, rail: str, record_ids: Sequence[str]) -> list[LedgerFee]:
+        """One batched read of the fee entries by their ids (derived from rail and record)."""
+        by_entry = {entry_id_for("rail.fee", f"{rail}:{rid}"): rid for rid in record_ids}
+        refs = [r for r in (self.s.refs.doc(d.JOURNAL, eid) for eid in by_entry) if r is not None]
+        found = []
+        for snap in self.s.calls.get_all(refs):
+            if snap.exists:
+                found.append(d.posted_fee_from_doc(rail, by_entry[snap.id], snap.to_dict() or {}))
+        return found
+
+
 class FirestoreStore:
     """The storage port on Firestore. Its raw helpers (``client``, ``get``, ``count``, ``run_ref``)
     serve the tools and the verification harnesses, which read documents as stored."""
@@ -629,6 +721,7 @@ class FirestoreStore:
         self.outbox = _OutboxQueries(self)
         self.dead_letters = _DeadLetters(self)
         self.journal = _JournalQueries(self)
+        self.reconciliation = _ReconciliationStore(self)
 
     @property
     def client(self) -> firestore.Client:

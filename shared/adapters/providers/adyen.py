@@ -17,7 +17,7 @@ contract is a :class:`ContractViolation` (unknown outcome: the payout waits for 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
@@ -162,8 +162,10 @@ class AdyenProvider:
             application_name="seller-payouts",
         )
         self._transfers = self._adyen.transfers.transfers_api
+        self._transactions = self._adyen.transfers.transactions_api  # reconciliation's reads
         if settings.adyen_transfers_url:  # the local stand-in (through Prism); Adyen's own otherwise
             self._transfers.baseUrl = settings.adyen_transfers_url.rstrip("/")
+            self._transactions.baseUrl = settings.adyen_transfers_url.rstrip("/")
 
     def supports(self, destination: ValidatedBankAccount, currency: str) -> bool:
         return destination.scheme in SCHEMES
@@ -286,6 +288,37 @@ class AdyenProvider:
             logger.error("adyen has %d transfers with reference %s", len(found), reference)
             raise ProviderUnavailable(f"adyen has {len(found)} transfers for one payout")
         return found[0] if found else None
+
+    # --- reconciliation ---------------------------------------------------------------------------
+
+    def booked_transactions(self, since: datetime, until: datetime) -> Iterator[dict[str, Any]]:
+        """``GET /transactions`` of our balance account created in [since, until), every page
+        followed by its cursor, each answer checked against the contract: what reconciliation
+        reads (shared/adapters/rail_records/sources.py). ``createdUntil`` is inclusive at
+        Adyen, so a transaction created at ``until`` is left to the next window."""
+        query = {
+            "balanceAccountId": self._balance_account,
+            "createdSince": _iso(since),
+            "createdUntil": _iso(until),
+            "limit": "100",
+        }
+        for _page in range(10_000):
+            metrics.incr("provider.list_transactions")
+            params = {k: quote(v, safe="") for k, v in query.items()}
+            try:
+                result = self._transactions.get_all_transactions(query_parameters=params)
+                page = self._answer(result.raw_response, "/transactions", "get", "200")
+            except (AdyenError, requests.RequestException, ContractViolation) as exc:
+                raise ProviderUnavailable(f"adyen transactions failed ({type(exc).__name__}: {exc})") from exc
+            for item in page.get("data", []):
+                created = _parse_time(item.get("creationDate"))
+                if created is None or since <= created < until:
+                    yield item
+            cursor = _next_cursor(page)
+            if cursor is None:
+                return
+            query["cursor"] = cursor
+        raise ProviderUnavailable("adyen transactions: too many pages")
 
     # --- webhooks -------------------------------------------------------------------------------
 

@@ -329,3 +329,30 @@ def test_the_balance_account_answers_in_the_configuration_api_shape(rig: Rig):
         f"/bcl/v2/balanceAccounts/{BALANCE_ACCOUNT}", headers={"x-api-key": API_KEY}
     )
     assert contracts.schema_errors(contracts.ADYEN_BALANCE_PLATFORM, "BalanceAccount", answer.json) == []
+
+
+def test_reconciliation_reads_the_booked_transactions_of_a_window_through_the_adapter(rig: Rig):
+    """``GET /transactions`` with createdSince/createdUntil and the cursor (pages of 100 at Adyen,
+    followed to the end), normalised into reconciliation's records: our payout ids as references."""
+    from datetime import timedelta
+
+    from shared.adapters.rail_records.sources import AdyenRecords
+    from shared.domain.reconciliation import RailRecordKind, RailStatus, Window
+
+    start = datetime.now(UTC) - timedelta(seconds=5)
+    for n in range(3):
+        rig.adyen.create_transfer(request(payout_id=f"po_rec{n}", amount=1000 + n))
+    rig.settle()
+    source = AdyenRecords(
+        Settings(
+            ADYEN_API_KEY=API_KEY,
+            ADYEN_BALANCE_ACCOUNT_ID=BALANCE_ACCOUNT,
+            ADYEN_TRANSFERS_URL=f"{rig.url}/btl/v4",
+        )
+    )
+    records = list(source.records(Window(start, datetime.now(UTC) + timedelta(minutes=5))))
+    transfers = sorted((r for r in records if r.reference), key=lambda r: r.reference or "")
+    assert [(r.reference, r.amount, r.kind, r.status) for r in transfers] == [
+        (f"po_rec{n}", Money(1000 + n, "EUR"), RailRecordKind.TRANSFER, RailStatus.PAID) for n in range(3)
+    ]
+    assert list(source.records(Window(start - timedelta(days=2), start - timedelta(days=1)))) == []

@@ -1,0 +1,124 @@
+"""Where each rail's records come from, for reconciliation (the ``RailRecordSources`` port of
+``shared/usecases/ports.py``): one small reader per rail, each bounded by the window it is asked
+about and paged by the rail's own cursor, normalised by this package's pure functions.
+
+- sandbox: ``GET /v1/transfers?created_gte&created_lt&limit=100&starting_after`` (transfers
+  created in the window; a return shows as the transfer's status).
+- adyen: ``GET /transactions?balanceAccountId&createdSince&createdUntil&limit=100&cursor``
+  through the Adyen adapter (``AdyenProvider.booked_transactions``: the official SDK, every answer
+  checked against TransferService-v4); top-ups are funding, not payout movements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from datetime import datetime
+
+import requests
+
+from shared.adapters.rail_records.adyen import RAIL as ADYEN
+from shared.adapters.rail_records.adyen import adyen_transaction
+from shared.adapters.rail_records.sandbox import RAIL as SANDBOX
+from shared.adapters.rail_records.sandbox import sandbox_transfer
+from shared.domain.reconciliation import RailRecord, Window
+from shared.settings import Settings
+from shared.usecases.ports import RailRecordSource, UnknownRail
+
+PAGE = 100
+
+
+class RailRecordsUnavailable(Exception):
+    """The rail did not answer as documented; the run is retried (the job's next delivery)."""
+
+
+def _unix(moment: datetime) -> int:
+    """The first whole second at or after ``moment`` (a window's bounds are whole seconds)."""
+    seconds = int(moment.timestamp())
+    return seconds if seconds == moment.timestamp() else seconds + 1
+
+
+class SandboxRecords:
+    """The sandbox provider's transfers created in the window, oldest first."""
+
+    def __init__(self, settings: Settings, session: requests.Session | None = None) -> None:
+        self._url = settings.sandbox_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {settings.sandbox_api_key.get_secret_value()}"}
+        self._timeout = (2.0, settings.provider_timeout_seconds)
+        self._http = session or requests.Session()
+
+    def records(self, window: Window) -> Iterator[RailRecord]:
+        params: dict[str, str | int] = {
+            "limit": PAGE,
+            "created_gte": _unix(window.start),
+            "created_lt": _unix(window.end),
+        }
+        while True:
+            try:
+                resp = self._http.get(
+                    f"{self._url}/v1/transfers", params=params, headers=self._headers, timeout=self._timeout
+                )
+            except requests.RequestException as exc:
+                raise RailRecordsUnavailable("sandbox unreachable") from exc
+            if resp.status_code != 200:
+                raise RailRecordsUnavailable(f"sandbox answered {resp.status_code}")
+            try:
+                body = resp.json()
+                page = [sandbox_transfer(t) for t in body["data"]]
+                more = bool(body["has_more"])
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RailRecordsUnavailable("sandbox listing outside its contract") from exc
+            yield from page
+            if not more or not page:
+                return
+            params["starting_after"] = page[-1].record_id
+
+
+class AdyenRecords:
+    """The booked (and pending) transactions of the platform's Adyen balance account."""
+
+    def __init__(self, settings: Settings) -> None:
+        from shared.adapters.providers.adyen import AdyenProvider
+
+        self._adyen = AdyenProvider(settings)
+
+    def records(self, window: Window) -> Iterator[RailRecord]:
+        from shared.adapters.providers.base import ProviderUnavailable
+
+        try:
+            for item in self._adyen.booked_transactions(window.start, window.end):
+                try:
+                    record = adyen_transaction(item)
+                except ValueError as exc:
+                    raise RailRecordsUnavailable(f"adyen transaction outside its contract: {exc}") from exc
+                if record is not None:
+                    yield record
+        except ProviderUnavailable as exc:
+            raise RailRecordsUnavailable(str(exc)) from exc
+
+
+class ConfiguredRailRecords:
+    """The record sources of this deployment by rail name (``RECONCILED_RAILS``)."""
+
+    def __init__(
+        self, settings: Settings, factories: dict[str, Callable[[Settings], RailRecordSource]] | None = None
+    ) -> None:
+        self._settings = settings
+        self._factories = dict(factories if factories is not None else _FACTORIES)
+        self._rails = tuple(r for r in settings.reconciled_rails if r in self._factories)
+        self._instances: dict[str, RailRecordSource] = {}
+
+    def rails(self) -> tuple[str, ...]:
+        return self._rails
+
+    def get(self, rail: str) -> RailRecordSource:
+        if rail not in self._rails:
+            raise UnknownRail(rail)
+        if rail not in self._instances:
+            self._instances[rail] = self._factories[rail](self._settings)
+        return self._instances[rail]
+
+
+_FACTORIES: dict[str, Callable[[Settings], RailRecordSource]] = {
+    SANDBOX: SandboxRecords,
+    ADYEN: AdyenRecords,
+}
