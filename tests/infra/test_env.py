@@ -77,6 +77,7 @@ DEFAULT_IS_PRODUCTION = {
     # Cloud Run sets K_SERVICE itself (the service name of a function's spans); IAP's issuer
     # and key set are Google's.
     "K_SERVICE",
+    "K_REVISION",  # names a rail-health instance (shared/entrypoints/deps.py)
     "CONSOLE_IAP_ISSUER",
     "CONSOLE_IAP_JWKS_URL",
 }
