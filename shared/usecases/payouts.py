@@ -36,6 +36,7 @@ from shared.domain.runs import status_change_tally
 from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
+from shared.usecases import payout_contents
 from shared.usecases.ports import (
     BalanceRef,
     EventPublisher,
@@ -211,10 +212,13 @@ class PayoutService:
             # when the unit of work runs twice: shared/tracing.py remembers it by payout id).
             trace_context=tracing.payout_trace_context(payout_id, own_trace=run_id is not None),
         )
+        # What the payout pays for (issue 18): reads first, written with the payout.
+        settled = payout_contents.settle_in_tx(uow, payout, entry, now)
         uow.payouts.put(payout)
         uow.journal.post(entry, now)
         event = payout_event(payout, now)
         uow.outbox.add(event)
+        payout_contents.record_in_tx(uow, settled)
         return payout, event
 
     def after_commit(self, work: AfterCommit) -> None:

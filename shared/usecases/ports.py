@@ -46,9 +46,10 @@ from shared.adapters.providers.base import (
 )
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry
+from shared.domain.ledger import Bucket, DatedEntry, JournalEntry
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome
+from shared.domain.payout_contents import PayoutContents, SettlementState
 from shared.domain.payouts import Payout, PayoutStatus
 from shared.domain.runs import PayoutRun, RunItem, RunPage, RunProgress, RunStatus, RunTally
 from shared.domain.sellers import Seller
@@ -61,6 +62,7 @@ __all__ = [
     "BalanceRepository",
     "ConsoleReads",
     "Contention",
+    "ContentsQueries",
     "DeadLetter",
     "DeadLetters",
     "EventPublisher",
@@ -89,6 +91,7 @@ __all__ = [
     "RunStore",
     "SellerQueries",
     "SellerRepository",
+    "SettlementRepository",
     "Storage",
     "StoredEntry",
     "TaskQueue",
@@ -341,6 +344,27 @@ class RunRepository(Protocol):
         ...
 
 
+class SettlementRepository(Protocol):
+    """What each payout pays for (issue 18): the seller's settlement checkpoint per currency and
+    the contents of each payout, written with the payout."""
+
+    def checkpoint(self, seller_id: str, currency: str) -> SettlementState | None: ...
+
+    def entries_since(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        """The seller's journal entries written at or after ``since`` (all when None), in journal
+        order (time written, entry id); read inside the unit of work."""
+        ...
+
+    def contents(self, payout_ids: Sequence[str]) -> dict[str, PayoutContents]:
+        """The stored contents of these payouts (those found)."""
+        ...
+
+    def put(self, contents: PayoutContents, state: SettlementState) -> None:
+        """Store a new payout's contents and the seller's checkpoint after it (any size: a payout
+        that settles thousands of lines is split over several documents)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def payouts(self) -> PayoutRepository: ...
@@ -371,6 +395,9 @@ class UnitOfWork(Protocol):
 
     @property
     def runs(self) -> RunRepository: ...
+
+    @property
+    def settlements(self) -> SettlementRepository: ...
 
     def read_ahead(self, *refs: ReadAhead) -> None:
         """Fetch these in one round trip; later reads of them use what was fetched."""
@@ -488,6 +515,16 @@ class JournalQueries(Protocol):
         ...
 
 
+class ContentsQueries(Protocol):
+    """Reads of what payouts pay for, outside a unit of work (statements, documents, audits)."""
+
+    def of_payout(self, payout_id: str) -> PayoutContents | None: ...
+
+    def seller_entries(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        """The seller's journal entries written at or after ``since``, in journal order."""
+        ...
+
+
 class Storage(Protocol):
     @property
     def payouts(self) -> PayoutQueries: ...
@@ -506,6 +543,9 @@ class Storage(Protocol):
 
     @property
     def journal(self) -> JournalQueries: ...
+
+    @property
+    def contents(self) -> ContentsQueries: ...
 
     def atomically(self, body: Callable[[UnitOfWork], T]) -> T:
         """Run ``body`` in one unit of work, committed when it returns (see the module's rules).

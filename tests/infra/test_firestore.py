@@ -33,6 +33,9 @@ QUERY_INDEXES: dict[str, set[str]] = {
     f"{STORE}::_RunStore.queued_pages_due_before": {"pages-status-due_at"},
     # skip_reason == (optional), seller_id == (optional), ordered by seller_id.
     f"{STORE}::_RunStore.items": {"items-skip_reason-seller_id"},
+    # What payouts pay for: a seller's journal since a time (issue 18).
+    f"{STORE}::_Settlements.entries_since": {"journal-seller_id-created_at"},
+    f"{STORE}::_ContentsQueries.seller_entries": {"journal-seller_id-created_at"},
     # An unfiltered collection-group scan of balance shards: needs no index (and is run by the
     # demo and the tests, not by a deployed function).
     f"{STORE}::FirestoreStore.balance_shard_documents": set(),

@@ -17,11 +17,16 @@ Collections
 - ``outbox/{event_id}``: status events, written with the change, relayed after.
 - ``provider_events/{provider}-{event_id}``: webhooks already applied.
 - ``idempotency_keys/{hash}``: first outcomes of on-demand payout requests (TTL on expires_at).
+- ``payout_contents/{payout_id}``: what a payout settles (issue 18), written with the payout;
+  ``payout_contents/{payout_id}/chunks/{n}`` hold the rest when it is too big for one document.
+- ``settlements/{seller_id}~{CCY}``: the seller's settlement checkpoint (open movements, last
+  journal entry folded in), with ``chunks/{n}`` likewise.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -29,9 +34,17 @@ from typing import Any
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import EventSource, OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry, seller_account
+from shared.domain.ledger import Bucket, DatedEntry, EntryDetail, JournalEntry, Posting, seller_account
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
+from shared.domain.payout_contents import (
+    PayoutContents,
+    SettlementState,
+    contents_from_storage,
+    contents_to_storage,
+    state_from_storage,
+    state_to_storage,
+)
 from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
 from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
 from shared.domain.schedule import PayoutSchedule
@@ -65,6 +78,9 @@ RUN_COUNTERS = "counters"
 OUTBOX = "outbox"
 PROVIDER_EVENTS = "provider_events"
 IDEMPOTENCY_KEYS = "idempotency_keys"
+PAYOUT_CONTENTS = "payout_contents"
+SETTLEMENTS = "settlements"
+CHUNKS = "chunks"
 
 # Counter shards per run: a progress read is 1 + RUN_COUNTER_SHARDS documents (one get_all); the
 # writes of a run (every item, page and payout transition: about 3 per payout, ~100/s at the
@@ -182,7 +198,34 @@ def journal_to_doc(entry: JournalEntry, at: datetime) -> Doc:
             {"account": p.account, "amount": p.amount.amount, "currency": p.amount.currency}
             for p in entry.postings
         ],
+        "order_line_id": entry.order_line_id,
+        "details": [
+            {"kind": x.kind, "amount": x.amount.amount, "currency": x.amount.currency, "ref": x.ref}
+            for x in entry.details
+        ],
     }
+
+
+def journal_from_doc(data: Mapping[str, Any]) -> DatedEntry:
+    """An entry as written; entries written before details existed have none."""
+    return DatedEntry(
+        JournalEntry(
+            entry_id=str(data["entry_id"]),
+            kind=str(data["kind"]),
+            cause=str(data["cause"]),
+            postings=tuple(
+                Posting(str(p["account"]), Money(int(p["amount"]), str(p["currency"])))
+                for p in data["postings"]
+            ),
+            seller_id=data.get("seller_id"),
+            order_line_id=data.get("order_line_id"),
+            details=tuple(
+                EntryDetail(str(x["kind"]), Money(int(x["amount"]), str(x["currency"])), x.get("ref"))
+                for x in data.get("details") or ()
+            ),
+        ),
+        data["created_at"],
+    )
 
 
 def stored_entry_from_doc(data: Mapping[str, Any]) -> StoredEntry:
@@ -559,3 +602,58 @@ def tally_from_doc(data: Mapping[str, Any], prefix: tuple[str, ...] = ()) -> Run
         elif isinstance(value, int) and not isinstance(value, bool):
             entries.append(((*prefix, str(name)), value))
     return RunTally.of(entries)
+
+
+# --- what payouts pay for (issue 18) ----------------------------------------------------------
+
+# A document holds at most 1 MiB. A payout's contents and a seller's checkpoint are lists that
+# can grow with the seller's activity (thousands of order lines released between two payouts),
+# so a list is split into chunks of at most this many bytes of JSON: the head document keeps the
+# first chunk and the chunk count, ``chunks/{1..n-1}`` the rest. Most payouts need one document.
+CHUNK_BYTES = 512 * 1024
+
+
+def chunked(items: list[Doc], limit: int = CHUNK_BYTES) -> list[list[Doc]]:
+    """Split ``items`` in order into lists whose JSON is at most ``limit`` bytes (at least one
+    item each, and always at least one list)."""
+    out: list[list[Doc]] = [[]]
+    size = 0
+    for item in items:
+        n = len(json.dumps(item, default=str)) + 1
+        if out[-1] and size + n > limit:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += n
+    return out
+
+
+def settlement_id(seller_id: str, currency: str) -> str:
+    return f"{seller_id}~{currency}"
+
+
+def contents_docs(contents: PayoutContents) -> tuple[Doc, list[Doc]]:
+    """The head document and the chunk documents of a payout's contents. The groups left open
+    after it are the checkpoint's business, not stored again here."""
+    data = contents_to_storage(contents)
+    data["left_for_later"] = []
+    chunks = chunked(data.pop("pieces"))
+    head = {**data, "pieces": chunks[0], "chunks": len(chunks)}
+    return head, [{"pieces": c} for c in chunks[1:]]
+
+
+def contents_from_docs(head: Mapping[str, Any], rest: Iterable[Mapping[str, Any]]) -> PayoutContents:
+    pieces = list(head["pieces"]) + [p for chunk in rest for p in chunk["pieces"]]
+    return contents_from_storage({**head, "pieces": pieces})
+
+
+def settlement_docs(state: SettlementState) -> tuple[Doc, list[Doc]]:
+    data = state_to_storage(state)
+    chunks = chunked(data.pop("open_groups"))
+    head = {**data, "open_groups": chunks[0], "chunks": len(chunks)}
+    return head, [{"open_groups": c} for c in chunks[1:]]
+
+
+def settlement_from_docs(head: Mapping[str, Any], rest: Iterable[Mapping[str, Any]]) -> SettlementState:
+    groups = list(head["open_groups"]) + [g for chunk in rest for g in chunk["open_groups"]]
+    return state_from_storage({**head, "open_groups": groups})
