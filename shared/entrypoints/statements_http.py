@@ -23,6 +23,7 @@ from shared.domain.statements import (
     SellerStatement,
     StatementRequestError,
     content_line_key,
+    decode_cursor,
     movement_key,
     paginate,
 )
@@ -77,6 +78,21 @@ def _limit(args: dict[str, str]) -> int | None:
     if not value.isdigit() or len(value) > 4:
         raise _bad_query("limit", "invalid_limit", "limit must be an integer between 1 and 500")
     return int(value)
+
+
+def _token(args: dict[str, str], shape: tuple[type, ...]) -> str | None:
+    """A page token of the shape this endpoint gives (a token of the other endpoint is refused)."""
+    token = args.get("page_token")
+    if token is None:
+        return None
+    key = decode_cursor(token)
+    if len(key) != len(shape) or not all(type(part) is kind for part, kind in zip(key, shape, strict=True)):
+        raise StatementRequestError("invalid_page_token", "page_token is not one this API gave", "page_token")
+    return token
+
+
+MOVEMENT_TOKEN = (str, str, int)
+CONTENT_TOKEN = (int,)
 
 
 def wants_csv(request: flask.Request) -> bool:
@@ -177,7 +193,8 @@ def seller_statement(request: flask.Request, seller_id: str) -> flask.Response:
         statement = statements.seller_statement_for(deps.store(), deps.country_rules(), seller_id, start, end)
         if wants_csv(request):
             return _csv_response(seller_statement_csv(statement), f"statement-{seller_id}-{start}-{end}.csv")
-        page, token = paginate(list(statement.movements), movement_key, args.get("page_token"), limit)
+        page_token = _token(args, MOVEMENT_TOKEN)
+        page, token = paginate(list(statement.movements), movement_key, page_token, limit)
     except StatementRequestError as exc:
         raise _refused(exc) from exc
     return json_response(seller_statement_view(statement, page, token))
