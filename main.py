@@ -32,6 +32,7 @@ ENTRY_POINTS: dict[str, str] = {
     "payouts_api": "functions.payouts",
     "provider_webhook": "functions.provider_webhook",
     "release_funds": "functions.release_funds",
+    "remittance_worker": "functions.documents",
     "run_shard_worker": "functions.workers",
     "sellers_api": "functions.sellers",
     "transfer_worker": "functions.workers",

@@ -37,6 +37,7 @@ TOPIC_PAYOUT_EVENTS = "payout-events"
 # Cloud Tasks queues
 QUEUE_RUN_SHARDS = "payout-run-shards"
 QUEUE_TRANSFERS = "payout-transfers"
+QUEUE_DOCUMENTS = "payout-documents"  # remittance advice (issue 18)
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("sellers-api", "sellers_api", "http", 8301),
@@ -50,13 +51,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("provider-webhook", "provider_webhook", "http", 8309, public=True),
     FunctionSpec("payout-sweeper", "payout_sweeper", "pubsub", 8310, topic=TOPIC_SWEEPER),
     FunctionSpec("console", "console", "http", 8311, iap=True),
+    FunctionSpec("remittance-worker", "remittance_worker", "task", 8320),  # issue 18
 )
 
 # Topics the code publishes to but no function of ours consumes.
 OUTBOUND_TOPICS: tuple[str, ...] = (TOPIC_PAYOUT_EVENTS,)
 
 # Cloud Tasks queues (short ids).
-QUEUES: tuple[str, ...] = (QUEUE_RUN_SHARDS, QUEUE_TRANSFERS)
+QUEUES: tuple[str, ...] = (QUEUE_RUN_SHARDS, QUEUE_TRANSFERS, QUEUE_DOCUMENTS)
 
 
 def function(name: str) -> FunctionSpec:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from shared.domain.countries import CountryRegistry, load_country_rules
 from shared.settings import get_settings
-from shared.usecases.ports import ConsoleReads, PayoutPolicy, ProviderDirectory
+from shared.usecases.ports import ConsoleReads, DocumentStore, PayoutPolicy, ProviderDirectory
 
 if TYPE_CHECKING:
     from shared.adapters.firestore import FirestoreStore
@@ -53,6 +53,7 @@ def payout_policy() -> PayoutPolicy:
         return_watch_days=settings.return_watch_days,
         run_buckets=settings.run_buckets,
         run_page_size=settings.run_page_size,
+        remittance_advice=settings.remittance_advice,
     )
 
 
@@ -72,3 +73,13 @@ def payout_service() -> PayoutService:
         providers(),
         payout_policy(),
     )
+
+
+@lru_cache(maxsize=1)
+def documents() -> DocumentStore:
+    """The documents bucket (remittance advice)."""
+    from shared.adapters.cloud_storage import CloudStorage
+    from shared.adapters.documents.document_store import BucketDocuments
+
+    settings = get_settings()
+    return BucketDocuments(CloudStorage(settings), settings.documents_bucket)

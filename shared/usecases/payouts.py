@@ -36,7 +36,7 @@ from shared.domain.runs import status_change_tally
 from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
-from shared.usecases import payout_contents
+from shared.usecases import payout_contents, remittance
 from shared.usecases.ports import (
     BalanceRef,
     EventPublisher,
@@ -598,6 +598,14 @@ class PayoutService:
         for item in events:
             event = item if isinstance(item, OutboxEvent) else self.store.outbox.get(item)
             if event is None or (not isinstance(item, OutboxEvent) and event.published):
+                continue
+            # Remittance advice (issue 18): the paid event's follow-up, enqueued before it is
+            # published; not enqueued, the event stays unpublished and both are tried again.
+            if (
+                self.policy.remittance_advice
+                and event.type == "payout.paid"
+                and not remittance.enqueue_remittance(self.tasks, event.subject)
+            ):
                 continue
             try:
                 self.publisher.publish_event(TOPIC_PAYOUT_EVENTS, event)

@@ -65,6 +65,7 @@ __all__ = [
     "ContentsQueries",
     "DeadLetter",
     "DeadLetters",
+    "DocumentStore",
     "EventPublisher",
     "IdempotencyKeys",
     "IdempotencyRecord",
@@ -611,6 +612,17 @@ class TaskQueue(Protocol):
         ...
 
 
+class DocumentStore(Protocol):
+    """Documents for sellers (remittance advice) in a Cloud Storage bucket."""
+
+    def put_once(self, name: str, data: bytes, content_type: str) -> str:
+        """Store the object unless one has the name already (the first one stays: a retry keeps
+        what a first attempt wrote). Returns its ``gs://bucket/name`` URI."""
+        ...
+
+    def get(self, name: str) -> bytes | None: ...
+
+
 class EventPublisher(Protocol):
     def publish_event(self, topic: str, event: OutboxEvent) -> str:
         """Publish one event (a CloudEvent), waiting for its message id."""
@@ -632,3 +644,4 @@ class PayoutPolicy:
     return_watch_days: int = 14
     run_buckets: int = 16
     run_page_size: int = 100
+    remittance_advice: bool = False  # enqueue a remittance advice after each payout.paid (issue 18)

@@ -24,7 +24,7 @@ from shared.domain.events import OutboxEvent
 from shared.domain.ledger import Bucket, DatedEntry, JournalEntry, seller_account
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
-from shared.domain.payout_contents import PayoutContents, SettlementState
+from shared.domain.payout_contents import PayoutContents, SettlementState, with_left_summarised
 from shared.domain.payouts import OPEN_STATES, Payout, PayoutStatus
 from shared.domain.runs import (
     PageStatus,
@@ -274,7 +274,7 @@ class _Settlements:
 
     def put(self, contents: PayoutContents, state: SettlementState) -> None:
         def apply(t: Tables) -> None:
-            t.contents[contents.payout_id] = replace(contents, left_for_later=())  # as the store keeps it
+            t.contents[contents.payout_id] = with_left_summarised(contents)  # as the store keeps it
             t.settlements[(state.seller_id, state.currency)] = state
 
         self.w.write(apply)

@@ -66,24 +66,31 @@ CAPABILITIES: dict[str, Capabilities] = {
         notes="process_page: enqueues the next page, creates payouts -> after_commit",
     ),
     "transfer-worker": Capabilities(
+        enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY"}),
         notes="send_transfer: provider create/fetch_transfer, apply_state -> relay",
     ),
     "provider-webhook": Capabilities(
+        enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up
         publishes=True,
         secrets=frozenset({"SANDBOX_WEBHOOK_SECRETS"}),
         notes="apply_provider_event -> apply_state -> relay; parse_webhook checks the signature",
     ),
     "payout-sweeper": Capabilities(
-        enqueues=frozenset({"transfer-worker"}),
+        enqueues=frozenset({"transfer-worker", "remittance-worker"}),
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY"}),
         settings=frozenset({"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS"}),
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
         "relay; complete_runs: relay",
+    ),
+    "remittance-worker": Capabilities(
+        publishes=True,
+        settings=frozenset({"DOCUMENTS_BUCKET", "MARKETPLACE_NAME"}),
+        notes="issue_remittance: renders the PDF, Cloud Storage put-if-absent, relay payout.remittance_ready",
     ),
 }
 

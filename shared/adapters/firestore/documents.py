@@ -44,6 +44,7 @@ from shared.domain.payout_contents import (
     contents_to_storage,
     state_from_storage,
     state_to_storage,
+    with_left_summarised,
 )
 from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
 from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
@@ -634,9 +635,8 @@ def settlement_id(seller_id: str, currency: str) -> str:
 
 def contents_docs(contents: PayoutContents) -> tuple[Doc, list[Doc]]:
     """The head document and the chunk documents of a payout's contents. The groups left open
-    after it are the checkpoint's business, not stored again here."""
-    data = contents_to_storage(contents)
-    data["left_for_later"] = []
+    after it are the checkpoint's business: only their total is kept here."""
+    data = contents_to_storage(with_left_summarised(contents))
     chunks = chunked(data.pop("pieces"))
     head = {**data, "pieces": chunks[0], "chunks": len(chunks)}
     return head, [{"pieces": c} for c in chunks[1:]]
