@@ -353,7 +353,8 @@ class SettlementRepository(Protocol):
 
     def entries_since(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
         """The seller's journal entries written at or after ``since`` (all when None), in journal
-        order (time written, entry id); read inside the unit of work."""
+        order (time written, entry id). Not locked by the unit of work: the caller reads the
+        seller's balance in it first and checks the entries against it (check_in_step)."""
         ...
 
     def contents(self, payout_ids: Sequence[str]) -> dict[str, PayoutContents]:

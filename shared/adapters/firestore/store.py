@@ -345,7 +345,12 @@ class _Settlements:
         )
         if since is not None:
             query = query.where(filter=firestore.FieldFilter("created_at", ">=", since))
-        snaps = self.tx.calls.stream(query.order_by("created_at"), self.tx.txn)
+        # Not a transactional query: in a transaction it would lock the journal (the emulator locks
+        # far more than the range), and every payout creation would contend with every posting.
+        # The unit of work has read the seller's balance shards, which every posting to them
+        # writes: an entry this read misses either makes the balance disagree (check_in_step, and
+        # a full replay) or waits for this transaction, whose commit then fails and is retried.
+        snaps = self.tx.calls.stream(query.order_by("created_at"))
         return sorted((d.journal_from_doc(s.to_dict() or {}) for s in snaps), key=lambda e: e.key)
 
     def contents(self, payout_ids: Sequence[str]) -> dict[str, PayoutContents]:
