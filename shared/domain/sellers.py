@@ -42,6 +42,9 @@ class PayoutHold(StrictModel):
 
 NO_HOLD = PayoutHold(held=False)
 
+# A BCP 47 language tag as documents need it: a language, optionally its region (issue 18).
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
+
 
 class SellerIn(StrictModel):
     """Create or replace a seller (PUT)."""
@@ -53,6 +56,9 @@ class SellerIn(StrictModel):
     kyc_status: KycStatus = KycStatus.PENDING
     payout_schedule: PayoutSchedule | None = None  # omitted: the country's default
     payout_hold: PayoutHold = Field(default=NO_HOLD)
+    # The seller's language for documents (remittance advice), e.g. "fr" or "fr-BE"; omitted:
+    # its country's (issue 18).
+    language: Language | None = None
 
 
 class SellerPatch(StrictModel):
@@ -63,6 +69,9 @@ class SellerPatch(StrictModel):
     kyc_status: KycStatus | None = None
     payout_schedule: PayoutSchedule | None = None
     payout_hold: PayoutHold | None = None
+    # The seller's language for documents (remittance advice), e.g. "fr" or "fr-BE"; omitted:
+    # its country's (issue 18).
+    language: Language | None = None
 
 
 class SellerError(DomainError):
@@ -84,6 +93,7 @@ class Seller:
     updated_at: datetime
     bank_account_status: BankAccountStatus = BankAccountStatus.VALID
     bank_account_invalid_reason: str | None = None
+    language: str | None = None  # for documents; None: the country's (issue 18)
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
         """Payouts wait this long after a bank-account change, against account takeover. The
@@ -112,6 +122,7 @@ def onboard_seller(seller_id: str, data: SellerIn, rules: CountryRules, now: dat
         payout_hold=data.payout_hold,
         created_at=now,
         updated_at=now,
+        language=data.language,
     )
 
 
@@ -134,6 +145,8 @@ def patch_seller(current: Seller, patch: SellerPatch, rules: CountryRules, now: 
         changes["payout_hold"] = patch.payout_hold
     if patch.bank_account is not None:
         changes["bank_account"] = validate_bank_account(patch.bank_account, rules)
+    if patch.language is not None:
+        changes["language"] = patch.language
     return _keep_history(current, replace(current, **changes), now)
 
 

@@ -121,7 +121,7 @@ def issue_remittance(
         seller,
         timezone=registry.get(seller.country).timezone,
         marketplace_name=marketplace_name,
-        language=getattr(seller, "language", None),
+        language=seller.language,
     )
     uri = documents.put_once(remittance_object_name(payout), render(advice), PDF)
     event = remittance_ready_event(payout, uri, advice, now)

@@ -126,3 +126,23 @@ def test_the_real_advice_shows_the_order_lines_and_the_total(world, documents, t
     ).stdout
     assert payout.payout_id in text and "phone" in text
     assert "300,00" in text and "270,00" in text  # French numbers: the sale and the total
+
+
+def test_the_advice_is_in_the_seller_s_language_when_it_gave_one(world, documents):
+    world.seller("s-en", language="en")
+    money = {"gross": {"amount": 30000, "currency": "EUR"}, "commission": {"amount": 3000, "currency": "EUR"}}
+    world.event("s-en", "paid", money, "lamp", at=ONBOARDED)
+    world.event("s-en", "return_window_closed", {"closed_at": ONBOARDED.isoformat()}, "lamp", at=ONBOARDED)
+    payout = world.pay_on_demand("s-en", 27000)
+    for status, minutes in ((PayoutStatus.PROCESSING, 1), (PayoutStatus.PAID, 2)):
+        world.svc.apply_state(
+            payout.payout_id,
+            status,
+            cause="test",
+            actor="test",
+            provider_ref="tr_1",
+            now=NOW + timedelta(minutes=minutes),
+        )
+    assert issue(world, documents, payout.payout_id) == "issued"
+    ready = next(e for _, e in world.publisher.events if e.type == "payout.remittance_ready")
+    assert ready.data["remittance_advice"]["language"] == "en"
