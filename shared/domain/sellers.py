@@ -13,6 +13,7 @@ from shared.domain.bank_accounts import BankAccountInput, ValidatedBankAccount, 
 from shared.domain.countries import CountryRules
 from shared.domain.errors import DomainError
 from shared.domain.schedule import PayoutSchedule
+from shared.domain.tax_ids import TaxIdIn, ValidatedTaxId
 from shared.domain.validation import CurrencyCode, StrictModel
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -59,6 +60,8 @@ class SellerIn(StrictModel):
     # The seller's language for documents (remittance advice), e.g. "fr" or "fr-BE"; omitted:
     # its country's (issue 18).
     language: Language | None = None
+    # The seller's tax identification number (DAC7), checked for its issuing country (issue 18).
+    tax_id: TaxIdIn | None = None
 
 
 class SellerPatch(StrictModel):
@@ -72,6 +75,8 @@ class SellerPatch(StrictModel):
     # The seller's language for documents (remittance advice), e.g. "fr" or "fr-BE"; omitted:
     # its country's (issue 18).
     language: Language | None = None
+    # The seller's tax identification number (DAC7), checked for its issuing country (issue 18).
+    tax_id: TaxIdIn | None = None
 
 
 class SellerError(DomainError):
@@ -94,6 +99,7 @@ class Seller:
     bank_account_status: BankAccountStatus = BankAccountStatus.VALID
     bank_account_invalid_reason: str | None = None
     language: str | None = None  # for documents; None: the country's (issue 18)
+    tax_id: ValidatedTaxId | None = None  # DAC7; shown masked only (issue 18)
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
         """Payouts wait this long after a bank-account change, against account takeover. The
@@ -123,6 +129,7 @@ def onboard_seller(seller_id: str, data: SellerIn, rules: CountryRules, now: dat
         created_at=now,
         updated_at=now,
         language=data.language,
+        tax_id=data.tax_id.validated() if data.tax_id else None,
     )
 
 
@@ -147,6 +154,8 @@ def patch_seller(current: Seller, patch: SellerPatch, rules: CountryRules, now: 
         changes["bank_account"] = validate_bank_account(patch.bank_account, rules)
     if patch.language is not None:
         changes["language"] = patch.language
+    if patch.tax_id is not None:
+        changes["tax_id"] = patch.tax_id.validated()
     return _keep_history(current, replace(current, **changes), now)
 
 

@@ -93,6 +93,12 @@ def seller_view(
         "payout_hold": seller.payout_hold.model_dump(mode="json"),
         # The language of its documents: the one it gave, or its country's (issue 18).
         "language": seller.language or advice_language(None, seller.country),
+        # DAC7: the tax id, masked only (never the number).
+        "tax_id": (
+            {"country": seller.tax_id.country, "masked": seller.tax_id.masked, "scheme": seller.tax_id.scheme}
+            if seller.tax_id
+            else None
+        ),
         "created_at": seller.created_at.isoformat(),
         "updated_at": seller.updated_at.isoformat(),
     }

@@ -50,6 +50,7 @@ from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
 from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
 from shared.domain.schedule import PayoutSchedule
 from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, Seller
+from shared.domain.tax_ids import ValidatedTaxId
 from shared.usecases.ledger_audit import LedgerReport, check_ledger
 from shared.usecases.ports import (
     Balance,
@@ -130,6 +131,7 @@ def seller_to_doc(seller: Seller) -> Doc:
         "run_bucket": run_bucket(seller.seller_id),
         "country": seller.country,
         "currency": seller.currency,
+        "tax_id": seller.tax_id.to_storage() if seller.tax_id else None,
         "language": seller.language,
         "display_name": seller.display_name,
         "bank_account": account.to_storage(),
@@ -151,6 +153,7 @@ def seller_from_doc(data: Mapping[str, Any]) -> Seller:
         seller_id=data["seller_id"],
         country=data["country"],
         currency=data["currency"],
+        tax_id=ValidatedTaxId.from_storage(data["tax_id"]) if data.get("tax_id") else None,
         language=data.get("language"),
         display_name=data["display_name"],
         bank_account=ValidatedBankAccount.from_storage(data["bank_account"]),
