@@ -33,6 +33,7 @@ from shared.entrypoints.http import HttpError, json_response, path_id
 from shared.usecases import statements
 
 CSV = "text/csv"
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(9998, 12, 31)
 _QUERY = {"from", "to", "page_token", "limit"}
 
 
@@ -66,9 +67,12 @@ def _date(args: dict[str, str], name: str) -> date:
     try:
         if len(value) != 10:
             raise ValueError(value)
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise _bad_query(name, "validation_failed", "not a date (YYYY-MM-DD)") from None
+    if not FIRST_DAY <= day <= LAST_DAY:  # the range's end + 1 day must still be a date
+        raise _bad_query(name, "validation_failed", f"a date from {FIRST_DAY} to {LAST_DAY}")
+    return day
 
 
 def _limit(args: dict[str, str]) -> int | None:

@@ -160,6 +160,7 @@ def test_an_unknown_payout_has_no_statement(client):
         ("to=2026-03-01", (422, "validation_failed", "query.from")),
         ("from=2026-3-1&to=2026-03-01", (422, "validation_failed", "query.from")),
         (f"{RANGE}&color=red", (422, "validation_failed", "query.color")),
+        ("from=9999-12-31&to=9999-12-31", (422, "validation_failed", "query.from")),
     ],
     ids=[
         "range-too-long",
@@ -171,6 +172,7 @@ def test_an_unknown_payout_has_no_statement(client):
         "from-missing",
         "from-malformed",
         "unknown-parameter",
+        "date-at-the-end-of-time",
     ],
 )
 def test_a_bad_seller_statement_request_is_a_clear_4xx(client, world, query, expected):
