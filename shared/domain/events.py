@@ -20,6 +20,7 @@ from shared.domain.payouts import Payout, PayoutStatus
 class EventSource(StrEnum):
     PAYOUTS = "payouts"
     PAYOUT_RUNS = "payout_runs"
+    DOCUMENTS = "documents"  # documents for sellers (remittance advice, issue 18)
 
 
 @dataclass(frozen=True)

@@ -60,8 +60,9 @@ def enqueue_remittance(tasks: TaskQueue, payout_id: str) -> bool:
 
 
 def remittance_ready_event(payout: Payout, uri: str, advice: RemittanceAdvice, at: datetime) -> OutboxEvent:
-    """Not a status change: it carries the paid payout's sequence, and consumers that order status
-    events by sequence key this one by its type."""
+    """Not a status change of the payout: its subject is the document (``remittance/<seller>/
+    <payout>.pdf``, sequence 1), so consumers that de-duplicate on (subject, sequence) never take
+    it for the payout's own ``payout.paid``; ``data.payout_id`` names the payout."""
     data: dict[str, Any] = {
         "payout_id": payout.payout_id,
         "seller_id": payout.seller_id,
@@ -78,9 +79,9 @@ def remittance_ready_event(payout: Payout, uri: str, advice: RemittanceAdvice, a
     return OutboxEvent(
         event_id=remittance_event_id(payout.payout_id),
         type=REMITTANCE_READY,
-        source=EventSource.PAYOUTS,
-        subject=payout.payout_id,
-        sequence=payout.sequence,
+        source=EventSource.DOCUMENTS,
+        subject=remittance_object_name(payout),
+        sequence=1,
         data=data,
         created_at=at,
     )

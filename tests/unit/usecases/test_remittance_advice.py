@@ -80,7 +80,11 @@ def test_the_advice_is_stored_once_and_announced_with_its_uri(world, documents):
     ready = [e for _, e in world.publisher.events if e.type == "payout.remittance_ready"]
     assert len(ready) == 1
     assert ready[0].data["remittance_advice"]["uri"] == f"gs://{BUCKET}/{name}"
-    assert ready[0].data["payout_id"] == payout.payout_id and ready[0].subject == payout.payout_id
+    assert ready[0].data["payout_id"] == payout.payout_id
+    # Its own subject: never taken for the payout's status events, de-duplicated on (subject, sequence).
+    assert (ready[0].subject, ready[0].sequence) == (name, 1)
+    paid_event = next(e for _, e in world.publisher.events if e.type == "payout.paid")
+    assert (paid_event.subject, paid_event.sequence) != (ready[0].subject, ready[0].sequence)
     # The task again (a retry, or a duplicate task): nothing new.
     assert issue(world, documents, payout.payout_id, render=lambda a: b"%PDF other bytes") == "already_issued"
     assert documents.get(name) == f"%PDF-1.7 {payout.payout_id} fr 2".encode()
