@@ -169,7 +169,10 @@ class ObservedPublisher(Publisher):
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         message_id = super().publish(topic, data, attributes)
         kind = attributes.get("ce-type", "")
-        if kind.startswith("payout.") or kind == "payout_run.completed":
+        # payout.remittance_ready (issue 18) announces a document, not a status change.
+        if (
+            kind.startswith("payout.") and kind != "payout.remittance_ready"
+        ) or kind == "payout_run.completed":
             try:
                 body = json.loads(data)
                 if kind == "payout_run.completed":
