@@ -34,6 +34,7 @@ ENTRY_POINTS: dict[str, str] = {
     "reconciliation": "functions.reconciliation",
     "reconciliation_api": "functions.reconciliation",
     "release_funds": "functions.release_funds",
+    "remittance_worker": "functions.documents",
     "run_shard_worker": "functions.workers",
     "sellers_api": "functions.sellers",
     "transfer_worker": "functions.workers",

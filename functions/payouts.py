@@ -3,6 +3,8 @@
 - ``POST /payouts`` with ``Idempotency-Key``: pay a seller an amount (at most ``available``).
 - ``GET /payouts?seller_id=&status=&run_id=&limit=&page_token=``: newest first, paginated.
 - ``GET /payouts/{payout_id}``; ``POST /payouts/{payout_id}/cancel`` (pending only).
+- ``GET /payouts/{payout_id}/statement?page_token=&limit=``: what the payout pays for, line by
+  line (JSON, or CSV with ``Accept: text/csv``; ``shared/entrypoints/statements_http.py``).
 - ``POST /runs`` ``{"run_date", "dry_run"}``; ``GET /runs/{run_id}``: progress and skip reasons;
   ``GET /runs/{run_id}/items?skip_reason=``: each seller's outcome.
 - ``GET /rails``: each rail's drain switch and breakers; ``POST /rails/{rail}/drain`` and
@@ -26,7 +28,7 @@ from shared.domain.eligibility import SkipReason
 from shared.domain.payouts import PayoutStatus
 from shared.domain.rail_capabilities import load_rail_capabilities
 from shared.domain.validation import Identifier, PositiveMoneyIn, StrictModel
-from shared.entrypoints import deps
+from shared.entrypoints import deps, statements_http
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import (
     HttpError,
@@ -232,12 +234,17 @@ def _change_rail(drained: bool) -> Callable[[flask.Request, Settings, Caller, st
     return change
 
 
+def _statement(request: flask.Request, settings: Settings, caller: Caller, payout_id: str) -> flask.Response:
+    return statements_http.payout_statement(request, caller, payout_id)
+
+
 _router = Router(
     [
         ("/payouts", ["POST"], _create),
         ("/payouts", ["GET"], _list),
         ("/payouts/<payout_id>", ["GET"], _get),
         ("/payouts/<payout_id>/cancel", ["POST"], _cancel),
+        ("/payouts/<payout_id>/statement", ["GET"], _statement),
         ("/runs", ["POST"], _start_run),
         ("/runs/<run_id>", ["GET"], _get_run),
         ("/runs/<run_id>/items", ["GET"], _run_items),

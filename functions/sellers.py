@@ -3,6 +3,8 @@
 - ``PUT /sellers/{seller_id}``: create or replace a seller (201 created, 200 replaced).
 - ``PATCH /sellers/{seller_id}``: change KYC status, schedule, hold, bank account or name.
 - ``GET /sellers/{seller_id}``: the seller, bank account masked, with current balances.
+- ``GET /sellers/{seller_id}/statement?from=&to=&page_token=&limit=``: the seller's statement
+  (JSON, or CSV with ``Accept: text/csv``; ``shared/entrypoints/statements_http.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import functions_framework
 
 from shared import log
 from shared.domain.sellers import SellerIn, SellerPatch
-from shared.entrypoints import deps
+from shared.entrypoints import deps, statements_http
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import Router, json_response, path_id, read_model, serve
 from shared.entrypoints.views import seller_view
@@ -43,17 +45,22 @@ def _get(request: flask.Request, settings: Settings, seller_id: str) -> flask.Re
     return json_response(seller_view(found.seller, deps.country_rules(), found.balances))
 
 
+def _statement(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
+    return statements_http.seller_statement(request, seller_id)
+
+
 _router = Router(
     [
         ("/sellers/<seller_id>", ["PUT"], _put),
         ("/sellers/<seller_id>", ["PATCH"], _patch),
         ("/sellers/<seller_id>", ["GET"], _get),
+        ("/sellers/<seller_id>/statement", ["GET"], _statement),
     ]
 )
 
 
 def _handle(request: flask.Request, settings: Settings, caller: Caller | None) -> flask.Response:
-    with log.bind(seller_id=request.path.rsplit("/", 1)[-1]):
+    with log.bind(seller_id=request.path.removesuffix("/statement").rsplit("/", 1)[-1]):
         return _router.dispatch(request, settings=settings)
 
 

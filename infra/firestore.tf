@@ -114,6 +114,12 @@ locals {
       collection = "payouts"
       fields     = [["status", "ASCENDING"], ["run_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]
     }
+    # What payouts pay for (issue 18): a seller's journal entries since a time, in journal order
+    # (_Settlements.entries_since in the payout's transaction; _ContentsQueries.seller_entries).
+    "journal-seller_id-created_at" = {
+      collection = "journal"
+      fields     = [["seller_id", "ASCENDING"], ["created_at", "ASCENDING"]]
+    }
     "payouts-list-seller_id-status-run_id" = {
       collection = "payouts"
       fields     = [["seller_id", "ASCENDING"], ["status", "ASCENDING"], ["run_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]

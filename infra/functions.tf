@@ -19,6 +19,7 @@ locals {
   task_queues = {
     "run-shard-worker" = "payout-run-shards"
     "transfer-worker"  = "payout-transfers"
+    "remittance-worker" = "payout-documents" # remittance advice (issue 18)
   }
 
   # Deadline Cloud Tasks gives a worker to answer (TASK_DISPATCH_DEADLINE_SECONDS, set on each
@@ -246,8 +247,8 @@ locals {
       verifies_oidc = true
       callers       = ["tasks-invoker"]
       public        = false
-      env_groups    = ["base", "provider_api"]
-      enqueues      = []
+      env_groups    = ["base", "provider_api", "tasks"]
+      enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
       settings      = {}
@@ -265,8 +266,8 @@ locals {
       verifies_oidc = false
       callers       = []
       public        = true # the provider cannot present a Google ID token: guarded by its signature
-      env_groups    = ["base"]
-      enqueues      = []
+      env_groups    = ["base", "tasks"]
+      enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
       publishes     = true
       secrets       = ["sandbox-webhook-secrets", "adyen-hmac-keys", "stripe-webhook-secrets"]
       settings      = {}
@@ -285,7 +286,7 @@ locals {
       callers       = ["pubsub-push"]
       public        = false
       env_groups    = ["base", "tasks", "provider_api"]
-      enqueues      = ["transfer-worker"] # re-enqueues transfers that never reached the provider
+      enqueues      = ["transfer-worker", "remittance-worker"] # stuck transfers; paid events relayed late
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
       settings = {
@@ -361,6 +362,30 @@ locals {
       secrets       = ["console-csrf-secret"]
       settings = {
         RUN_DEADLINE_SECONDS = tostring(var.run_deadline_seconds)
+      }
+    }
+    # Remittance advice (issue 18): renders a paid payout's PDF (WeasyPrint, about a second),
+    # writes it to the documents bucket once and relays its payout.remittance_ready event.
+    "remittance-worker" = {
+      entry_point   = "remittance_worker"
+      trigger       = "task"
+      topic         = null
+      memory        = "1Gi"
+      cpu           = "1"
+      timeout       = 100
+      concurrency   = 2
+      max_instances = 5
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      verifies_oidc = true
+      callers       = ["tasks-invoker"]
+      public        = false
+      env_groups    = ["base"]
+      enqueues      = []
+      publishes     = true
+      secrets       = []
+      settings = {
+        DOCUMENTS_BUCKET = local.documents_bucket
+        MARKETPLACE_NAME = var.marketplace_name
       }
     }
   }

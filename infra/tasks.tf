@@ -32,6 +32,17 @@ locals {
       max_doublings             = 7
       max_retry_duration        = "86400s"
     }
+    # One task per paid payout: render its remittance advice (issue 18). A renderer or Cloud
+    # Storage failure is retried for a day; the advice is a convenience, never money.
+    "payout-documents" = {
+      max_dispatches_per_second = 5
+      max_concurrent_dispatches = 10
+      max_attempts              = 30
+      min_backoff               = "10s"
+      max_backoff               = "1800s"
+      max_doublings             = 6
+      max_retry_duration        = "86400s"
+    }
   }
 }
 

@@ -40,6 +40,7 @@ ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "payouts-api": ("ops", "marketplace"),
     "run-shard-worker": ("tasks-invoker",),
     "transfer-worker": ("tasks-invoker",),
+    "remittance-worker": ("tasks-invoker",),  # issue 18
     "order-events": (PUSH_IDENTITY,),
     "release-funds": (PUSH_IDENTITY,),
     "payout-runs": (PUSH_IDENTITY,),

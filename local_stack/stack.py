@@ -261,9 +261,15 @@ class Stack:
             "BANK_OUTBOUND_BUCKET": self.bucket("outbound"),
             "BANK_INBOUND_BUCKET": self.bucket("inbound"),
             "BANK_URL": f"http://{self.procs['bank'].address}",
+            "DOCUMENTS_BUCKET": self.documents_bucket,  # remittance advice (issue 18)
         }
         env.update({_url_env(name): url for name, url in self.urls.items()})
         return env
+
+    @property
+    def documents_bucket(self) -> str:
+        """The local documents bucket (remittance advice, issue 18)."""
+        return f"{self.project}-documents"
 
     def bucket(self, role: str) -> str:
         """The local bank-file buckets: ``<project>-bank-outbound`` and ``<project>-bank-inbound``."""
@@ -404,6 +410,7 @@ class Stack:
             argv += ["--host", HOST, "--port", str(p.port), "--data-dir", str(self.state_dir / "storage")]
             argv += ["--state-dir", str(self.state_dir), "--project", self.project]
             argv += [f"--bucket={self.bucket(role)}" for role in ("outbound", "inbound")]
+            argv += [f"--bucket={self.documents_bucket}"]  # remittance advice (issue 18)
             names = {s.name for s in FUNCTIONS}
             triggers = [(fn, role) for fn, role in STORAGE_TRIGGERS.items() if fn in names]
             return [*argv, *(f"--trigger={self.bucket(role)}={self.url(fn)}" for fn, role in triggers)], env

@@ -186,7 +186,11 @@ class ObservedPublisher(Publisher):
     def publish(self, topic: str, data: bytes, attributes: dict[str, str]) -> str:
         message_id = super().publish(topic, data, attributes)
         kind = attributes.get("ce-type", "")
-        if kind.startswith("payout.") or kind in ("payout_run.completed", "reconciliation.break_found"):
+        # payout.remittance_ready (issue 18) announces a document, not a status change.
+        if (kind.startswith("payout.") and kind != "payout.remittance_ready") or kind in (
+            "payout_run.completed",
+            "reconciliation.break_found",
+        ):
             try:
                 body = json.loads(data)
                 if kind == "reconciliation.break_found" and isinstance(body, dict):

@@ -118,6 +118,11 @@ class Settings(BaseSettings):
     # Local only: the Cloud Storage emulator (local_stack/storage_emulator.py), e.g. http://127.0.0.1:8295.
     storage_emulator_host: str | None = Field(default=None, validation_alias="STORAGE_EMULATOR_HOST")
 
+    # Remittance advice (issue 18): a PDF per paid payout in the documents bucket.
+    remittance_advice: bool = Field(default=True, validation_alias="REMITTANCE_ADVICE")
+    documents_bucket: str = Field(default="payouts-local-documents", validation_alias="DOCUMENTS_BUCKET")
+    marketplace_name: str = Field(default="Seller Payouts Marketplace", validation_alias="MARKETPLACE_NAME")
+
     balance_shards: int = Field(default=4, ge=1, le=64, validation_alias="BALANCE_SHARDS")
     release_batch_size: int = Field(default=200, ge=1, le=500, validation_alias="RELEASE_BATCH_SIZE")
     max_body_bytes: int = Field(default=64 * 1024, validation_alias="MAX_BODY_BYTES")

@@ -38,6 +38,7 @@ TOPIC_RECONCILIATION = "reconciliation-tick"
 # Cloud Tasks queues
 QUEUE_RUN_SHARDS = "payout-run-shards"
 QUEUE_TRANSFERS = "payout-transfers"
+QUEUE_DOCUMENTS = "payout-documents"  # remittance advice (issue 18)
 
 FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("sellers-api", "sellers_api", "http", 8301),
@@ -54,13 +55,14 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     # Reconciliation (issue 16): ops' API and the daily job.
     FunctionSpec("reconciliation-api", "reconciliation_api", "http", 8321),
     FunctionSpec("reconciliation", "reconciliation", "pubsub", 8322, topic=TOPIC_RECONCILIATION),
+    FunctionSpec("remittance-worker", "remittance_worker", "task", 8320),  # issue 18
 )
 
 # Topics the code publishes to but no function of ours consumes.
 OUTBOUND_TOPICS: tuple[str, ...] = (TOPIC_PAYOUT_EVENTS,)
 
 # Cloud Tasks queues (short ids).
-QUEUES: tuple[str, ...] = (QUEUE_RUN_SHARDS, QUEUE_TRANSFERS)
+QUEUES: tuple[str, ...] = (QUEUE_RUN_SHARDS, QUEUE_TRANSFERS, QUEUE_DOCUMENTS)
 
 
 def function(name: str) -> FunctionSpec:

@@ -252,7 +252,7 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
             time.sleep(0.5)
     code = report(stack, client, ops, store, run_id, sellers, expected_final, started)
     # Issue 15: the real rails, a section of its own (tools/demo_rails.py).
-    step("6. Real rails: Adyen (through Prism) and Stripe Connect by route, and a drain mid-run")
+    step("7. Real rails: Adyen (through Prism) and Stripe Connect by route, and a drain mid-run")
     rail_checks = run_rails_section(stack, client, ops, console, max(2, min(per_country, 5)))
     result = Table(title="Checks: real rails")
     for column in ("check", "result", "detail"):
@@ -262,6 +262,7 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
     console.print(result)
     code = code or (0 if all(ok for _, ok, _ in rail_checks) else 1)
     # Reconciliation (issue 16): the ledger against every rail's own records over the demo's window.
+    code = max(code, show_payout_documents(stack, ops, store, run_id))
     return reconciliation_tables(ops, demo_window_start) or code
 
 
@@ -374,7 +375,7 @@ def report(
 def reconciliation_tables(ops: StackClient, window_start: datetime) -> int:
     """6. Reconcile every rail the stack reconciles (RECONCILED_RAILS) over the demo's window,
     through reconciliation-api as ops would: one table per rail, zero unexplained breaks."""
-    step("6. Reconciliation: the ledger against each rail's own records")
+    step("8. Reconciliation: the ledger against each rail's own records")
     end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     time.sleep(2)  # the window's end has passed: nothing of it is still being written
     failed = 0
@@ -401,6 +402,57 @@ def reconciliation_tables(ops: StackClient, window_start: datetime) -> int:
             for brk in listing.json().get("data", [])[:5]:
                 console.print(f"[red]  {brk['class']}: {brk['note']} ({brk['break_id']})")
     return failed
+
+
+# ---- what payouts pay for: statements and remittance advice (issue 18) -------------------------
+
+
+def show_payout_documents(stack: Stack, ops: StackClient, store: FirestoreStore, run_id: str) -> int:
+    """For two paid payouts of the run: the statement, whose lines sum to the paid amount, and the
+    remittance advice PDF, from the documents bucket to .local/demo/."""
+    from shared.adapters.cloud_storage import CloudStorage
+
+    step("6. What two payouts paid for: statements and remittance advice")
+    listed = ops.call("GET", "payouts-api", f"/payouts?run_id={run_id}&status=paid&limit=50").json()["data"]
+    chosen = sorted(listed, key=lambda p: p["seller_id"])[:2]
+    if len(chosen) < 2:
+        console.print("[red]fewer than two paid payouts to show")
+        return 1
+    out = ROOT / ".local" / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    objects = CloudStorage(Settings())
+    ok = True
+    for payout in chosen:
+        pid, amount = payout["payout_id"], payout["amount"]
+        st = ops.call("GET", "payouts-api", f"/payouts/{pid}/statement?limit=500").json()
+        table = Table(
+            title=f"{pid} of {payout['seller_id']}: paid {Money(amount['amount'], amount['currency'])}"
+        )
+        for column in ("#", "kind", "order line", "reference", "amount"):
+            table.add_column(column)
+        for line in st["data"]:
+            money = Money(line["amount"]["amount"], line["amount"]["currency"])
+            table.add_row(
+                str(line["line"]), line["kind"], line["order_line_id"] or "", line["ref"] or "", str(money)
+            )
+        total = sum(line["amount"]["amount"] for line in st["data"])
+        sums = total == amount["amount"]
+        ok = ok and sums
+        console.print(table)
+        console.print(
+            f"  lines sum to {Money(total, amount['currency'])}: "
+            + ("[green]the paid amount" if sums else "[red]NOT the paid amount")
+        )
+        event_id = f"{pid}-remittance"
+        wait_for(lambda e=event_id: (store.get("outbox", e) or {}).get("published"), "remittance advice", 180)
+        uri = store.get("outbox", event_id)["data"]["remittance_advice"]["uri"]  # type: ignore[index]
+        bucket, name = uri.removeprefix("gs://").split("/", 1)
+        pdf = objects.get(bucket, name)
+        ok = ok and pdf is not None
+        path = out / f"remittance-{pid}.pdf"
+        path.write_bytes(pdf or b"")
+        console.print(f"  remittance advice: {uri} (payout.remittance_ready) -> {path.relative_to(ROOT)}")
+    return 0 if ok else 1
 
 
 def by_id(payouts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -139,6 +139,27 @@ def _responses(ok: dict[int, tuple[str, Schema]], errors: list[int]) -> Schema:
     return out
 
 
+def _statement_responses(description: str, schema: Schema, errors: list[int]) -> Schema:
+    """A statement answers JSON (a page) or, with ``Accept: text/csv``, the whole statement as CSV."""
+    out = _responses({200: (description, schema)}, errors)
+    out["200"]["content"]["text/csv"] = {
+        "schema": {"type": "string"},
+        "example": "row_type,date,...\r\n (UTF-8 with a BOM, every cell quoted, amounts in major units)",
+    }
+    return out
+
+
+STATEMENT_PAGE_PARAMS: list[Schema] = [
+    {"name": "page_token", "in": "query", "required": False, "schema": {"type": "string"}},
+    {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 1, "maximum": 500, "default": 100},
+    },
+]
+
+
 def _path_param(name: str, schema: Schema, description: str) -> Schema:
     return {"name": name, "in": "path", "required": True, "description": description, "schema": schema}
 
@@ -193,7 +214,36 @@ def sellers_api() -> Schema:
                 "summary": "The seller with its bank account masked and its balances.",
                 "responses": _responses({200: ("The seller.", view)}, common),
             },
-        }
+        },
+        "/sellers/{seller_id}/statement": {
+            "parameters": [seller_id],
+            "get": {
+                "operationId": "getSellerStatement",
+                "summary": "Opening balance per currency and bucket, every movement with its order line, "
+                "kind and amount, the payouts created in the range with their status, and the closing "
+                "balance (equal to the stored balance when the range reaches today). From and to are "
+                "the seller's local dates, both included, at most 366 days apart. JSON pages the "
+                "movements by cursor; CSV (Accept: text/csv) is the whole statement.",
+                "parameters": [
+                    {
+                        "name": "from",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "format": "date"},
+                    },
+                    {
+                        "name": "to",
+                        "in": "query",
+                        "required": True,
+                        "schema": {"type": "string", "format": "date"},
+                    },
+                    *STATEMENT_PAGE_PARAMS,
+                ],
+                "responses": _statement_responses(
+                    "The statement (a page of movements).", OBJECT, [*common, 400]
+                ),
+            },
+        },
     }
     return _document("sellers-api", "Seller onboarding (OIDC).", paths, c, OIDC_SECURITY)
 
@@ -260,6 +310,19 @@ def payouts_api() -> Schema:
                 "operationId": "cancelPayout",
                 "summary": "Cancel a pending payout not yet sent (409 otherwise).",
                 "responses": _responses({200: ("Canceled.", payout)}, [*OIDC_ERRORS, 404, 409, 422]),
+            },
+        },
+        "/payouts/{payout_id}/statement": {
+            "parameters": [payout_id],
+            "get": {
+                "operationId": "getPayoutStatement",
+                "summary": "What the payout pays for, line by line (sales, commissions, refunds, debts "
+                "carried, parts paid earlier or left for later); the lines sum to its amount. A "
+                "seller-scoped caller gets 404 for another seller's payout.",
+                "parameters": STATEMENT_PAGE_PARAMS,
+                "responses": _statement_responses(
+                    "The payout's contents (a page of lines).", OBJECT, [*OIDC_ERRORS, 400, 404, 422]
+                ),
             },
         },
         "/runs": {

@@ -313,6 +313,10 @@ recon_app = typer.Typer(
     help="Reconciliation: run it, read reports, list breaks, acknowledge, propose and approve corrections.",
 )
 app.add_typer(recon_app, name="recon")
+statement_app = typer.Typer(
+    no_args_is_help=True, help="Statements: a seller's movements, what a payout paid for."
+)
+app.add_typer(statement_app, name="statement")
 
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's JSON instead of tables.")]
 
@@ -774,6 +778,120 @@ def recon_approve(
 def recon_reject(ctx: typer.Context, break_id: str, note: NoteOpt, as_json: AsJson = False) -> None:
     """Reject the proposed correction; the break is open for another."""
     _act(ctx, break_id, "reject", {"note": note}, as_json)
+
+
+# ---- statements (issue 18) ------------------------------------------------------------------------
+
+AsCsv = Annotated[bool, typer.Option("--csv", help="Print the API's CSV (for a spreadsheet).")]
+Day = Annotated[datetime, typer.Option(formats=["%Y-%m-%d"], help="YYYY-MM-DD, the seller's local date.")]
+
+
+def _csv(ctx: typer.Context, service: str, path: str) -> None:
+    api = _api(ctx)
+    try:
+        resp = api.target.call("GET", service, path, None, {"Accept": "text/csv"})
+    except requests.RequestException as exc:
+        _fail(f"cannot reach {FUNCTIONS[service]}: {exc}")
+    if resp.status_code >= 400:
+        _fail(_error_message(resp))
+    typer.echo(resp.content.decode("utf-8-sig"), nl=False)
+
+
+def _all_pages(ctx: typer.Context, service: str, path: str, **params: Any) -> dict[str, Any]:
+    first: dict[str, Any] = _api(ctx).get(service, path, limit=500, **params)
+    token = first.get("next_page_token")
+    while token:
+        page = _api(ctx).get(service, path, limit=500, page_token=token, **params)
+        first["data"].extend(page["data"])
+        token = page.get("next_page_token")
+    first["next_page_token"] = None
+    return first
+
+
+@statement_app.command("seller")
+def statement_seller(
+    ctx: typer.Context,
+    seller_id: str,
+    start: Annotated[datetime, typer.Option("--from", formats=["%Y-%m-%d"], help="YYYY-MM-DD, included.")],
+    end: Annotated[datetime, typer.Option("--to", formats=["%Y-%m-%d"], help="YYYY-MM-DD, included.")],
+    as_csv: AsCsv = False,
+    as_json: AsJson = False,
+) -> None:
+    """A seller's statement: opening balance, every movement, payouts, closing balance."""
+    path = f"/sellers/{quote(seller_id, safe='')}/statement"
+    dates = {"from": start.date().isoformat(), "to": end.date().isoformat()}
+    if as_csv:
+        return _csv(ctx, "sellers", f"{path}?{urlencode(dates)}")
+    st = _all_pages(ctx, "sellers", path, **dates)
+    if as_json:
+        return _print_json(st)
+    balance_rows = [
+        [o["currency"], o["bucket"], _money(o["amount"], o["currency"]), _money(c["amount"], c["currency"])]
+        for o, c in zip(st["opening_balance"], st["closing_balance"], strict=False)
+    ]
+    movements = [
+        [
+            m["date"],
+            m["kind"],
+            m["bucket"],
+            m["order_line_id"] or m["payout_id"],
+            _money(**m["amount"]),
+            _money(**m["balance_after"]),
+        ]
+        for m in st["data"]
+    ]
+    payouts = [
+        [p["payout_id"], _time(p["created_at"]), _money(**p["amount"]), p["status"]] for p in st["payouts"]
+    ]
+    _out().print(
+        Group(
+            Text(f"Statement of {seller_id}, {st['from']} to {st['to']} ({st['timezone']})", style="bold"),
+            _table("balances", ["currency", "bucket", "opening", "closing"], balance_rows),
+            _table(
+                "movements",
+                ["date", "kind", "bucket", "order line / payout", "amount", "balance after"],
+                movements,
+            ),
+            _table("payouts", ["payout", "created", "amount", "status"], payouts),
+        )
+    )
+
+
+@statement_app.command("payout")
+def statement_payout(
+    ctx: typer.Context, payout_id: str, as_csv: AsCsv = False, as_json: AsJson = False
+) -> None:
+    """What a payout paid for, line by line; the lines sum to its amount."""
+    path = f"/payouts/{quote(payout_id, safe='')}/statement"
+    if as_csv:
+        return _csv(ctx, "payouts", path)
+    st = _all_pages(ctx, "payouts", path)
+    if as_json:
+        return _print_json(st)
+    rows = [
+        [
+            line["line"],
+            line["kind"],
+            line["order_line_id"],
+            line["ref"],
+            _money(**line["amount"]),
+            "owed"
+            if line["owed"]
+            else (f"back from {line['reopened_from']}" if line["reopened_from"] else ""),
+        ]
+        for line in st["data"]
+    ]
+    total = sum(line["amount"]["amount"] for line in st["data"])
+    _out().print(
+        Group(
+            _table(
+                f"payout {payout_id} ({st['status']}): {_money(**st['amount'])}",
+                ["#", "kind", "order line", "reference", "amount", "note"],
+                rows,
+            ),
+            Text(f"lines sum to {_money(total, st['amount']['currency'])}"),
+        )
+    )
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ class EventSource(StrEnum):
     PAYOUTS = "payouts"
     PAYOUT_RUNS = "payout_runs"
     RECONCILIATION = "reconciliation"  # reconciliation.break_found (shared/domain/reconciliation.py)
+    DOCUMENTS = "documents"  # documents for sellers (remittance advice, issue 18)
 
 
 @dataclass(frozen=True)

@@ -568,3 +568,22 @@ def contents_from_storage(d: Mapping[str, Any]) -> PayoutContents:
         tuple(_open_from_dict(g) for g in d["left_for_later"]),
         LeftReason(d["left_reason"]) if d.get("left_reason") else None,
     )
+
+
+def with_left_summarised(contents: PayoutContents) -> PayoutContents:
+    """The contents as stored: the movements left open after the payout are the checkpoint's to
+    keep (they can be thousands), so a payout keeps only their total, as one summary group."""
+    total = sum(g.open for g in contents.left_for_later)
+    if not contents.left_for_later or (
+        len(contents.left_for_later) == 1 and contents.left_for_later[0].group.movement_id.startswith("left:")
+    ):
+        return contents
+    currency = contents.amount.currency
+    group = MovementGroup(
+        f"left:{currency}",
+        MovementKind.ADJUSTMENT,
+        contents.at,
+        currency,
+        (ContentPart(ContentKind.ADJUSTMENT, total),),
+    )
+    return replace(contents, left_for_later=(OpenGroup(group, total),) if total else ())

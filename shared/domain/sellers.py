@@ -13,6 +13,7 @@ from shared.domain.bank_accounts import BankAccountInput, ValidatedBankAccount, 
 from shared.domain.countries import CountryRules
 from shared.domain.errors import DomainError
 from shared.domain.schedule import PayoutSchedule
+from shared.domain.tax_ids import TaxIdIn, ValidatedTaxId
 from shared.domain.validation import CurrencyCode, StrictModel
 
 CountryCode = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
@@ -41,6 +42,9 @@ class PayoutHold(StrictModel):
 
 
 NO_HOLD = PayoutHold(held=False)
+
+# A BCP 47 language tag as documents need it: a language, optionally its region (issue 18).
+Language = Annotated[str, StringConstraints(pattern=r"^[a-z]{2,3}(-[A-Z]{2})?$")]
 
 
 # The provider-side ids a rail may need (rail_capabilities.json ``needs``), as each vendor shapes them.
@@ -76,6 +80,12 @@ class SellerIn(StrictModel):
     payout_hold: PayoutHold = Field(default=NO_HOLD)
     rail_accounts: RailAccountsIn = Field(default_factory=RailAccountsIn)
 
+    # The seller's language for documents (remittance advice), e.g. "fr" or "fr-BE"; omitted:
+    # its country's (issue 18).
+    language: Language | None = None
+    # The seller's tax identification number (DAC7), checked for its issuing country (issue 18).
+    tax_id: TaxIdIn | None = None
+
 
 class SellerPatch(StrictModel):
     """Change some of a seller's fields (PATCH). Country and currency never change."""
@@ -86,6 +96,11 @@ class SellerPatch(StrictModel):
     payout_schedule: PayoutSchedule | None = None
     payout_hold: PayoutHold | None = None
     rail_accounts: RailAccountsIn | None = None  # replaces the seller's rail ids as a whole
+    # The seller's language for documents (remittance advice), e.g. "fr" or "fr-BE"; omitted:
+    # its country's (issue 18).
+    language: Language | None = None
+    # The seller's tax identification number (DAC7), checked for its issuing country (issue 18).
+    tax_id: TaxIdIn | None = None
 
 
 class SellerError(DomainError):
@@ -128,6 +143,8 @@ class Seller:
     bank_account_invalid_reason: str | None = None
     # The seller's ids on rails that need them (onboarding's ``rail_accounts``).
     rail_accounts: RailAccounts = RailAccounts()  # frozen: one shared empty default is safe
+    language: str | None = None  # for documents; None: the country's (issue 18)
+    tax_id: ValidatedTaxId | None = None  # DAC7; shown masked only (issue 18)
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
         """Payouts wait this long after a bank-account change, against account takeover. The
@@ -157,6 +174,8 @@ def onboard_seller(seller_id: str, data: SellerIn, rules: CountryRules, now: dat
         created_at=now,
         updated_at=now,
         rail_accounts=data.rail_accounts.to_domain(),
+        language=data.language,
+        tax_id=data.tax_id.validated() if data.tax_id else None,
     )
 
 
@@ -181,6 +200,10 @@ def patch_seller(current: Seller, patch: SellerPatch, rules: CountryRules, now: 
         changes["bank_account"] = validate_bank_account(patch.bank_account, rules)
     if patch.rail_accounts is not None:
         changes["rail_accounts"] = patch.rail_accounts.to_domain()
+    if patch.language is not None:
+        changes["language"] = patch.language
+    if patch.tax_id is not None:
+        changes["tax_id"] = patch.tax_id.validated()
     return _keep_history(current, replace(current, **changes), now)
 
 

@@ -12,7 +12,14 @@ from typing import TYPE_CHECKING
 
 from shared.domain.countries import CountryRegistry, load_country_rules
 from shared.settings import get_settings
-from shared.usecases.ports import BankFileQueue, ConsoleReads, PayoutPolicy, ProviderDirectory, RailControls
+from shared.usecases.ports import (
+    BankFileQueue,
+    ConsoleReads,
+    DocumentStore,
+    PayoutPolicy,
+    ProviderDirectory,
+    RailControls,
+)
 
 if TYPE_CHECKING:
     from shared.adapters.firestore import FirestoreStore
@@ -56,6 +63,7 @@ def payout_policy() -> PayoutPolicy:
         return_watch_days=settings.return_watch_days,
         run_buckets=settings.run_buckets,
         run_page_size=settings.run_page_size,
+        remittance_advice=settings.remittance_advice,
     )
 
 
@@ -134,3 +142,13 @@ def reconciliation_service() -> ReconciliationService:
     # A break's event is relayed at once by the payout service's relay (the sweeper relays
     # whatever that misses).
     return ReconciliationService(store(), ConfiguredRailRecords(get_settings()), relay=payout_service().relay)
+
+
+@lru_cache(maxsize=1)
+def documents() -> DocumentStore:
+    """The documents bucket (remittance advice)."""
+    from shared.adapters.cloud_storage import CloudStorage
+    from shared.adapters.documents.document_store import BucketDocuments
+
+    settings = get_settings()
+    return BucketDocuments(CloudStorage(settings), settings.documents_bucket)

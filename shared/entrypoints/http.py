@@ -24,6 +24,7 @@ from shared.domain.payouts import IllegalTransition, PayoutAlreadySent
 from shared.domain.reconciliation import BreakActionRefused
 from shared.domain.remittance import PayoutNotPaid
 from shared.domain.runs import IllegalRunTransition, RunDateNotBegun, RunNotFound
+from shared.domain.statements import StatementOutOfStep
 from shared.domain.validation import Identifier, InvalidPayload, ResourceId, field_errors, parse_payload
 from shared.entrypoints.auth import AuthError, Caller, authenticate
 from shared.settings import Settings, get_settings
@@ -32,6 +33,7 @@ from shared.usecases.payouts import IdempotencyConflict, PayoutNotFound, PayoutR
 from shared.usecases.rail_ops import RailNotFound
 from shared.usecases.reconciliation import BreakNotFound, ReportNotFound
 from shared.usecases.sellers import SellerNotFound
+from shared.usecases.statements import PayoutContentsNotRecorded
 
 logger = logging.getLogger(__name__)
 
@@ -132,6 +134,8 @@ DOMAIN_ERROR_STATUS: dict[type[DomainError], int] = {
     EventConflict: 409,
     BreakActionRefused: 409,
     PayoutNotPaid: 409,
+    StatementOutOfStep: 409,  # the journal moved while it was read: ask again
+    PayoutContentsNotRecorded: 404,
     IdempotencyConflict: 422,
     PayoutRefused: 422,
     RunDateNotBegun: 422,
@@ -223,6 +227,29 @@ def _out_of_scope(message: str) -> HttpError:
     return HttpError(403, "forbidden", message, details)
 
 
+# Statements (issue 18): the handler scopes them itself (another seller's payout is a 404, never
+# a 403, so no payout's existence leaks) and may answer CSV, so the response is not read again.
+# ``True``: the seller is in the path and is checked here as well.
+_SCOPED_BY_HANDLER: tuple[tuple[re.Pattern[str], bool], ...] = (
+    (re.compile(r"/sellers/(?P<seller>[^/]+)/statement/?"), True),
+    (re.compile(r"/payouts/[^/]+/statement/?"), False),
+)
+
+
+def scoped_by_handler(request: flask.Request, caller: Caller) -> bool:
+    """Whether the route scopes a seller-scoped caller itself (after the checks made here)."""
+    for pattern, seller_in_path in _SCOPED_BY_HANDLER:
+        match = pattern.fullmatch(request.path)
+        if not match:
+            continue
+        if request.method not in ("GET", "HEAD"):
+            raise HttpError(403, "forbidden", "a seller-scoped caller may only read")
+        if seller_in_path and not caller.may_read_seller(match.group("seller")):
+            raise _out_of_scope("this caller may not read that seller")
+        return True
+    return False
+
+
 def check_seller_scoped_request(request: flask.Request, caller: Caller) -> None:
     """Refuse, before anything runs, what a seller-scoped caller may not do."""
     if request.method not in ("GET", "HEAD"):
@@ -280,6 +307,8 @@ def serve(
                 with log.bind(caller=caller.email):
                     raw_body(request, settings)  # the size cap, on every route
                     if caller.sellers is None:
+                        return handle(request, settings, caller)
+                    if scoped_by_handler(request, caller):
                         return handle(request, settings, caller)
                     check_seller_scoped_request(request, caller)
                     return check_seller_scoped_response(handle(request, settings, caller), caller)

@@ -12,6 +12,7 @@ import flask
 
 from shared.domain.countries import CountryRegistry
 from shared.domain.payouts import Payout
+from shared.domain.remittance import advice_language
 from shared.domain.runs import RunItem, RunProgress, run_summary
 from shared.domain.sellers import Seller
 from shared.entrypoints.http import error_body, json_response, status_of
@@ -96,6 +97,14 @@ def seller_view(
         "kyc_status": seller.kyc_status.value,
         "payout_schedule": seller.payout_schedule.model_dump(mode="json", exclude_none=True),
         "payout_hold": seller.payout_hold.model_dump(mode="json"),
+        # The language of its documents: the one it gave, or its country's (issue 18).
+        "language": seller.language or advice_language(None, seller.country),
+        # DAC7: the tax id, masked only (never the number).
+        "tax_id": (
+            {"country": seller.tax_id.country, "masked": seller.tax_id.masked, "scheme": seller.tax_id.scheme}
+            if seller.tax_id
+            else None
+        ),
         "created_at": seller.created_at.isoformat(),
         "updated_at": seller.updated_at.isoformat(),
         "rail_accounts": seller.rail_accounts.masked(),  # masked, as bank numbers are

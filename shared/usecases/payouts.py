@@ -43,6 +43,7 @@ from shared.domain.runs import status_change_tally
 from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
+from shared.usecases import payout_contents, remittance
 from shared.usecases.ports import (
     BalanceRef,
     EventPublisher,
@@ -226,10 +227,13 @@ class PayoutService:
             # when the unit of work runs twice: shared/tracing.py remembers it by payout id).
             trace_context=tracing.payout_trace_context(payout_id, own_trace=run_id is not None),
         )
+        # What the payout pays for (issue 18): reads first, written with the payout.
+        settled = payout_contents.settle_in_tx(uow, payout, entry, now)
         uow.payouts.put(payout)
         uow.journal.post(entry, now)
         event = payout_event(payout, now)
         uow.outbox.add(event)
+        payout_contents.record_in_tx(uow, settled)
         return payout, event
 
     def after_commit(self, work: AfterCommit) -> None:
@@ -563,6 +567,14 @@ class PayoutService:
         for item in events:
             event = item if isinstance(item, OutboxEvent) else self.store.outbox.get(item)
             if event is None or (not isinstance(item, OutboxEvent) and event.published):
+                continue
+            # Remittance advice (issue 18): the paid event's follow-up, enqueued before it is
+            # published; not enqueued, the event stays unpublished and both are tried again.
+            if (
+                self.policy.remittance_advice
+                and event.type == "payout.paid"
+                and not remittance.enqueue_remittance(self.tasks, event.subject)
+            ):
                 continue
             try:
                 self.publisher.publish_event(TOPIC_PAYOUT_EVENTS, event)

@@ -51,9 +51,10 @@ from shared.adapters.providers.base import (
 )
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry
+from shared.domain.ledger import Bucket, DatedEntry, JournalEntry
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome
+from shared.domain.payout_contents import PayoutContents, SettlementState
 from shared.domain.payouts import Payout
 from shared.domain.reconciliation import Break, BreakState, LedgerFee, MovementClass, RailRecord, Window
 from shared.domain.runs import PayoutRun, RunItem, RunPage, RunProgress, RunStatus, RunTally
@@ -70,9 +71,11 @@ __all__ = [
     "CircuitOpen",
     "ConsoleReads",
     "Contention",
+    "ContentsQueries",
     "ContractViolation",
     "DeadLetter",
     "DeadLetters",
+    "DocumentStore",
     "EventPublisher",
     "IdempotencyKeys",
     "IdempotencyRecord",
@@ -109,6 +112,7 @@ __all__ = [
     "SellerQueries",
     "SellerRailIds",
     "SellerRepository",
+    "SettlementRepository",
     "Storage",
     "StoredEntry",
     "TaskQueue",
@@ -363,6 +367,28 @@ class RunRepository(Protocol):
         ...
 
 
+class SettlementRepository(Protocol):
+    """What each payout pays for (issue 18): the seller's settlement checkpoint per currency and
+    the contents of each payout, written with the payout."""
+
+    def checkpoint(self, seller_id: str, currency: str) -> SettlementState | None: ...
+
+    def entries_since(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        """The seller's journal entries written at or after ``since`` (all when None), in journal
+        order (time written, entry id). Not locked by the unit of work: the caller reads the
+        seller's balance in it first and checks the entries against it (check_in_step)."""
+        ...
+
+    def contents(self, payout_ids: Sequence[str]) -> dict[str, PayoutContents]:
+        """The stored contents of these payouts (those found)."""
+        ...
+
+    def put(self, contents: PayoutContents, state: SettlementState) -> None:
+        """Store a new payout's contents and the seller's checkpoint after it (any size: a payout
+        that settles thousands of lines is split over several documents)."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def payouts(self) -> PayoutRepository: ...
@@ -396,6 +422,9 @@ class UnitOfWork(Protocol):
 
     @property
     def breaks(self) -> BreakRepository: ...
+
+    @property
+    def settlements(self) -> SettlementRepository: ...
 
     def read_ahead(self, *refs: ReadAhead) -> None:
         """Fetch these in one round trip; later reads of them use what was fetched."""
@@ -520,6 +549,16 @@ class JournalQueries(Protocol):
         ...
 
 
+class ContentsQueries(Protocol):
+    """Reads of what payouts pay for, outside a unit of work (statements, documents, audits)."""
+
+    def of_payout(self, payout_id: str) -> PayoutContents | None: ...
+
+    def seller_entries(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        """The seller's journal entries written at or after ``since``, in journal order."""
+        ...
+
+
 class Storage(Protocol):
     @property
     def payouts(self) -> PayoutQueries: ...
@@ -541,6 +580,9 @@ class Storage(Protocol):
 
     @property
     def reconciliation(self) -> ReconciliationStore: ...
+
+    @property
+    def contents(self) -> ContentsQueries: ...
 
     def atomically(self, body: Callable[[UnitOfWork], T]) -> T:
         """Run ``body`` in one unit of work, committed when it returns (see the module's rules).
@@ -602,6 +644,17 @@ class TaskQueue(Protocol):
         """An HTTP task POSTing ``payload`` to one of our functions; a second task with the same
         ``dedupe_key`` may be dropped (production) or run (the emulator): handlers are idempotent."""
         ...
+
+
+class DocumentStore(Protocol):
+    """Documents for sellers (remittance advice) in a Cloud Storage bucket."""
+
+    def put_once(self, name: str, data: bytes, content_type: str) -> str:
+        """Store the object unless one has the name already (the first one stays: a retry keeps
+        what a first attempt wrote). Returns its ``gs://bucket/name`` URI."""
+        ...
+
+    def get(self, name: str) -> bytes | None: ...
 
 
 class EventPublisher(Protocol):
@@ -683,6 +736,7 @@ class PayoutPolicy:
     return_watch_days: int = 14
     run_buckets: int = 16
     run_page_size: int = 100
+    remittance_advice: bool = False  # enqueue a remittance advice after each payout.paid (issue 18)
 
 
 # --- reconciliation (shared/usecases/reconciliation.py) ----------------------------------------------

@@ -217,3 +217,48 @@ def test_production_target_needs_both_urls(cli):
     result = cli("--base-url-sellers", "https://sellers.example", "seller", "show", "s-1")
     assert result.exit_code == 1
     assert "give both --base-url-sellers and --base-url-payouts" in result.stderr
+
+
+def test_statement_commands_show_a_seller_s_movements_and_what_a_payout_paid_for(client, ops, uid, cli):
+    """``payouts-ops statement seller|payout`` (issue 18): tables, JSON and CSV."""
+    seller_id = f"s-st-{uid}"
+    assert ops.call("PUT", "sellers-api", f"/sellers/{seller_id}", seller_body("FR", 4711)).status_code == 201
+    now = datetime.now(UTC).isoformat()
+    base = {"occurred_at": now, "seller_id": seller_id, "order_line_id": f"ol-{seller_id}"}
+    money = {"gross": {"amount": 10000, "currency": "EUR"}, "commission": {"amount": 1000, "currency": "EUR"}}
+    for event in (
+        {**base, "event_id": f"e1-{seller_id}", "type": "order_line.paid", "data": money},
+        {
+            **base,
+            "event_id": f"e2-{seller_id}",
+            "type": "order_line.return_window_closed",
+            "data": {"closed_at": now},
+        },
+    ):
+        assert client.post_order_event(event).status_code == 202
+    eventually(
+        lambda: (
+            json.loads(cli("seller", "show", seller_id, "--json").stdout)["balances"][0]["available"] == 9000
+        )
+    )
+    payout = json.loads(cli("payouts", "create", seller_id, "90.00", "EUR", "--json").stdout)
+
+    shown = cli("statement", "payout", payout["payout_id"])
+    assert shown.exit_code == 0, shown.output
+    assert (
+        "sale" in shown.stdout and "100.00 EUR" in shown.stdout and "lines sum to 90.00 EUR" in shown.stdout
+    )
+    as_csv = cli("statement", "payout", payout["payout_id"], "--csv")
+    assert (
+        as_csv.stdout.splitlines()[0].startswith('"payout_id","line","kind"') and '"-10.00"' in as_csv.stdout
+    )
+
+    today = datetime.now(UTC).date().isoformat()
+    seller = cli("statement", "seller", seller_id, "--from", today, "--to", today, "--json")
+    assert seller.exit_code == 0, seller.output
+    kinds = {m["kind"] for m in json.loads(seller.stdout)["data"]}
+    assert {"order_line.paid", "funds.released", "payout.created"} <= kinds
+    table = cli("statement", "seller", seller_id, "--from", today, "--to", today)
+    assert f"Statement of {seller_id}" in table.stdout and "funds.released" in table.stdout
+    reversed_range = cli("statement", "seller", seller_id, "--from", today, "--to", "2020-01-01")
+    assert reversed_range.exit_code == 1 and "statement_range_reversed" in reversed_range.output

@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry, PlatformAccount, seller_account
+from shared.domain.ledger import Bucket, DatedEntry, JournalEntry, PlatformAccount, seller_account
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
+from shared.domain.payout_contents import PayoutContents, SettlementState, with_left_summarised
 from shared.domain.payouts import OPEN_STATES, Payout, PayoutStatus
 from shared.domain.reconciliation import Break, BreakState, LedgerFee, MovementClass
 from shared.domain.runs import (
@@ -80,6 +81,8 @@ class Tables:
     dead_letters: dict[tuple[str, str], DeadLetter] = field(default_factory=dict)
     breaks: dict[str, Break] = field(default_factory=dict)
     reconciliation_reports: dict[str, ReconciliationRun] = field(default_factory=dict)
+    contents: dict[str, PayoutContents] = field(default_factory=dict)
+    settlements: dict[tuple[str, str], SettlementState] = field(default_factory=dict)
 
 
 Write = tuple[str, Any, Callable[[Tables], None]]  # (table of a create-once record or "", key, apply)
@@ -261,6 +264,37 @@ class _Breaks:
         self.w.write(lambda t: t.breaks.__setitem__(brk.break_id, brk))
 
 
+def _entries_of(t: Tables, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+    found = [
+        DatedEntry(entry, at)
+        for entry, at in t.journal.values()
+        if entry.seller_id == seller_id and (since is None or at >= since)
+    ]
+    return sorted(found, key=lambda e: e.key)
+
+
+class _Settlements:
+    def __init__(self, w: _Work) -> None:
+        self.w = w
+
+    def checkpoint(self, seller_id: str, currency: str) -> SettlementState | None:
+        return self.w.read().settlements.get((seller_id, currency))
+
+    def entries_since(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        return _entries_of(self.w.read(), seller_id, since)
+
+    def contents(self, payout_ids: Sequence[str]) -> dict[str, PayoutContents]:
+        t = self.w.read()
+        return {pid: t.contents[pid] for pid in payout_ids if pid in t.contents}
+
+    def put(self, contents: PayoutContents, state: SettlementState) -> None:
+        def apply(t: Tables) -> None:
+            t.contents[contents.payout_id] = with_left_summarised(contents)  # as the store keeps it
+            t.settlements[(state.seller_id, state.currency)] = state
+
+        self.w.write(apply)
+
+
 class FakeUnitOfWork:
     def __init__(self, tables: Tables) -> None:
         self.work = _Work(tables)
@@ -268,6 +302,7 @@ class FakeUnitOfWork:
         self.sellers = _Sellers(self.work)
         self.balances = _Balances(self.work)
         self.journal = _Journal(self.work)
+        self.settlements = _Settlements(self.work)
         self.order_lines = _OrderLines(self.work)
         self.order_events = _OrderEvents(self.work)
         self.outbox = _Outbox(self.work)
@@ -548,6 +583,17 @@ class _ReconciliationStore:
         return found
 
 
+class _ContentsQueries:
+    def __init__(self, store: FakeStore) -> None:
+        self.s = store
+
+    def of_payout(self, payout_id: str) -> PayoutContents | None:
+        return self.s.t.contents.get(payout_id)
+
+    def seller_entries(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        return _entries_of(self.s.t, seller_id, since)
+
+
 _CREATE_ONCE = {
     "journal": lambda t: t.journal,
     "order_events": lambda t: t.order_events,
@@ -573,6 +619,7 @@ class FakeStore:
         self.dead_letters = _DeadLetters(self)
         self.journal = _JournalQueries(self)
         self.reconciliation = _ReconciliationStore(self)
+        self.contents = _ContentsQueries(self)
 
     def contend(self, times: int = 1) -> None:
         """The next ``times`` units of work give up, as contended transactions do."""

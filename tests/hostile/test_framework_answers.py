@@ -87,6 +87,7 @@ NEWLINE_ANSWERS = {
     "reconciliation_api": (401, "unauthenticated"),
     "run_shard_worker": (401, "unauthenticated"),
     "transfer_worker": (401, "unauthenticated"),
+    "remittance_worker": (401, "unauthenticated"),  # issue 18
     "order_events_webhook": (401, "invalid_signature"),
     "provider_webhook": (404, "unknown_provider"),  # /sandbox\n names no provider
     "console": (401, "unauthenticated"),  # no IAP assertion (a browser would get the sign-in page)

@@ -66,18 +66,20 @@ CAPABILITIES: dict[str, Capabilities] = {
         notes="process_page: enqueues the next page, creates payouts -> after_commit",
     ),
     "transfer-worker": Capabilities(
+        enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         notes="send_transfer: provider create/fetch_transfer (sandbox, adyen, stripe), apply_state -> relay",
     ),
     "provider-webhook": Capabilities(
+        enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up
         publishes=True,
         secrets=frozenset({"SANDBOX_WEBHOOK_SECRETS", "ADYEN_HMAC_KEYS", "STRIPE_WEBHOOK_SECRETS"}),
         notes="apply_provider_event -> apply_state -> relay; parse_webhook checks the signature",
     ),
     "payout-sweeper": Capabilities(
-        enqueues=frozenset({"transfer-worker"}),
+        enqueues=frozenset({"transfer-worker", "remittance-worker"}),
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
@@ -107,6 +109,11 @@ CAPABILITIES: dict[str, Capabilities] = {
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
         notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
+    ),
+    "remittance-worker": Capabilities(
+        publishes=True,
+        settings=frozenset({"DOCUMENTS_BUCKET", "MARKETPLACE_NAME"}),
+        notes="issue_remittance: renders the PDF, Cloud Storage put-if-absent, relay payout.remittance_ready",
     ),
 }
 

@@ -56,6 +56,9 @@ TUNING = {
     "RELEASE_BATCH_SIZE",
     "RUN_DEADLINE_SECONDS",
     "RECONCILED_RAILS",
+    # The remittance worker's bucket and the name printed on the advice (issue 18).
+    "DOCUMENTS_BUCKET",
+    "MARKETPLACE_NAME",
 }  # per CAPABILITIES
 # The code's default is the production value (Google's OIDC issuer and keys, packaged country
 # rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/entrypoints/auth.py) unset means no caller
@@ -67,6 +70,8 @@ DEFAULT_IS_PRODUCTION = {
     "MAX_BODY_BYTES",
     "COUNTRY_RULES_PATH",
     "OIDC_SELLER_SCOPES",
+    # Remittance advice after each payout.paid (issue 18): on unless set to false.
+    "REMITTANCE_ADVICE",
     # Operation counters for the benchmark (shared/metrics.py): off unless set; FUNCTION_NAME
     # only labels those counters.
     "PAYOUTS_METRICS_FILE",

@@ -39,6 +39,9 @@ QUERY_INDEXES: dict[str, set[str]] = {
     f"{STORE}::_PayoutQueries.sent_over_rail": {"payouts-provider-transfer_started_at"},
     f"{STORE}::_ReconciliationStore.reports": {"reconciliation_reports-rail-window_start"},
     f"{STORE}::_ReconciliationStore.breaks": LIST_BREAKS,
+    # What payouts pay for: a seller's journal since a time (issue 18).
+    f"{STORE}::_Settlements.entries_since": {"journal-seller_id-created_at"},
+    f"{STORE}::_ContentsQueries.seller_entries": {"journal-seller_id-created_at"},
     # An unfiltered collection-group scan of balance shards: needs no index (and is run by the
     # demo and the tests, not by a deployed function).
     f"{STORE}::FirestoreStore.balance_shard_documents": set(),

@@ -201,3 +201,13 @@ def test_webhooks_report_their_lag_and_refusals(lines):
     accepted, rejected = lines.events("provider_webhook")
     assert accepted["webhook_lag_seconds"] == 42.0 and accepted["payout_status"] == "paid"
     assert rejected["outcome"] == "rejected" and rejected["severity"] == "WARNING"
+
+
+def test_a_remittance_advice_event_is_not_counted_as_a_status_change(lines, monkeypatch):
+    """payout.remittance_ready (issue 18) carries the paid payout's status but is no change of it."""
+    monkeypatch.setattr(pubsub.Publisher, "publish", lambda self, topic, data, attributes: "m1")
+    publisher = monitoring.ObservedPublisher(Settings(RUN_DEADLINE_SECONDS=3600))
+    body = json.dumps(payout_event("paid")).encode()
+    publisher.publish("payout-events", body, {"ce-type": "payout.paid"})
+    publisher.publish("payout-events", body, {"ce-type": "payout.remittance_ready"})
+    assert len(lines.events("payout_status_changed")) == 1

@@ -8,6 +8,7 @@ from collections.abc import Mapping, Sequence
 from shared.adapters.firestore.documents import ledger_report
 from shared.adapters.firestore_store import FirestoreStore
 from verification.auditor import ledger_checks, payout_checks
+from verification.auditor.contents_checks import contents_sum_to_amount
 from verification.auditor.outbox_checks import outbox_checks
 from verification.auditor.report import AuditReport, Check
 from verification.auditor.run_checks import runs_completed
@@ -44,6 +45,9 @@ def audit(
         *outbox_checks(payouts, data.outbox),
         ledger_checks.journal_append_only(data.journal, journal_snapshots),
     ]
+    if data.payout_contents:  # a store that records what payouts pay for (issue 18)
+        contents = {str(c["payout_id"]): c for c in data.payout_contents}
+        checks.append(contents_sum_to_amount(payouts, contents))
     if require_runs_completed:
         checks.append(runs_completed(data.runs))
     return AuditReport(

@@ -19,6 +19,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.firestore.documents import CHUNKS, PAYOUT_CONTENTS
 from shared.adapters.firestore_store import (
     BALANCE_SHARDS,
     JOURNAL,
@@ -40,6 +41,8 @@ class StoreData:
     balance_shards: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
     runs: list[dict[str, Any]] = field(default_factory=list)
+    # What payouts pay for (issue 18): contents documents, their chunks' pieces merged in.
+    payout_contents: list[dict[str, Any]] = field(default_factory=list)
 
 
 def load_store(store: FirestoreStore) -> StoreData:
@@ -54,7 +57,20 @@ def load_store(store: FirestoreStore) -> StoreData:
         balance_shards=[s.to_dict() or {} for s in client.collection_group(BALANCE_SHARDS).stream()],
         outbox=docs(OUTBOX),
         runs=docs(PAYOUT_RUNS),
+        payout_contents=_payout_contents(client),
     )
+
+
+def _payout_contents(client: Any) -> list[dict[str, Any]]:
+    out = []
+    for snap in client.collection(PAYOUT_CONTENTS).stream():
+        head = snap.to_dict() or {}
+        pieces = list(head.get("pieces", []))
+        for n in range(1, int(head.get("chunks", 1))):
+            chunk = snap.reference.collection(CHUNKS).document(str(n)).get().to_dict() or {}
+            pieces += chunk.get("pieces", [])
+        out.append({**head, "pieces": pieces, "chunks": 1})
+    return out
 
 
 def plain(value: Any) -> Any:

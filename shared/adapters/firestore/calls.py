@@ -88,10 +88,12 @@ class Calls:
             return _count_reads(txn.get_all([ref]), True)[0]
         return _count_reads([ref.get()], False)[0]
 
-    def stream(self, query: Any) -> list[Snapshot]:
-        found = [snap for snap in query.stream()]
+    def stream(self, query: Any, txn: Any = None) -> list[Snapshot]:
+        found = [snap for snap in (query.stream(transaction=txn) if txn is not None else query.stream())]
         metrics.incr("firestore.queries")
         metrics.incr("firestore.reads", max(len(found), 1))  # an empty result is billed one read
+        if txn is not None:
+            metrics.incr("firestore.reads_in_tx", max(len(found), 1))
         return found
 
     def count(self, query: Any) -> int:

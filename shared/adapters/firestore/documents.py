@@ -19,11 +19,16 @@ Collections
 - ``idempotency_keys/{hash}``: first outcomes of on-demand payout requests (TTL on expires_at).
 - ``reconciliation_breaks/{break_id}``, ``reconciliation_reports/{report_id}``: see the
   reconciliation section at the end.
+- ``payout_contents/{payout_id}``: what a payout settles (issue 18), written with the payout;
+  ``payout_contents/{payout_id}/chunks/{n}`` hold the rest when it is too big for one document.
+- ``settlements/{seller_id}~{CCY}``: the seller's settlement checkpoint (open movements, last
+  journal entry folded in), with ``chunks/{n}`` likewise.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from datetime import date, datetime
 from typing import Any
@@ -31,15 +36,33 @@ from typing import Any
 from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import EventSource, OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry, PlatformAccount, Posting, seller_account
+from shared.domain.ledger import (
+    Bucket,
+    DatedEntry,
+    EntryDetail,
+    JournalEntry,
+    PlatformAccount,
+    Posting,
+    seller_account,
+)
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
+from shared.domain.payout_contents import (
+    PayoutContents,
+    SettlementState,
+    contents_from_storage,
+    contents_to_storage,
+    state_from_storage,
+    state_to_storage,
+    with_left_summarised,
+)
 from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
 from shared.domain.rail_routing import RailAttempt
 from shared.domain.reconciliation import Break, BreakAction, BreakState, Correction, LedgerFee, MovementClass
 from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
 from shared.domain.schedule import PayoutSchedule
 from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, RailAccounts, Seller
+from shared.domain.tax_ids import ValidatedTaxId
 from shared.usecases.ledger_audit import LedgerReport, check_ledger
 from shared.usecases.ports import (
     Balance,
@@ -73,6 +96,9 @@ RUN_COUNTERS = "counters"
 OUTBOX = "outbox"
 PROVIDER_EVENTS = "provider_events"
 IDEMPOTENCY_KEYS = "idempotency_keys"
+PAYOUT_CONTENTS = "payout_contents"
+SETTLEMENTS = "settlements"
+CHUNKS = "chunks"
 
 # Counter shards per run: a progress read is 1 + RUN_COUNTER_SHARDS documents (one get_all); the
 # writes of a run (every item, page and payout transition: about 3 per payout, ~100/s at the
@@ -121,6 +147,8 @@ def seller_to_doc(seller: Seller) -> Doc:
         "run_bucket": run_bucket(seller.seller_id),
         "country": seller.country,
         "currency": seller.currency,
+        "tax_id": seller.tax_id.to_storage() if seller.tax_id else None,
+        "language": seller.language,
         "display_name": seller.display_name,
         "bank_account": account.to_storage(),
         "bank_account_masked": account.masked,
@@ -142,6 +170,8 @@ def seller_from_doc(data: Mapping[str, Any]) -> Seller:
         seller_id=data["seller_id"],
         country=data["country"],
         currency=data["currency"],
+        tax_id=ValidatedTaxId.from_storage(data["tax_id"]) if data.get("tax_id") else None,
+        language=data.get("language"),
         display_name=data["display_name"],
         bank_account=ValidatedBankAccount.from_storage(data["bank_account"]),
         bank_account_changed_at=data["bank_account_changed_at"],
@@ -192,7 +222,34 @@ def journal_to_doc(entry: JournalEntry, at: datetime) -> Doc:
             {"account": p.account, "amount": p.amount.amount, "currency": p.amount.currency}
             for p in entry.postings
         ],
+        "order_line_id": entry.order_line_id,
+        "details": [
+            {"kind": x.kind, "amount": x.amount.amount, "currency": x.amount.currency, "ref": x.ref}
+            for x in entry.details
+        ],
     }
+
+
+def journal_from_doc(data: Mapping[str, Any]) -> DatedEntry:
+    """An entry as written; entries written before details existed have none."""
+    return DatedEntry(
+        JournalEntry(
+            entry_id=str(data["entry_id"]),
+            kind=str(data["kind"]),
+            cause=str(data["cause"]),
+            postings=tuple(
+                Posting(str(p["account"]), Money(int(p["amount"]), str(p["currency"])))
+                for p in data["postings"]
+            ),
+            seller_id=data.get("seller_id"),
+            order_line_id=data.get("order_line_id"),
+            details=tuple(
+                EntryDetail(str(x["kind"]), Money(int(x["amount"]), str(x["currency"])), x.get("ref"))
+                for x in data.get("details") or ()
+            ),
+        ),
+        data["created_at"],
+    )
 
 
 def stored_entry_from_doc(data: Mapping[str, Any]) -> StoredEntry:
@@ -708,3 +765,57 @@ def reconciliation_run_from_doc(data: Mapping[str, Any]) -> ReconciliationRun:
 def posted_fee_from_doc(rail: str, record_id: str, data: Mapping[str, Any]) -> LedgerFee:
     fee = next(p for p in data["postings"] if p["account"] == PlatformAccount.RAIL_FEES.value)
     return LedgerFee(rail, record_id, Money(int(fee["amount"]), str(fee["currency"])))
+
+
+# --- what payouts pay for (issue 18) ----------------------------------------------------------
+
+# A document holds at most 1 MiB. A payout's contents and a seller's checkpoint are lists that
+# can grow with the seller's activity (thousands of order lines released between two payouts),
+# so a list is split into chunks of at most this many bytes of JSON: the head document keeps the
+# first chunk and the chunk count, ``chunks/{1..n-1}`` the rest. Most payouts need one document.
+CHUNK_BYTES = 512 * 1024
+
+
+def chunked(items: list[Doc], limit: int = CHUNK_BYTES) -> list[list[Doc]]:
+    """Split ``items`` in order into lists whose JSON is at most ``limit`` bytes (at least one
+    item each, and always at least one list)."""
+    out: list[list[Doc]] = [[]]
+    size = 0
+    for item in items:
+        n = len(json.dumps(item, default=str)) + 1
+        if out[-1] and size + n > limit:
+            out.append([])
+            size = 0
+        out[-1].append(item)
+        size += n
+    return out
+
+
+def settlement_id(seller_id: str, currency: str) -> str:
+    return f"{seller_id}~{currency}"
+
+
+def contents_docs(contents: PayoutContents) -> tuple[Doc, list[Doc]]:
+    """The head document and the chunk documents of a payout's contents. The groups left open
+    after it are the checkpoint's business: only their total is kept here."""
+    data = contents_to_storage(with_left_summarised(contents))
+    chunks = chunked(data.pop("pieces"))
+    head = {**data, "pieces": chunks[0], "chunks": len(chunks)}
+    return head, [{"pieces": c} for c in chunks[1:]]
+
+
+def contents_from_docs(head: Mapping[str, Any], rest: Iterable[Mapping[str, Any]]) -> PayoutContents:
+    pieces = list(head["pieces"]) + [p for chunk in rest for p in chunk["pieces"]]
+    return contents_from_storage({**head, "pieces": pieces})
+
+
+def settlement_docs(state: SettlementState) -> tuple[Doc, list[Doc]]:
+    data = state_to_storage(state)
+    chunks = chunked(data.pop("open_groups"))
+    head = {**data, "open_groups": chunks[0], "chunks": len(chunks)}
+    return head, [{"open_groups": c} for c in chunks[1:]]
+
+
+def settlement_from_docs(head: Mapping[str, Any], rest: Iterable[Mapping[str, Any]]) -> SettlementState:
+    groups = list(head["open_groups"]) + [g for chunk in rest for g in chunk["open_groups"]]
+    return state_from_storage({**head, "open_groups": groups})

@@ -17,9 +17,10 @@ from shared.adapters.firestore import documents as d
 from shared.adapters.firestore.calls import Calls, firestore_client
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
-from shared.domain.ledger import Bucket, JournalEntry, entry_id_for
+from shared.domain.ledger import Bucket, DatedEntry, JournalEntry, entry_id_for
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome, ReleaseState
+from shared.domain.payout_contents import PayoutContents, SettlementState
 from shared.domain.payouts import Payout, PayoutStatus
 from shared.domain.reconciliation import Break, BreakState, LedgerFee, MovementClass
 from shared.domain.runs import (
@@ -332,6 +333,64 @@ class _Breaks:
         self.tx.set(self.tx.refs.writable(d.RECONCILIATION_BREAKS, brk.break_id), d.break_to_doc(brk))
 
 
+class _Settlements:
+    """Checkpoints and contents (issue 18). Chunk documents beyond a head's ``chunks`` count are
+    never read, so a shrinking list leaves them in place rather than paying for deletes."""
+
+    def __init__(self, tx: _Tx) -> None:
+        self.tx = tx
+
+    def _chunked(self, collection: str, doc_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]] | None:
+        head_ref = self.tx.refs.doc(collection, doc_id)
+        head = self.tx.get(head_ref)
+        if head_ref is None or head is None:
+            return None
+        refs = [head_ref.collection(d.CHUNKS).document(str(n)) for n in range(1, int(head.get("chunks", 1)))]
+        self.tx.fetch(refs)
+        return head, [self.tx.get(r) or {} for r in refs]
+
+    def checkpoint(self, seller_id: str, currency: str) -> SettlementState | None:
+        found = self._chunked(d.SETTLEMENTS, d.settlement_id(seller_id, currency))
+        return d.settlement_from_docs(*found) if found else None
+
+    def entries_since(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        query = self.tx.calls.client.collection(d.JOURNAL).where(
+            filter=firestore.FieldFilter("seller_id", "==", seller_id)
+        )
+        if since is not None:
+            query = query.where(filter=firestore.FieldFilter("created_at", ">=", since))
+        # Not a transactional query: in a transaction it would lock the journal (the emulator locks
+        # far more than the range), and every payout creation would contend with every posting.
+        # The unit of work has read the seller's balance shards, which every posting to them
+        # writes: an entry this read misses either makes the balance disagree (check_in_step, and
+        # a full replay) or waits for this transaction, whose commit then fails and is retried.
+        snaps = self.tx.calls.stream(query.order_by("created_at"))
+        return sorted((d.journal_from_doc(s.to_dict() or {}) for s in snaps), key=lambda e: e.key)
+
+    def contents(self, payout_ids: Sequence[str]) -> dict[str, PayoutContents]:
+        self.tx.fetch(
+            [r for pid in payout_ids if (r := self.tx.refs.doc(d.PAYOUT_CONTENTS, pid)) is not None]
+        )
+        out: dict[str, PayoutContents] = {}
+        for pid in payout_ids:
+            found = self._chunked(d.PAYOUT_CONTENTS, pid)
+            if found:
+                out[pid] = d.contents_from_docs(*found)
+        return out
+
+    def put(self, contents: PayoutContents, state: SettlementState) -> None:
+        head, rest = d.contents_docs(contents)
+        ref = self.tx.refs.writable(d.PAYOUT_CONTENTS, contents.payout_id)
+        self.tx.set(ref, head)
+        for n, chunk in enumerate(rest, start=1):
+            self.tx.set(ref.collection(d.CHUNKS).document(str(n)), chunk)
+        head, rest = d.settlement_docs(state)
+        ref = self.tx.refs.writable(d.SETTLEMENTS, d.settlement_id(state.seller_id, state.currency))
+        self.tx.set(ref, head)
+        for n, chunk in enumerate(rest, start=1):
+            self.tx.set(ref.collection(d.CHUNKS).document(str(n)), chunk)
+
+
 class FirestoreUnitOfWork:
     """The repositories of one transaction attempt (a :class:`~shared.usecases.ports.UnitOfWork`)."""
 
@@ -348,6 +407,7 @@ class FirestoreUnitOfWork:
         self.provider_events = _ProviderEvents(tx)
         self.runs = _Runs(tx)
         self.breaks = _Breaks(tx)
+        self.settlements = _Settlements(tx)
 
     def read_ahead(self, *refs: ReadAhead) -> None:
         self._tx.fetch([r for ref in refs for r in self._tx.refs.read_ahead(ref)])
@@ -708,6 +768,28 @@ class _ReconciliationStore:
         return found
 
 
+class _ContentsQueries:
+    def __init__(self, store: FirestoreStore) -> None:
+        self.s = store
+
+    def of_payout(self, payout_id: str) -> PayoutContents | None:
+        head_ref = self.s.refs.doc(d.PAYOUT_CONTENTS, payout_id)
+        head = self.s.read(head_ref)
+        if head_ref is None or head is None:
+            return None
+        refs = [head_ref.collection(d.CHUNKS).document(str(n)) for n in range(1, int(head.get("chunks", 1)))]
+        return d.contents_from_docs(head, [s.to_dict() or {} for s in self.s.calls.get_all(refs)])
+
+    def seller_entries(self, seller_id: str, since: datetime | None) -> list[DatedEntry]:
+        query = self.s.client.collection(d.JOURNAL).where(
+            filter=firestore.FieldFilter("seller_id", "==", seller_id)
+        )
+        if since is not None:
+            query = query.where(filter=firestore.FieldFilter("created_at", ">=", since))
+        snaps = self.s.calls.stream(query.order_by("created_at"))
+        return sorted((d.journal_from_doc(s.to_dict() or {}) for s in snaps), key=lambda e: e.key)
+
+
 class FirestoreStore:
     """The storage port on Firestore. Its raw helpers (``client``, ``get``, ``count``, ``run_ref``)
     serve the tools and the verification harnesses, which read documents as stored."""
@@ -722,6 +804,7 @@ class FirestoreStore:
         self.dead_letters = _DeadLetters(self)
         self.journal = _JournalQueries(self)
         self.reconciliation = _ReconciliationStore(self)
+        self.contents = _ContentsQueries(self)
 
     @property
     def client(self) -> firestore.Client:
