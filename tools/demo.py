@@ -251,6 +251,8 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
                 last_sweep = time.monotonic()
             time.sleep(0.5)
     code = report(stack, client, ops, store, run_id, sellers, expected_final, started)
+    # Issue 18: what two payouts paid for.
+    code = max(code, show_payout_documents(stack, ops, store, run_id))
     # Issue 15: the real rails, a section of its own (tools/demo_rails.py).
     step("7. Real rails: Adyen (through Prism) and Stripe Connect by route, and a drain mid-run")
     rail_checks = run_rails_section(stack, client, ops, console, max(2, min(per_country, 5)))
@@ -262,7 +264,6 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
     console.print(result)
     code = code or (0 if all(ok for _, ok, _ in rail_checks) else 1)
     # Reconciliation (issue 16): the ledger against every rail's own records over the demo's window.
-    code = max(code, show_payout_documents(stack, ops, store, run_id))
     return reconciliation_tables(ops, demo_window_start) or code
 
 
