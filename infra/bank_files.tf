@@ -1,5 +1,5 @@
 # The SEPA bank-file rail: the buckets bank files go out to and come back in, and the identities
-# around them (shared/adapters/bank_files/, docs/notes/bank.md).
+# around them (shared/adapters/bank_files/, docs/bank-files.md).
 #
 #   outbound  pain.001 credit-transfer files the platform writes (pain.001/<date>/<MsgId>.xml),
 #             picked up by the bank connector (EBICS/SFTP gateway) and sent to the bank

@@ -1,7 +1,7 @@
 """Remittance advice (issue 18): a PDF per paid payout, in the seller's language, stored in
 Cloud Storage and announced by a ``payout.remittance_ready`` event carrying its ``gs://`` URI.
 
-When and where (docs/notes/docs-b.md):
+When and where (README.md, "Remittance advice"):
 
 - The ``payout.paid`` event is written in the transaction that books the payout paid; the PDF
   takes a second to render and must never be rendered inside a transaction, so it comes after.

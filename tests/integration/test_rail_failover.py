@@ -1,6 +1,6 @@
 """Failover against the vendor stand-ins: the transfer worker's use case with the real Adyen
 (through Prism) and Stripe adapters, one test per case of the failover argument
-(docs/notes/rails-b.md). The payouts live in the in-memory store: what is under test is the
+(README.md, "Sending and failover"). The payouts live in the in-memory store: what is under test is the
 decision against real rails, not Firestore (tests/unit/usecases/test_rail_failover.py has the
 same cases on the fakes)."""
 

@@ -2,7 +2,7 @@
 the adapter's one wrapper of client calls): a read per payout of the window (cursor pages of 500
 of one indexed query), a read per payout sent earlier that the day's rail records name, a read
 per fee record (the batched lookup of its entry by id), and nothing that grows with history.
-docs/notes/recon-b.md extrapolates these counts to a day of 100,000 payouts."""
+README.md ("Reconciliation") extrapolates these counts to a day of 100,000 payouts."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@
 - ``ecb``: the European Central Bank's daily euro reference rates (production; needs egress).
 
 A rail's own quote (Stripe's FX Quotes, Adyen's rates/calculate) is a third kind of source that
-the rail adapters will offer (see docs/notes/fx.md).
+the rail adapters will offer (see docs/fx.md).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Routing and failover on the fakes (shared/usecases/rail_selection.py).
 
 The route here is France's as a marketplace would set it: Adyen first, then Stripe Connect, then
-the sandbox. One test per case of the failover argument (docs/notes/rails-b.md): a payout moves
+the sandbox. One test per case of the failover argument (README.md, "Sending and failover"): a payout moves
 to the next rail only when the first certainly did not accept the transfer."""
 
 from __future__ import annotations
