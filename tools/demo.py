@@ -374,7 +374,7 @@ def report(
 
 
 def reconciliation_tables(ops: StackClient, window_start: datetime) -> int:
-    """6. Reconcile every rail the stack reconciles (RECONCILED_RAILS) over the demo's window,
+    """8. Reconcile every rail the stack reconciles (RECONCILED_RAILS) over the demo's window,
     through reconciliation-api as ops would: one table per rail, zero unexplained breaks."""
     step("8. Reconciliation: the ledger against each rail's own records")
     end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
