@@ -95,10 +95,11 @@ class MoneyFlow:
     commission: int
     refunds: int
     balances: int  # what sellers still hold, pending + available + in flight
+    rail_fees: int = 0  # what the rails charged, moved from commission once reconciled
 
     @property
     def accounted_for(self) -> int:
-        return self.paid_out + self.commission + self.refunds + self.balances
+        return self.paid_out + self.commission + self.refunds + self.balances + self.rail_fees
 
     @property
     def conserved(self) -> bool:
@@ -116,6 +117,7 @@ def money_flows(posted: Balances, stored: Balances) -> dict[str, MoneyFlow]:
             paid_out=posted.get((PlatformAccount.PAYOUTS.value, ccy), 0),
             commission=posted.get((PlatformAccount.COMMISSION.value, ccy), 0),
             refunds=posted.get((PlatformAccount.REFUNDS.value, ccy), 0),
+            rail_fees=posted.get((PlatformAccount.RAIL_FEES.value, ccy), 0),
             balances=sum(amount for (_, c), amount in stored.items() if c == ccy),
         )
         for ccy in currencies

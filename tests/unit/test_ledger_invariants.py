@@ -90,6 +90,19 @@ def test_money_is_conserved_per_currency():
     assert not broken.conserved and broken.accounted_for == 9999
 
 
+def test_a_rail_fee_moved_from_commission_keeps_money_conserved():
+    entries = recorded(SALE, RELEASE, REFUND)
+    fee = RecordedEntry(
+        "fee-1",
+        (
+            RecordedPosting("platform:commission", "EUR", -25),
+            RecordedPosting("platform:rail_fees", "EUR", 25),
+        ),
+    )
+    flow = money_flows(posted_by_account([*entries, fee]), stored_as_posted(entries))["EUR"]
+    assert (flow.commission, flow.rail_fees) == (775, 25) and flow.conserved
+
+
 def test_every_posting_goes_to_a_known_account():
     entries = recorded(SALE)
     stray = RecordedEntry(

@@ -126,6 +126,7 @@ def as_totals(flow: MoneyFlow) -> dict[str, int]:
         "commission": flow.commission,
         "refunds": flow.refunds,
         "balances": flow.balances,
+        "rail_fees": flow.rail_fees,
     }
 
 

@@ -80,6 +80,7 @@ class AuditReport:
             out.append(
                 f"  {ccy}: collected {t['collected']} = paid out {t['paid_out']} + commission "
                 f"{t['commission']} + refunds {t['refunds']} + balances {t['balances']}"
+                + (f" + rail fees {t['rail_fees']}" if t.get("rail_fees") else "")
             )
         out += [
             f"  double payouts: {self.double_payouts}",
