@@ -251,7 +251,9 @@ locals {
       enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
-      settings      = {}
+      settings = {
+        SENDER_CLAIM_SECONDS = tostring(var.sender_claim_seconds) # its claim on a payout while it sends
+      }
     }
     "provider-webhook" = {
       entry_point   = "provider_webhook"

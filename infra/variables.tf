@@ -97,6 +97,12 @@ variable "stuck_after_seconds" {
   default     = 900
 }
 
+variable "sender_claim_seconds" {
+  description = "SENDER_CLAIM_SECONDS: the transfer worker's claim on a payout; under stuck_after_seconds."
+  type        = number
+  default     = 600
+}
+
 variable "return_check_after_seconds" {
   description = "RETURN_CHECK_AFTER_SECONDS: the sweeper first asks the provider whether a paid payout was returned this long after it was paid, then at doubling intervals."
   type        = number

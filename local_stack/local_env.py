@@ -184,6 +184,9 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "PROVIDER_TIMEOUT_SECONDS": "3",
         # Locally a payout is "stuck" after a minute; production waits 15 minutes.
         "STUCK_AFTER_SECONDS": "60",
+        # A transfer worker killed mid-send (the fault run does it) frees its payout after 30 s
+        # here; production waits 10 minutes.
+        "SENDER_CLAIM_SECONDS": "30",
         "RETURN_CHECK_AFTER_SECONDS": "60",
         "SANDBOX_API_KEY": str(sec["provider_api_key"]),
         "SANDBOX_WEBHOOK_SECRETS": str(sec["provider_webhook_secret"]),

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     run_buckets: int = Field(default=16, ge=1, le=1024, validation_alias="RUN_BUCKETS")
     run_page_size: int = Field(default=100, ge=1, le=300, validation_alias="RUN_PAGE_SIZE")
     stuck_after_seconds: int = Field(default=900, validation_alias="STUCK_AFTER_SECONDS")
+    # The transfer worker's claim on a payout (shared/usecases/rail_selection.py): longer than one
+    # execution can take, shorter than STUCK_AFTER_SECONDS; a worker that dies mid-send leaves its
+    # payout to the next delivery after this long.
+    sender_claim_seconds: int = Field(default=600, ge=1, validation_alias="SENDER_CLAIM_SECONDS")
     # Return watch (shared/domain/payouts.py next_return_check): first check a day after a
     # payout is paid, then 3 and 7 days after (doubling intervals), for 14 days: 3 provider
     # calls and 3 writes per paid payout, in case its transfer.returned webhook is lost.

@@ -59,6 +59,7 @@ def payout_policy() -> PayoutPolicy:
     settings = get_settings()
     return PayoutPolicy(
         stuck_after_seconds=settings.stuck_after_seconds,
+        sender_claim_seconds=settings.sender_claim_seconds,
         return_check_after_seconds=settings.return_check_after_seconds,
         return_watch_days=settings.return_watch_days,
         run_buckets=settings.run_buckets,

@@ -13,7 +13,9 @@ our reference on that rail, and only a lookup that says "never received" lets it
 (``sender_claim``/``sender_claim_until``) taken in a unit of work before any call. A second
 delivery of the transfer task finds the claim held and is retried later; a move to another rail
 is written only while the claim is still ours. The lease (``PayoutPolicy.sender_claim_seconds``,
-10 min) is far longer than any call's timeouts, so a sender never loses it mid-call.
+``SENDER_CLAIM_SECONDS``: 10 min in production, under the sweeper's ``STUCK_AFTER_SECONDS``) is far
+longer than any call's timeouts, so a sender never loses it mid-call; a sender that dies leaves
+its payout to the next delivery once the lease has run out.
 """
 
 from __future__ import annotations

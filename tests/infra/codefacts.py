@@ -70,7 +70,9 @@ CAPABILITIES: dict[str, Capabilities] = {
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
-        notes="send_transfer: provider create/fetch_transfer (sandbox, adyen, stripe), apply_state -> relay",
+        settings=frozenset({"SENDER_CLAIM_SECONDS"}),
+        notes="send_transfer: provider create/fetch_transfer (sandbox, adyen, stripe), apply_state -> relay; "
+        "RouteSender's claim (SENDER_CLAIM_SECONDS)",
     ),
     "provider-webhook": Capabilities(
         enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up

@@ -191,6 +191,8 @@ def run_fault_injection(
             function_env_overrides(
                 STUCK_AFTER_SECONDS=str(plan.stuck_after_seconds),
                 RETURN_CHECK_AFTER_SECONDS=str(plan.stuck_after_seconds),
+                # Under STUCK_AFTER_SECONDS, so a SIGKILLed sender's payout is sent again in time.
+                SENDER_CLAIM_SECONDS=str(max(plan.stuck_after_seconds // 2, 5)),
             ),
         ):
             stack = Stack.start(ROOT, port_offset=port_offset, state_dir=state_dir)
