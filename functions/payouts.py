@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated
@@ -33,6 +31,8 @@ from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import (
     HttpError,
     Router,
+    decode_page_token,
+    encode_page_token,
     json_response,
     path_id,
     read_model,
@@ -96,24 +96,6 @@ def _get(request: flask.Request, settings: Settings, caller: Caller, payout_id: 
     return json_response(payout_view(deps.payout_service().get_payout(payout_id)))
 
 
-def _cursor_encode(created_at: datetime, payout_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), payout_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode()
-
-
-def _cursor_decode(token: str) -> tuple[datetime, str]:
-    try:
-        created, payout_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(created), str(payout_id)
-    except (ValueError, TypeError) as exc:
-        raise HttpError(
-            400,
-            "invalid_page_token",
-            "page_token is not valid",
-            [{"field": "query.page_token", "reason": "not a token this API issued"}],
-        ) from exc
-
-
 def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.Response:
     args = dict(request.args.items())
     if "limit" in args:
@@ -135,12 +117,12 @@ def _list(request: flask.Request, settings: Settings, caller: Caller) -> flask.R
         status=q.status,
         run_id=q.run_id,
         limit=q.limit,
-        after=_cursor_decode(q.page_token) if q.page_token else None,
+        after=decode_page_token(q.page_token) if q.page_token else None,
     )
     return json_response(
         {
             "data": [payout_view(p) for p in page],
-            "next_page_token": _cursor_encode(*cursor) if cursor else None,
+            "next_page_token": encode_page_token(cursor) if cursor else None,
         }
     )
 

@@ -15,9 +15,7 @@ the marketplace, which may call payouts-api, has no say on the ledger's correcti
 
 from __future__ import annotations
 
-import base64
-import json
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 import flask
@@ -35,6 +33,8 @@ from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import (
     HttpError,
     Router,
+    decode_page_token,
+    encode_page_token,
     json_response,
     path_id,
     read_model,
@@ -155,23 +155,6 @@ def _query(request: flask.Request, model: type[BreakQuery]) -> BreakQuery:
         raise validation_error(exc, prefix="query") from exc
 
 
-def _encode(cursor: tuple[datetime, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps([cursor[0].isoformat(), cursor[1]]).encode()).decode()
-
-
-def _decode(token: str) -> tuple[datetime, str]:
-    try:
-        at, break_id = json.loads(base64.urlsafe_b64decode(token.encode()))
-        return datetime.fromisoformat(at), str(break_id)
-    except (ValueError, TypeError) as exc:
-        raise HttpError(
-            400,
-            "invalid_page_token",
-            "page_token is not valid",
-            [{"field": "query.page_token", "reason": "not a token this API issued"}],
-        ) from exc
-
-
 # --- HTTP handlers ----------------------------------------------------------------------------------
 
 
@@ -203,12 +186,12 @@ def breaks(request: flask.Request, settings: Settings, caller: Caller) -> flask.
         state=q.state,
         cls=q.cls,
         limit=q.limit,
-        after=_decode(q.page_token) if q.page_token else None,
+        after=decode_page_token(q.page_token) if q.page_token else None,
     )
     return json_response(
         {
             "data": [break_view(b) for b in page.breaks],
-            "next_page_token": _encode(page.next_after) if page.next_after else None,
+            "next_page_token": encode_page_token(page.next_after) if page.next_after else None,
         }
     )
 

@@ -6,6 +6,7 @@ body has one shape: ``{"error": {"code", "message", "details": [{"field", "reaso
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import re
@@ -163,6 +164,26 @@ def parse_json(body: bytes) -> Any:
     except strict_json.JsonRejected as exc:
         raise HttpError(
             400, "malformed_json", "body is not valid JSON", [{"field": exc.path, "reason": exc.reason}]
+        ) from exc
+
+
+def encode_page_token(cursor: tuple[datetime, str]) -> str:
+    """A list's cursor (a time and the id that breaks its ties) as an opaque page token."""
+    raw = json.dumps([cursor[0].isoformat(), cursor[1]]).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    """The cursor of a page token this API issued; 400 ``invalid_page_token`` otherwise."""
+    try:
+        at, item_id = json.loads(base64.urlsafe_b64decode(token.encode()))
+        return datetime.fromisoformat(at), str(item_id)
+    except (ValueError, TypeError) as exc:
+        raise HttpError(
+            400,
+            "invalid_page_token",
+            "page_token is not valid",
+            [{"field": "query.page_token", "reason": "not a token this API issued"}],
         ) from exc
 
 
