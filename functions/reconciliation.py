@@ -11,6 +11,8 @@ the marketplace, which may call payouts-api, has no say on the ledger's correcti
   ``{"note"}``, ``/propose`` ``{"reason", "postings": [{"account", "amount", "currency"}]}``,
   ``/approve`` ``{"note"}`` (by someone other than the proposer), ``/reject`` ``{"note"}``.
   The actor of every action is the authenticated caller.
+- ``GET /dac7-reports/{year}``, ``POST /dac7-reports`` ``{"year", "declaration", "test"}``: the
+  yearly DAC7 report and its DPI file (``shared/entrypoints/dac7_http.py``; issue 18).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from shared.domain.errors import DomainError
 from shared.domain.money import Money
 from shared.domain.reconciliation import Break, BreakState, MovementClass, Window
 from shared.domain.validation import MAX_AMOUNT, CurrencyCode, StrictModel, parse_payload
-from shared.entrypoints import deps
+from shared.entrypoints import dac7_http, deps
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import (
     HttpError,
@@ -232,6 +234,8 @@ _router = Router(
         ("/reconciliation-breaks", ["GET"], breaks),
         ("/reconciliation-breaks/<break_id>", ["GET"], get_break),
         ("/reconciliation-breaks/<break_id>/<action>", ["POST"], act),
+        ("/dac7-reports", ["POST"], dac7_http.write_file),  # issue 18
+        ("/dac7-reports/<year>", ["GET"], dac7_http.preview),
     ]
 )
 

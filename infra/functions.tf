@@ -320,6 +320,9 @@ locals {
       secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
       settings = {
         RECONCILED_RAILS = var.reconciled_rails
+        # The yearly DAC7 report (issue 18): who files it, and the finance-only bucket it goes to.
+        DAC7_PLATFORM_OPERATOR = var.dac7_platform_operator
+        TAX_REPORTS_BUCKET     = local.tax_reports_bucket
       }
     }
     "reconciliation" = {

@@ -202,7 +202,25 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         **rail_env(sec),
         # Reconciliation (functions/reconciliation.py): the rails the local stack reconciles.
         "RECONCILED_RAILS": "sandbox,adyen",
+        # DAC7 (issue 18): a sample French platform operator files the local stack's reports.
+        "DAC7_PLATFORM_OPERATOR": json.dumps(LOCAL_PLATFORM_OPERATOR),
+        # Rates from the packaged fixed table (ECB rates of one day), trusted for as long as it is
+        # used locally; production reads the ECB's daily rates and refuses them after 96 hours.
+        "FX_RATE_SOURCE": "fixed_table",
+        "FX_RATE_MAX_AGE_HOURS": str(24 * 3650),
     }
+
+
+# The platform operator of the local stack's DAC7 reports (a valid SIREN, a made-up company).
+LOCAL_PLATFORM_OPERATOR = {
+    "name": "Seller Payouts Marketplace SAS",
+    "business_name": "Seller Payouts Marketplace",
+    "residence_country": "FR",
+    "tin": "732829320",
+    "address": {"country": "FR", "city": "Paris", "street": "10 rue de la Paix", "post_code": "75002"},
+    "vat_number": "FR44732829320",
+    "timezone": "Europe/Paris",
+}
 
 
 # The platform's Adyen balance account in the stand-in.

@@ -262,6 +262,7 @@ class Stack:
             "BANK_INBOUND_BUCKET": self.bucket("inbound"),
             "BANK_URL": f"http://{self.procs['bank'].address}",
             "DOCUMENTS_BUCKET": self.documents_bucket,  # remittance advice (issue 18)
+            "TAX_REPORTS_BUCKET": self.tax_reports_bucket,  # DAC7 files (issue 18)
         }
         env.update({_url_env(name): url for name, url in self.urls.items()})
         return env
@@ -270,6 +271,11 @@ class Stack:
     def documents_bucket(self) -> str:
         """The local documents bucket (remittance advice, issue 18)."""
         return f"{self.project}-documents"
+
+    @property
+    def tax_reports_bucket(self) -> str:
+        """The local tax-reports bucket (DAC7 files, issue 18)."""
+        return f"{self.project}-tax-reports"
 
     def bucket(self, role: str) -> str:
         """The local bank-file buckets: ``<project>-bank-outbound`` and ``<project>-bank-inbound``."""
@@ -411,6 +417,7 @@ class Stack:
             argv += ["--state-dir", str(self.state_dir), "--project", self.project]
             argv += [f"--bucket={self.bucket(role)}" for role in ("outbound", "inbound")]
             argv += [f"--bucket={self.documents_bucket}"]  # remittance advice (issue 18)
+            argv += [f"--bucket={self.tax_reports_bucket}"]  # DAC7 files (issue 18)
             names = {s.name for s in FUNCTIONS}
             triggers = [(fn, role) for fn, role in STORAGE_TRIGGERS.items() if fn in names]
             return [*argv, *(f"--trigger={self.bucket(role)}={self.url(fn)}" for fn, role in triggers)], env

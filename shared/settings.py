@@ -126,6 +126,16 @@ class Settings(BaseSettings):
     remittance_advice: bool = Field(default=True, validation_alias="REMITTANCE_ADVICE")
     documents_bucket: str = Field(default="payouts-local-documents", validation_alias="DOCUMENTS_BUCKET")
     marketplace_name: str = Field(default="Seller Payouts Marketplace", validation_alias="MARKETPLACE_NAME")
+    # DAC7 (issue 18): the platform operator that files the yearly report (a JSON object,
+    # shared/domain/dac7.py:PlatformOperatorIn), and the finance-only bucket its files go to.
+    dac7_platform_operator: str | None = Field(default=None, validation_alias="DAC7_PLATFORM_OPERATOR")
+    tax_reports_bucket: str = Field(
+        default="payouts-local-tax-reports", validation_alias="TAX_REPORTS_BUCKET"
+    )
+    # Exchange rates (shared/adapters/fx_rates/): the ECB's reference rates in production, a fixed
+    # table locally; a rate older than this is refused.
+    fx_rate_source: Literal["ecb", "fixed_table"] = Field(default="ecb", validation_alias="FX_RATE_SOURCE")
+    fx_rate_max_age_hours: int = Field(default=96, ge=1, validation_alias="FX_RATE_MAX_AGE_HOURS")
 
     balance_shards: int = Field(default=4, ge=1, le=64, validation_alias="BALANCE_SHARDS")
     release_batch_size: int = Field(default=200, ge=1, le=500, validation_alias="RELEASE_BATCH_SIZE")

@@ -131,6 +131,26 @@ def bank_account(country: str, n: int, holder: str, outcome: str = "paid") -> di
     return {"scheme": "iban", "holder_name": holder, "iban": iban_for(country, n, outcome)}
 
 
+# Where the sample sellers are registered: each country's capital (DAC7 needs an address).
+_CITIES = {
+    "FR": "Paris", "DE": "Berlin", "ES": "Madrid", "IT": "Roma", "NL": "Amsterdam", "BE": "Bruxelles",
+    "GB": "London", "US": "Washington", "JP": "Tokyo", "SE": "Stockholm", "PL": "Warszawa",
+    "DK": "København", "CZ": "Praha", "CH": "Bern", "NO": "Oslo", "HU": "Budapest",
+    "AU": "Canberra", "CA": "Ottawa",
+}  # fmt: skip
+
+
+def dac7_identity(country: str, n: int, legal_name: str) -> dict[str, Any]:
+    """A sample seller as DAC7 sees it: a company registered in its country's capital, complete
+    without a TIN (a business registration number stands in, as the directive allows)."""
+    return {
+        "kind": "entity",
+        "legal_name": legal_name,
+        "address": {"country": country, "city": _CITIES[country], "street": f"{n} Market Street"},
+        "business_registration_number": f"REG-{country}-{n:06d}",
+    }
+
+
 def seller_body(country: str, n: int, outcome: str = "paid", **overrides: Any) -> dict[str, Any]:
     holder = f"Refurb Shop {country}-{n}"
     body: dict[str, Any] = {
@@ -139,6 +159,7 @@ def seller_body(country: str, n: int, outcome: str = "paid", **overrides: Any) -
         "display_name": holder,
         "bank_account": bank_account(country, n, holder, outcome),
         "kyc_status": "verified",
+        "dac7": dac7_identity(country, n, holder),
     }
     body.update(overrides)
     return body

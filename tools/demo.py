@@ -45,6 +45,7 @@ from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_PAYOUT_RUNS, TOPIC_RELEASE
 from shared.usecases.ledger_audit import audit_ledger
 from stand_ins.sample_run_dates import run_date_for
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
+from tools.demo_dac7 import dac7_report
 from tools.demo_rails import run_rails_section
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -264,7 +265,12 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
     console.print(result)
     code = code or (0 if all(ok for _, ok, _ in rail_checks) else 1)
     # Reconciliation (issue 16): the ledger against every rail's own records over the demo's window.
-    return reconciliation_tables(ops, demo_window_start) or code
+    code = reconciliation_tables(ops, demo_window_start) or code
+    # Issue 18: the year's DAC7 report and its file (tools/demo_dac7.py).
+    step("9. DAC7: the year's report of sellers' sales, and its DPI file for the tax authority")
+    out = ROOT / ".local" / "demo"
+    out.mkdir(parents=True, exist_ok=True)
+    return dac7_report(client, ops, out, console) or code
 
 
 def report(

@@ -23,6 +23,7 @@ import uuid
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, Protocol
 from urllib.parse import quote, urlencode
@@ -892,6 +893,71 @@ def statement_payout(
             Text(f"lines sum to {_money(total, st['amount']['currency'])}"),
         )
     )
+
+
+# ---- DAC7 ----------------------------------------------------------------------------------------
+
+
+def _dac7_view(r: dict[str, Any]) -> RenderableType:
+    head = {
+        "year": r["year"],
+        "operator": r["operator"],
+        "reportable": len(r["reportable"]),
+        "excluded": len(r["excluded"]),
+        "ready to file": "yes" if r["ready_to_file"] else "no: collect the missing fields first",
+    }
+    if r.get("file"):
+        head["file"] = f"{r['file']['uri']} ({r['file']['bytes']} bytes, sha256 {r['file']['sha256'][:16]}…)"
+    reportable = [
+        [
+            s["seller_id"],
+            s["kind"],
+            s["residence_country"],
+            " / ".join(str(n) for n in s["activities"]),
+            f"{sum(Decimal(c) for c in s['consideration']):f} {s['currency']}",
+            f"{sum(Decimal(c) for c in s['fees']):f} {s['currency']}",
+            ", ".join(s["gaps"]) or "—",
+        ]
+        for s in r["reportable"]
+    ]
+    excluded = [
+        [e["seller_id"], e["reason"], e["activities"], f"{e['consideration'] or '—'} {e['currency'] or ''}"]
+        for e in r["excluded"]
+    ]
+    sections = [
+        _section(
+            "reportable sellers",
+            ["seller", "kind", "residence", "sales Q1/Q2/Q3/Q4", "consideration", "fees", "missing"],
+            reportable,
+            "none",
+        ),
+        _section("excluded sellers", ["seller", "reason", "sales", "consideration"], excluded, "none"),
+    ]
+    if r["warnings"]:
+        sections.append(Text("\n".join(f"warning: {w}" for w in r["warnings"])))
+    return _panel(f"DAC7 {r['year']}", head, *sections)
+
+
+@app.command("dac7")
+def dac7(
+    ctx: typer.Context,
+    year: Annotated[int, typer.Argument(help="The reportable period (a calendar year, 2023 on).")],
+    write: Annotated[
+        bool, typer.Option("--write", help="Write the DPI file to the tax-reports bucket, for finance.")
+    ] = False,
+    declaration: Annotated[int, typer.Option(help="The operator's file number in the year: 1, 2, …")] = 1,
+    test: Annotated[bool, typer.Option("--test", help="A file for the tax authority's tests.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """The yearly DAC7 report: every seller who sold, reportable or excluded and why, what is
+    missing; with --write, the validated DPI XML file (TINs and IBANs in it, never printed)."""
+    api = _api(ctx)
+    if write:
+        body = {"year": year, "declaration": declaration, "test": test}
+        report = api.call("POST", "recon", "/dac7-reports", body)
+    else:
+        report = api.get("recon", f"/dac7-reports/{year}")
+    _print_json(report) if as_json else _out().print(_dac7_view(report))
 
 
 def main() -> None:

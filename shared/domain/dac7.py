@@ -42,16 +42,26 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated
 from zoneinfo import ZoneInfo
 
+from pydantic import Field, StringConstraints, field_validator, model_validator
+from stdnum.eu import vat as eu_vat
+from stdnum.exceptions import ValidationError as StdnumValidationError
+
 from shared.domain.bank_accounts import ValidatedBankAccount
+from shared.domain.countries import CountryCode
 from shared.domain.errors import DomainError
 from shared.domain.ledger import DatedEntry
 from shared.domain.money import Money
 from shared.domain.tax_ids import ValidatedTaxId
+from shared.domain.validation import StrictModel
+
+if TYPE_CHECKING:
+    from shared.domain.sellers import Seller
 
 EU_MEMBER_STATES = frozenset(
     {"AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU"}
@@ -146,6 +156,173 @@ def identity_gaps(identity: SellerIdentity) -> list[str]:
         if not identity.tins and not identity.business_registration_number:
             gaps.append("tin_or_business_registration_number")
     return gaps
+
+
+# --- What the marketplace collects at onboarding (the sellers API's ``dac7``) ----------------------
+
+
+@dataclass(frozen=True)
+class Dac7Details:
+    """The seller's identity fields for DAC7 beyond what every seller has (its TIN is the seller's
+    ``tax_id``, its financial account the seller's bank account)."""
+
+    kind: SellerKind
+    address: Address
+    residence_country: str
+    first_name: str | None = None
+    last_name: str | None = None
+    birth_date: date | None = None
+    birth_place: BirthPlace | None = None
+    legal_name: str | None = None
+    business_registration_number: str | None = None
+    vat_number: str | None = None
+    permanent_establishments: tuple[str, ...] = ()
+    governmental_entity: bool = False
+    listed_entity: bool = False
+
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# The oldest birth date accepted: anything earlier is a typing error, not a seller.
+EARLIEST_BIRTH_DATE = date(1900, 1, 1)
+
+
+def checked_vat_number(value: str | None) -> str | None:
+    """An EU VAT number in its compact form, checked by python-stdnum (prefix and check digits)."""
+    if value is None:
+        return None
+    try:
+        return str(eu_vat.validate(value))
+    except StdnumValidationError:
+        raise ValueError("not a valid EU VAT number (country prefix and check digits)") from None
+
+
+class AddressIn(StrictModel):
+    country: CountryCode
+    city: Text
+    street: Text | None = None
+    building: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)] | None = (
+        None
+    )
+    post_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 -]{2,12}$")] | None = None
+
+
+class BirthPlaceIn(StrictModel):
+    city: Text
+    country: CountryCode
+
+
+class Dac7DetailsIn(StrictModel):
+    """``dac7`` at onboarding: who the seller is, as DAC7 (Annex V, Section III B) asks.
+
+    An individual gives first and last name and date of birth; an entity its legal name. The
+    residence country defaults to the address's. A VAT number is checked with python-stdnum
+    (``stdnum.eu.vat``: the country prefix and its check digits). What the directive needs and
+    this does not insist on (a TIN, or else the place of birth or a business registration number)
+    is listed by ``GET /sellers/{id}`` as ``dac7_missing`` until it is given."""
+
+    kind: SellerKind
+    address: AddressIn
+    residence_country: CountryCode | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
+    birth_date: date | None = Field(default=None, strict=False)  # ISO 8601 date in JSON
+    birth_place: BirthPlaceIn | None = None
+    legal_name: Text | None = None
+    business_registration_number: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 ./-]{2,40}$")] | None
+    ) = None
+    vat_number: Annotated[str, StringConstraints(max_length=20)] | None = None
+    permanent_establishments: list[CountryCode] = Field(default_factory=list, max_length=30)
+    governmental_entity: bool = False
+    listed_entity: bool = False
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat_checks(cls, value: str | None) -> str | None:
+        return checked_vat_number(value)
+
+    @field_validator("birth_date")
+    @classmethod
+    def _plausible_birth(cls, value: date | None) -> date | None:
+        if value is not None and not EARLIEST_BIRTH_DATE <= value < datetime.now(UTC).date():
+            raise ValueError(f"must be between {EARLIEST_BIRTH_DATE.isoformat()} and today")
+        return value
+
+    @model_validator(mode="after")
+    def _fields_of_its_kind(self) -> Dac7DetailsIn:
+        if self.kind is SellerKind.INDIVIDUAL:
+            missing = [f for f in ("first_name", "last_name", "birth_date") if getattr(self, f) is None]
+            wrong = [f for f in ("legal_name", "business_registration_number") if getattr(self, f)]
+            wrong += ["permanent_establishments"] if self.permanent_establishments else []
+            wrong += [f for f in ("governmental_entity", "listed_entity") if getattr(self, f)]
+        else:
+            missing = [] if self.legal_name else ["legal_name"]
+            wrong = [f for f in ("first_name", "last_name", "birth_date", "birth_place") if getattr(self, f)]
+        if missing:
+            raise ValueError(f"an {self.kind.value} needs {', '.join(missing)}")
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} do(es) not apply to an {self.kind.value}")
+        return self
+
+    def to_domain(self) -> Dac7Details:
+        a, b = self.address, self.birth_place
+        return Dac7Details(
+            kind=self.kind,
+            address=Address(a.country, a.city, a.street, a.building, a.post_code),
+            residence_country=self.residence_country or a.country,
+            first_name=self.first_name,
+            last_name=self.last_name,
+            birth_date=self.birth_date,
+            birth_place=BirthPlace(b.city, b.country) if b else None,
+            legal_name=self.legal_name,
+            business_registration_number=self.business_registration_number,
+            vat_number=self.vat_number,
+            permanent_establishments=tuple(dict.fromkeys(self.permanent_establishments)),
+            governmental_entity=self.governmental_entity,
+            listed_entity=self.listed_entity,
+        )
+
+
+def seller_identity(seller: Seller) -> SellerIdentity:
+    """The seller as DAC7 sees it: its details, its TIN, the account it is paid to. A seller
+    without details is taken as an individual resident in its country with every field missing
+    (``identity_gaps`` lists them), so a report shows it rather than skipping it."""
+    details = seller.dac7
+    tins = (seller.tax_id,) if seller.tax_id else ()
+    if details is None:
+        return SellerIdentity(
+            seller.seller_id,
+            SellerKind.INDIVIDUAL,
+            seller.country,
+            None,
+            tins,
+            financial_account=seller.bank_account,
+        )
+    return SellerIdentity(
+        seller_id=seller.seller_id,
+        kind=details.kind,
+        residence_country=details.residence_country,
+        address=details.address,
+        tins=tins,
+        vat_number=details.vat_number,
+        financial_account=seller.bank_account,
+        first_name=details.first_name,
+        last_name=details.last_name,
+        birth_date=details.birth_date,
+        birth_place=details.birth_place,
+        legal_name=details.legal_name,
+        business_registration_number=details.business_registration_number,
+        permanent_establishments=details.permanent_establishments,
+        governmental_entity=details.governmental_entity,
+        listed_entity=details.listed_entity,
+    )
+
+
+def dac7_missing(seller: Seller) -> list[str]:
+    """What the seller still has to give before it can be reported (empty: nothing)."""
+    if seller.dac7 is None:
+        return ["dac7"]
+    return identity_gaps(seller_identity(seller))
 
 
 # --- Sales from the journal ---------------------------------------------------------------------
@@ -276,6 +453,50 @@ class PlatformOperator:
     vat_number: str | None = None
     nexus: str = "RPONEX1"  # resident for tax purposes in that Member State
     timezone: str = "Europe/Paris"
+
+
+class PlatformOperatorIn(StrictModel):
+    """The platform operator as configured (``DAC7_PLATFORM_OPERATOR``, a JSON object): its TIN
+    is checked for its country as an entity's (in France, the SIREN)."""
+
+    name: Text
+    business_name: Text
+    residence_country: CountryCode
+    tin: Annotated[str, StringConstraints(min_length=2, max_length=40)]
+    address: AddressIn
+    vat_number: Annotated[str, StringConstraints(max_length=20)] | None = None
+    timezone: Annotated[str, StringConstraints(min_length=1, max_length=64)] = "Europe/Paris"
+
+    @field_validator("vat_number")
+    @classmethod
+    def _vat_checks(cls, value: str | None) -> str | None:
+        return checked_vat_number(value)
+
+    @model_validator(mode="after")
+    def _tin_and_zone(self) -> PlatformOperatorIn:
+        from shared.domain.tax_ids import TaxIdHolder, validate_tax_id
+
+        validate_tax_id(self.residence_country, self.tin, TaxIdHolder.ENTITY)
+        try:
+            ZoneInfo(self.timezone)
+        except (KeyError, ValueError):
+            raise ValueError(f"{self.timezone!r} is not a known timezone") from None
+        return self
+
+    def to_domain(self) -> PlatformOperator:
+        from shared.domain.tax_ids import TaxIdHolder, validate_tax_id
+
+        a = self.address
+        tin = validate_tax_id(self.residence_country, self.tin, TaxIdHolder.ENTITY)
+        return PlatformOperator(
+            name=self.name,
+            business_name=self.business_name,
+            residence_country=self.residence_country,
+            tin=tin.number.get_secret_value(),
+            address=Address(a.country, a.city, a.street, a.building, a.post_code),
+            vat_number=self.vat_number,
+            timezone=self.timezone,
+        )
 
 
 @dataclass(frozen=True)

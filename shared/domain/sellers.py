@@ -11,6 +11,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from shared.domain.bank_accounts import BankAccountInput, ValidatedBankAccount, validate_bank_account
 from shared.domain.countries import CountryRules
+from shared.domain.dac7 import Dac7Details, Dac7DetailsIn
 from shared.domain.errors import DomainError
 from shared.domain.schedule import PayoutSchedule
 from shared.domain.tax_ids import TaxIdIn, ValidatedTaxId
@@ -85,6 +86,8 @@ class SellerIn(StrictModel):
     language: Language | None = None
     # The seller's tax identification number (DAC7), checked for its issuing country (issue 18).
     tax_id: TaxIdIn | None = None
+    # Who the seller is, as the yearly DAC7 report needs it (issue 18): kind, address, names.
+    dac7: Dac7DetailsIn | None = None
 
 
 class SellerPatch(StrictModel):
@@ -101,6 +104,8 @@ class SellerPatch(StrictModel):
     language: Language | None = None
     # The seller's tax identification number (DAC7), checked for its issuing country (issue 18).
     tax_id: TaxIdIn | None = None
+    # Who the seller is, as the yearly DAC7 report needs it (issue 18): kind, address, names.
+    dac7: Dac7DetailsIn | None = None
 
 
 class SellerError(DomainError):
@@ -145,6 +150,7 @@ class Seller:
     rail_accounts: RailAccounts = RailAccounts()  # frozen: one shared empty default is safe
     language: str | None = None  # for documents; None: the country's (issue 18)
     tax_id: ValidatedTaxId | None = None  # DAC7; shown masked only (issue 18)
+    dac7: Dac7Details | None = None  # DAC7 identity fields (issue 18)
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
         """Payouts wait this long after a bank-account change, against account takeover. The
@@ -176,6 +182,7 @@ def onboard_seller(seller_id: str, data: SellerIn, rules: CountryRules, now: dat
         rail_accounts=data.rail_accounts.to_domain(),
         language=data.language,
         tax_id=data.tax_id.validated() if data.tax_id else None,
+        dac7=data.dac7.to_domain() if data.dac7 else None,
     )
 
 
@@ -204,6 +211,8 @@ def patch_seller(current: Seller, patch: SellerPatch, rules: CountryRules, now: 
         changes["language"] = patch.language
     if patch.tax_id is not None:
         changes["tax_id"] = patch.tax_id.validated()
+    if patch.dac7 is not None:
+        changes["dac7"] = patch.dac7.to_domain()
     return _keep_history(current, replace(current, **changes), now)
 
 

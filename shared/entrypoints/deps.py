@@ -23,6 +23,8 @@ from shared.usecases.ports import (
 
 if TYPE_CHECKING:
     from shared.adapters.firestore import FirestoreStore
+    from shared.domain.fx import RateSource
+    from shared.usecases.dac7 import Dac7Reporting
     from shared.usecases.payouts import PayoutService
     from shared.usecases.rail_ops import HealthPublisher
     from shared.usecases.rail_selection import RailSelector
@@ -153,3 +155,39 @@ def documents() -> DocumentStore:
 
     settings = get_settings()
     return BucketDocuments(CloudStorage(settings), settings.documents_bucket)
+
+
+@lru_cache(maxsize=1)
+def rate_source() -> RateSource:
+    """Exchange rates: the ECB's reference rates, or the fixed table locally (FX_RATE_SOURCE)."""
+    from datetime import timedelta
+
+    from shared.adapters.fx_rates import fixed_table_source, reference_rate_source
+
+    settings = get_settings()
+    if settings.fx_rate_source == "ecb":
+        return reference_rate_source()
+    return fixed_table_source(max_age=timedelta(hours=settings.fx_rate_max_age_hours))
+
+
+@lru_cache(maxsize=1)
+def dac7_reporting() -> Dac7Reporting:
+    """The yearly DAC7 report, from the platform operator configured in DAC7_PLATFORM_OPERATOR
+    (none configured: every request is refused with dac7_not_configured)."""
+    from shared.domain.dac7 import PlatformOperatorIn
+    from shared.domain.validation import parse_payload
+    from shared.usecases.dac7 import Dac7Reporting
+
+    configured = get_settings().dac7_platform_operator
+    operator = parse_payload(PlatformOperatorIn, configured).to_domain() if configured else None
+    return Dac7Reporting(store(), operator, rate_source())
+
+
+@lru_cache(maxsize=1)
+def tax_reports() -> DocumentStore:
+    """The tax-reports bucket (DAC7 files: finance only)."""
+    from shared.adapters.cloud_storage import CloudStorage
+    from shared.adapters.documents.document_store import BucketDocuments
+
+    settings = get_settings()
+    return BucketDocuments(CloudStorage(settings), settings.tax_reports_bucket)

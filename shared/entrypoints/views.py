@@ -6,11 +6,13 @@ same functions as the first answer, so both are the same bytes.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 import flask
 
 from shared.domain.countries import CountryRegistry
+from shared.domain.dac7 import Dac7Details, dac7_missing
 from shared.domain.payouts import Payout
 from shared.domain.remittance import advice_language
 from shared.domain.runs import RunItem, RunProgress, run_summary
@@ -75,6 +77,18 @@ def balance_view(balance: Balance) -> dict[str, Any]:
     }
 
 
+def dac7_view(details: Dac7Details) -> dict[str, Any]:
+    view = {k: v for k, v in asdict(details).items() if v not in (None, (), False)}
+    view["kind"] = details.kind.value
+    if details.birth_date:
+        view["birth_date"] = details.birth_date.isoformat()
+    if details.permanent_establishments:
+        view["permanent_establishments"] = list(details.permanent_establishments)
+    view["address"] = {k: v for k, v in asdict(details.address).items() if v is not None}
+    view["governmental_entity"], view["listed_entity"] = details.governmental_entity, details.listed_entity
+    return view
+
+
 def seller_view(
     seller: Seller, registry: CountryRegistry, balances: list[Balance] | None = None
 ) -> dict[str, Any]:
@@ -108,6 +122,9 @@ def seller_view(
         "created_at": seller.created_at.isoformat(),
         "updated_at": seller.updated_at.isoformat(),
         "rail_accounts": seller.rail_accounts.masked(),  # masked, as bank numbers are
+        # DAC7: who the seller is, and what the yearly report still misses (issue 18).
+        "dac7": dac7_view(seller.dac7) if seller.dac7 else None,
+        "dac7_missing": dac7_missing(seller),
     }
     if balances is not None:
         view["balances"] = [balance_view(b) for b in balances]

@@ -102,8 +102,9 @@ CAPABILITIES: dict[str, Capabilities] = {
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
-        settings=frozenset({"RECONCILED_RAILS"}),
-        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
+        settings=frozenset({"RECONCILED_RAILS", "DAC7_PLATFORM_OPERATOR", "TAX_REPORTS_BUCKET"}),
+        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords), relay of break events; "
+        "Dac7Reporting: the yearly DAC7 file to the tax-reports bucket",
     ),
     "reconciliation": Capabilities(
         publishes=True,

@@ -60,6 +60,9 @@ TUNING = {
     # The remittance worker's bucket and the name printed on the advice (issue 18).
     "DOCUMENTS_BUCKET",
     "MARKETPLACE_NAME",
+    # The DAC7 report's platform operator and the finance-only bucket of its files (issue 18).
+    "DAC7_PLATFORM_OPERATOR",
+    "TAX_REPORTS_BUCKET",
 }  # per CAPABILITIES
 # The code's default is the production value (Google's OIDC issuer and keys, packaged country
 # rules, limits): left unset. OIDC_SELLER_SCOPES (read by shared/entrypoints/auth.py) unset means no caller
@@ -86,6 +89,10 @@ DEFAULT_IS_PRODUCTION = {
     "K_REVISION",  # names a rail-health instance (shared/entrypoints/deps.py)
     "CONSOLE_IAP_ISSUER",
     "CONSOLE_IAP_JWKS_URL",
+    # Exchange rates: the ECB's daily reference rates, refused after 96 hours (set locally to
+    # the packaged fixed table).
+    "FX_RATE_SOURCE",
+    "FX_RATE_MAX_AGE_HOURS",
 }
 # Local stack only: must never reach a deployed function.
 LOCAL_ONLY = {

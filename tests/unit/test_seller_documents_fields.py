@@ -82,3 +82,72 @@ def test_a_tax_id_can_be_added_later():
         patched.tax_id is not None
         and seller_view(patched, RULES)["tax_id"]["masked"] == patched.tax_id.masked
     )
+
+
+# --- the DAC7 identity fields ------------------------------------------------------------------
+
+INDIVIDUAL = {
+    "kind": "individual",
+    "address": {"country": "FR", "city": "Lyon", "street": "12 rue Mercière", "post_code": "69002"},
+    "first_name": "Camille",
+    "last_name": "Martin",
+    "birth_date": "1985-07-30",
+    "vat_number": "FR 40 303 265 045",
+}
+ENTITY = {
+    "kind": "entity",
+    "address": {"country": "DE", "city": "Berlin"},
+    "legal_name": "Refurb GmbH",
+    "business_registration_number": "HRB 12345",
+    "permanent_establishments": ["FR", "FR", "IT"],
+}
+
+
+def test_dac7_details_are_kept_stored_shown_and_what_is_missing_is_listed():
+    seller = onboard("FR", dac7=INDIVIDUAL)
+    assert seller.dac7 is not None and seller.dac7.residence_country == "FR"
+    assert seller.dac7.vat_number == "FR40303265045"  # compact, checked by stdnum
+    assert seller_from_doc(seller_to_doc(seller)) == seller
+    view = seller_view(seller, RULES)
+    assert view["dac7"]["first_name"] == "Camille" and view["dac7"]["birth_date"] == "1985-07-30"
+    assert view["dac7_missing"] == ["tin_or_birth_place"]  # no tax id yet, no place of birth
+    with_tin = patch_seller(
+        seller, SellerPatch(tax_id={"country": "FR", "number": GOOD_TIN}), RULES.get("FR"), NOW
+    )
+    assert seller_view(with_tin, RULES)["dac7_missing"] == []
+    assert seller_view(onboard("FR", dac7=None), RULES)["dac7_missing"] == ["dac7"]
+
+
+def test_an_entity_s_details_and_a_patch_replacing_them():
+    seller = onboard("DE", dac7=ENTITY)
+    assert seller.dac7 is not None and seller.dac7.permanent_establishments == ("FR", "IT")
+    assert seller_from_doc(seller_to_doc(seller)) == seller
+    patched = patch_seller(
+        seller, SellerPatch.model_validate_json(json.dumps({"dac7": INDIVIDUAL})), RULES.get("DE"), NOW
+    )
+    assert patched.dac7 is not None and patched.dac7.kind.value == "individual"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"vat_number": "FR 40 303 265 046"}, "dac7.vat_number"),
+        ({"birth_date": "2999-01-01"}, "dac7.birth_date"),
+        ({"birth_date": "1990-02-30"}, "dac7.birth_date"),
+        ({"birth_date": 19900101}, "dac7.birth_date"),
+        ({"address": {"country": "XX", "city": "Lyon"}}, "dac7.address.country"),
+        ({"address": {"country": "FR"}}, "dac7.address.city"),
+        ({"last_name": None}, "dac7"),  # an individual needs its names
+        ({"legal_name": "Camille SARL"}, "dac7"),  # not an individual's field
+        ({"kind": "trust"}, "dac7.kind"),
+        ({"permanent_establishments": "FR"}, "dac7.permanent_establishments"),
+        ({"nickname": "cam"}, "dac7.nickname"),
+    ],
+)
+def test_bad_dac7_details_are_a_422_naming_the_field(change, field):
+    from shared.entrypoints.http import validation_error
+
+    with pytest.raises(ValidationError) as err:
+        onboard("FR", dac7=INDIVIDUAL | change)
+    http = validation_error(err.value)
+    assert http.status == 422 and field in [d["field"] for d in http.details], http.details

@@ -30,10 +30,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any
 
 from shared.domain.bank_accounts import ValidatedBankAccount
+from shared.domain.dac7 import Address, BirthPlace, Dac7Details, SellerKind
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import EventSource, OutboxEvent
 from shared.domain.ledger import (
@@ -162,7 +164,36 @@ def seller_to_doc(seller: Seller) -> Doc:
         "created_at": seller.created_at,
         "updated_at": seller.updated_at,
         "rail_accounts": {k: v for k, v in vars(seller.rail_accounts).items() if v},
+        "dac7": dac7_to_doc(seller.dac7) if seller.dac7 else None,
     }
+
+
+def dac7_to_doc(details: Dac7Details) -> Doc:
+    """Plain values only: the birth date as an ISO date (Firestore has no date type)."""
+    doc = asdict(details)
+    doc["kind"] = details.kind.value
+    doc["birth_date"] = details.birth_date.isoformat() if details.birth_date else None
+    doc["permanent_establishments"] = list(details.permanent_establishments)
+    return doc
+
+
+def dac7_from_doc(doc: Mapping[str, Any]) -> Dac7Details:
+    place = doc.get("birth_place")
+    return Dac7Details(
+        kind=SellerKind(doc["kind"]),
+        address=Address(**doc["address"]),
+        residence_country=doc["residence_country"],
+        first_name=doc.get("first_name"),
+        last_name=doc.get("last_name"),
+        birth_date=date.fromisoformat(doc["birth_date"]) if doc.get("birth_date") else None,
+        birth_place=BirthPlace(**place) if place else None,
+        legal_name=doc.get("legal_name"),
+        business_registration_number=doc.get("business_registration_number"),
+        vat_number=doc.get("vat_number"),
+        permanent_establishments=tuple(doc.get("permanent_establishments") or ()),
+        governmental_entity=bool(doc.get("governmental_entity")),
+        listed_entity=bool(doc.get("listed_entity")),
+    )
 
 
 def seller_from_doc(data: Mapping[str, Any]) -> Seller:
@@ -172,6 +203,7 @@ def seller_from_doc(data: Mapping[str, Any]) -> Seller:
         currency=data["currency"],
         tax_id=ValidatedTaxId.from_storage(data["tax_id"]) if data.get("tax_id") else None,
         language=data.get("language"),
+        dac7=dac7_from_doc(data["dac7"]) if data.get("dac7") else None,
         display_name=data["display_name"],
         bank_account=ValidatedBankAccount.from_storage(data["bank_account"]),
         bank_account_changed_at=data["bank_account_changed_at"],
