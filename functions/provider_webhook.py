@@ -23,8 +23,7 @@ from shared.entrypoints import deps
 from shared.entrypoints.auth import Caller
 from shared.entrypoints.http import HttpError, Router, json_response, raw_body, serve
 from shared.settings import Settings
-from shared.usecases.payouts import PayoutNotFound
-from shared.usecases.ports import UnknownProvider, WebhookIgnored, WebhookRejected
+from shared.usecases.ports import ProviderUnavailable, UnknownProvider, WebhookIgnored, WebhookRejected
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +48,11 @@ def _receive(
         status = 401 if exc.reason.startswith("signature") else 400
         details = exc.details or [{"field": "$", "reason": exc.reason}]
         raise HttpError(status, "invalid_webhook", exc.reason, details) from exc
+    except ProviderUnavailable as exc:
+        # Verified, but the rail must act first (Stripe: take a failed bank payout's money back
+        # before the failure is booked): 503, and the rail delivers the webhook again.
+        logger.warning("webhook not applied yet: %s", exc)
+        raise HttpError(503, "rail_unavailable", "the rail could not be reached; deliver it again") from exc
     payout_id = event.transfer.reference
     attributes = {
         "provider": adapter.name,
@@ -59,11 +63,8 @@ def _receive(
         log.bind(provider_event_id=event.event_id, payout_id=payout_id),
         tracing.joined(_payout_trace(payout_id), f"{adapter.name} webhook", attributes),
     ):
-        try:
-            result = deps.payout_service().apply_provider_event(adapter, event)
-        except PayoutNotFound:
-            # A transfer we never asked for: record nothing, tell ops, stop the retries.
-            return json_response({"result": "unknown_payout"}, 200)
+        # A transfer we never asked for is kept for ops (a dead letter) and acknowledged.
+        result = deps.payout_service().apply_provider_event(adapter, event)
     return json_response({"result": result})
 
 

@@ -44,6 +44,7 @@ from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
 from shared.usecases import payout_contents, remittance
+from shared.usecases.dead_letters import record_poison
 from shared.usecases.ports import (
     BalanceRef,
     EventPublisher,
@@ -381,19 +382,39 @@ class PayoutService:
     # --- following the provider -------------------------------------------------------------
 
     def apply_provider_event(self, provider: PaymentProvider, event: ProviderEvent) -> str:
+        """Apply a rail's webhook to its payout. A webhook about a transfer no payout of ours
+        made moves nothing: it is kept for ops as a dead letter (``unknown_transfer``: money the
+        rail moved that the platform cannot explain, found now rather than at reconciliation)
+        and answered ``unknown_payout``, so the rail stops retrying."""
         t = event.transfer
         with log.bind(payout_id=t.reference, provider_event_id=event.event_id):
-            return self.apply_state(
-                t.reference,
-                t.status,
-                provider_ref=t.provider_ref,
-                failure_code=t.failure_code,
-                cause=f"{provider.name} event {event.event_id}",
-                actor=f"provider:{provider.name}",
-                amount=t.amount,
-                dedupe=(provider.name, event.event_id),
-                rail_event=RailEvent(provider.name, event.sequence),
-            )
+            try:
+                return self.apply_state(
+                    t.reference,
+                    t.status,
+                    provider_ref=t.provider_ref,
+                    failure_code=t.failure_code,
+                    cause=f"{provider.name} event {event.event_id}",
+                    actor=f"provider:{provider.name}",
+                    amount=t.amount,
+                    dedupe=(provider.name, event.event_id),
+                    rail_event=RailEvent(provider.name, event.sequence),
+                )
+            except PayoutNotFound:
+                record_poison(
+                    self.store,
+                    source=f"provider-webhook:{provider.name}",
+                    message_id=event.event_id,
+                    code="unknown_transfer",
+                    reason=f"{provider.name} reports transfer {t.provider_ref} ({t.amount}, "
+                    f"{t.status.value}) for reference {t.reference}, which no payout of the platform made",
+                    details=[
+                        {"field": "reference", "reason": t.reference},
+                        {"field": "provider_ref", "reason": t.provider_ref},
+                        {"field": "amount", "reason": str(t.amount) if t.amount else "none"},
+                    ],
+                )
+                return "unknown_payout"
 
     def apply_state(
         self,

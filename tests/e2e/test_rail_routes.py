@@ -82,3 +82,38 @@ def test_a_country_pays_through_its_first_rail_and_a_drain_moves_new_payouts_to_
     # At most one accepted transfer per payout over all rails together.
     assert rails.adyen.fetch_transfer(first) is not None and rails.stripe.fetch_transfer(first) is None
     assert rails.stripe.fetch_transfer(second) is not None and rails.adyen.fetch_transfer(second) is None
+
+
+def test_a_failed_stripe_bank_payout_takes_the_money_back_before_the_seller_is_credited(stack, client):
+    """PL routes to Stripe first. The connected account's bank payout fails (account closed): the
+    webhook reverses the transfer to the platform, then books the failure, crediting the seller;
+    its own transfer.reversed is not taken for a return."""
+    import requests
+
+    from local_stack import local_env
+
+    seller_id = f"pl-fail-{uuid.uuid4().hex[:8]}"
+    account = stripe_account_for("PL", 5, "account_closed")
+    onboard_and_fund(client, seller_id, "PL", 500_000, rail_accounts={"stripe": account})
+    payout_id = pay(client, seller_id, 300_000, "PLN")
+
+    def failed():
+        payout = client.call("GET", "payouts-api", f"/payouts/{payout_id}").json()
+        return payout if payout["status"] == "failed" else None
+
+    payout = eventually(failed, timeout=60)
+    assert payout["provider"] == "stripe" and payout["failure_code"] == "account_closed"
+    key = local_env.local_secrets(stack.state_dir)["stripe_secret_key"]
+    listed = requests.get(
+        f"{stack.env['STRIPE_API_URL']}/v1/transfers",
+        params={"transfer_group": payout_id},
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=10,
+    ).json()["data"]
+    assert len(listed) == 1 and listed[0]["amount_reversed"] == 300_000
+    assert [r["metadata"]["reason"] for r in listed[0]["reversals"]["data"]] == ["bank_payout_failed"]
+    balances = client.call("GET", "sellers-api", f"/sellers/{seller_id}").json()["balances"]
+    pln = next(b for b in balances if b["currency"] == "PLN")
+    assert (pln["available"], pln["in_flight"]) == (450_000, 0)  # credited back, nothing in flight
+    time.sleep(3)  # the reversal's own transfer.reversed has arrived by now: still failed
+    assert client.call("GET", "payouts-api", f"/payouts/{payout_id}").json()["status"] == "failed"

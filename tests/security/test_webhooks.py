@@ -184,3 +184,26 @@ def test_provider_webhook_replayed_after_it_was_processed_changes_nothing(client
     assert [h["to"] for h in after["history"]].count("returned") == 1
     assert balance(client, seller)["available"] == available  # returned once, credited back once
     assert stack_store.get(PROVIDER_EVENTS, f"sandbox-{json.loads(body)['id']}")["result"] == "applied"
+
+
+def test_a_webhook_about_a_transfer_no_payout_made_is_kept_for_ops_and_acknowledged(client, stack_store):
+    """Money the rail says it moved that the platform cannot explain: nothing moves, ops see it
+    at once as an ``unknown_transfer`` dead letter (reconciliation also finds it later)."""
+    from shared.adapters.firestore import documents as d
+
+    ghost = {
+        "payout_id": f"po_ghost_{uuid.uuid4().hex[:12]}",
+        "provider_ref": f"tr_ghost_{uuid.uuid4().hex[:8]}",
+        "amount": {"amount": 4321, "currency": "EUR"},
+    }
+    body = _provider_event(ghost, "paid")
+    header = signing.sign(_provider_secret(client), int(time.time()), body)
+    for _ in range(2):  # the rail delivers it twice: one letter
+        resp = _post_provider(client, body, header)
+        assert resp.status_code == 200 and resp.json()["result"] == "unknown_payout", resp.text
+    letter = stack_store.get(
+        d.DEAD_LETTERS, d.dead_letter_id("provider-webhook:sandbox", json.loads(body)["id"])
+    )
+    assert letter is not None and letter["code"] == "unknown_transfer"
+    assert ghost["payout_id"] in letter["reason"] and ghost["provider_ref"] in letter["reason"]
+    assert stack_store.get(PROVIDER_EVENTS, f"sandbox-{json.loads(body)['id']}") is None

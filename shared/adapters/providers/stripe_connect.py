@@ -15,6 +15,17 @@ lookup can never make a second transfer, even once Stripe has pruned the key (24
 transfer exists, every error of the bank payout step is an unknown outcome, never a reason to
 fail over: the money has left the platform.
 
+A bank payout that fails (or comes back after it was paid) leaves the money in the connected
+account, not on the platform. Before this adapter reports such a payout failed, from a webhook or
+a lookup, it takes the money back: a reversal of the transfer (``POST
+/v1/transfers/{id}/reversals``, ``Idempotency-Key`` = ``<payout id>:reversal``, metadata ``reason:
+bank_payout_failed``), made once (an existing reversal of ours is found on the transfer first). So
+the seller's balance is credited back only with money the platform holds, and the next payout
+cannot pay the same money twice. Until the reversal is made (Stripe down, the account's balance
+spent), the failure is not reported: the webhook is answered 503 and Stripe delivers it again; a
+lookup raises ProviderUnavailable. Our own reversal makes Stripe send ``transfer.reversed``: that
+event is recognised by the reversal's metadata and ignored, never booked as a return.
+
 Webhooks are verified with ``stripe.Webhook.construct_event`` under each active secret
 (``Stripe-Signature``), parsed strictly and checked against the shapes of Stripe's own fixtures.
 """
@@ -94,6 +105,9 @@ WEBHOOK_TYPES = frozenset(
     {"payout.created", "payout.updated", "payout.paid", "payout.failed", "payout.canceled",
      "transfer.created", "transfer.reversed"}
 )  # fmt: skip
+
+# The metadata of the reversals this adapter makes after a failed bank payout.
+RECOVERY_REASON = "bank_payout_failed"
 
 T = TypeVar("T")
 
@@ -200,7 +214,43 @@ class StripeConnectProvider:
                 options={"idempotency_key": f"{reference}:payout", "stripe_account": account},
             )
             payout = _object(answer, "payout")
-        return self._payout_state(payout, transfer_id=str(transfer["id"]))
+        state = self._payout_state(payout, transfer_id=str(transfer["id"]))
+        if state.status is PayoutStatus.FAILED:
+            self._recover(transfer, state)
+        return state
+
+    def _recover(self, transfer: Mapping[str, Any], state: TransferState) -> None:
+        """Take a failed bank payout's money back from the connected account (module docstring):
+        once, whatever happens around it."""
+        if _our_reversals(transfer):
+            return
+        metrics.incr("provider.reverse_transfer")
+        answer = self._stripe.v1.transfers.reversals.create(
+            str(transfer["id"]),
+            params={
+                "amount": state.amount.amount,
+                "description": "Bank payout failed: funds back to the platform",
+                "metadata": {"payout_id": state.reference, "reason": RECOVERY_REASON},
+            },
+            options={"idempotency_key": f"{state.reference}:reversal"},
+        )
+        _object(answer, "transfer_reversal")
+        logger.warning(
+            "bank payout of %s failed: transfer %s reversed to the platform", state.reference, transfer["id"]
+        )
+
+    def _recover_from_webhook(self, payout: Mapping[str, Any], state: TransferState) -> None:
+        transfer_id = (payout.get("metadata") or {}).get("transfer_id")
+        if not transfer_id:
+            raise ContractViolation("a failed bank payout of ours without its transfer_id", "metadata")
+        try:
+            metrics.incr("provider.fetch_transfer")
+            transfer = _object(self._stripe.v1.transfers.retrieve(str(transfer_id)), "transfer")
+            self._recover(transfer, state)
+        except (stripe.StripeError, ContractViolation) as exc:
+            raise ProviderUnavailable(
+                f"stripe: the failed payout's transfer could not be reversed yet ({type(exc).__name__})"
+            ) from exc
 
     def _call(self, call: Callable[[], T]) -> T:
         """Run the transfer call, classifying its errors (module docstring)."""
@@ -302,11 +352,14 @@ class StripeConnectProvider:
                 if not (obj.get("metadata") or {}).get("payout_id"):
                     raise WebhookIgnored(event_type, event_id, "a payout the platform did not make")
                 state = self._payout_state(obj, transfer_id=None)
+                if state.status is PayoutStatus.FAILED:
+                    self._recover_from_webhook(obj, state)  # the money first, then the failure
             else:
                 if not obj.get("transfer_group") or not (obj.get("metadata") or {}).get("payout_id"):
                     raise WebhookIgnored(event_type, event_id, "a transfer the platform did not make")
-                if event_type == "transfer.reversed" and not obj.get("amount_reversed"):
-                    raise WebhookIgnored(event_type, event_id, "nothing reversed")
+                if event_type == "transfer.reversed" and not _returned_amount(obj):
+                    why = "our own reversal of a failed bank payout" if obj.get("amount_reversed") else None
+                    raise WebhookIgnored(event_type, event_id, why or "nothing reversed")
                 state = self._transfer_state(obj)
         except ContractViolation as exc:
             raise WebhookRejected(str(exc), f"data.object.{exc.field or ''}".rstrip(".")) from exc
@@ -334,7 +387,7 @@ class StripeConnectProvider:
         reference = transfer.get("transfer_group") or (transfer.get("metadata") or {}).get("payout_id")
         if not reference:
             raise ContractViolation("stripe transfer without transfer_group", "transfer_group")
-        reversed_amount = transfer.get("amount_reversed") or 0
+        reversed_amount = _returned_amount(transfer)  # our own recoveries are not returns
         key = "transfer:reversed" if reversed_amount else f"transfer:{_mode(transfer)}"
         mapped = outcome(key)
         assert mapped is not None
@@ -361,6 +414,17 @@ class StripeConnectProvider:
             amount=_money(payout.get("amount"), payout.get("currency")),
             failure_code=mapped[1],
         )
+
+
+def _our_reversals(transfer: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    listed = (transfer.get("reversals") or {}).get("data") or []
+    return [r for r in listed if (r.get("metadata") or {}).get("reason") == RECOVERY_REASON]
+
+
+def _returned_amount(transfer: Mapping[str, Any]) -> int:
+    """What was reversed other than by this adapter's recoveries: a return of the transfer."""
+    ours = sum(int(r.get("amount") or 0) for r in _our_reversals(transfer))
+    return max(0, int(transfer.get("amount_reversed") or 0) - ours)
 
 
 def _mode(transfer: Mapping[str, Any]) -> BankPayout:

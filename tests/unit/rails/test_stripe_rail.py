@@ -19,6 +19,7 @@ from shared.adapters.providers.base import (
     NotForThisRail,
     OutcomeUnknown,
     ProviderEvent,
+    ProviderUnavailable,
     SellerRailIds,
     TransferNotAccepted,
     TransferRejected,
@@ -342,3 +343,60 @@ def test_every_failure_code_maps():
         "invalid_account_number",
     }
     assert STRIPE_FAILURE_CODES["insufficient_funds"] is FailureCode.INSUFFICIENT_PLATFORM_FUNDS
+
+
+# --- a failed bank payout's money comes back to the platform before the failure is reported ----
+
+
+def parse_all(rig: Rig) -> list[ProviderEvent | WebhookIgnored]:
+    """Every delivery parsed as the webhook function would: an event, or why it is ignored."""
+    found: list[ProviderEvent | WebhookIgnored] = []
+    for body, headers in rig.catcher.deliveries:
+        fresh = {**headers, "Stripe-Signature": sign(WHSEC_OLD, int(time.time()), body)}
+        try:
+            found.append(rig.stripe.parse_webhook(fresh, body, now=int(time.time())))
+        except WebhookIgnored as ignored:
+            found.append(ignored)
+    return found
+
+
+def transfer_record(rig: Rig) -> dict[str, Any]:
+    return next(t for t in rig.engine.transfers.values() if t["kind"] == "transfer")
+
+
+@pytest.mark.parametrize("outcome", ["account_closed", "returned"])
+def test_a_failed_bank_payout_is_reported_only_with_its_transfer_reversed_once(rig: Rig, outcome):
+    rig.stripe.create_transfer(request(outcome))
+    rig.settle(2)
+    rig.settle(10)
+    failed = [e for e in parse_all(rig) if isinstance(e, ProviderEvent) and e.event_type == "payout.failed"]
+    assert len(failed) == 1 and failed[0].transfer.status is PayoutStatus.FAILED
+    record = transfer_record(rig)
+    assert record["amount_reversed"] == 12_345  # the money is back on the platform
+    assert [r["metadata"] for r in record["reversals"]] == [
+        {"payout_id": "po_0001", "reason": "bank_payout_failed"}
+    ]
+    # The same webhook again, and lookups: nothing reversed twice; still a failure, never a return.
+    parse_all(rig)
+    looked_up = rig.stripe.fetch_transfer("po_0001")
+    assert looked_up is not None and looked_up.status is PayoutStatus.FAILED
+    assert len(transfer_record(rig)["reversals"]) == 1
+    # Our own reversal's transfer.reversed is recognised and ignored, not booked as a return.
+    rig.settle(1)
+    ignored = [e for e in parse_all(rig) if isinstance(e, WebhookIgnored)]
+    assert any(i.event_type == "transfer.reversed" and "our own reversal" in i.why for i in ignored)
+
+
+def test_until_the_money_is_back_the_failure_is_not_reported(rig: Rig):
+    rig.stripe.create_transfer(request("account_closed"))
+    rig.settle()
+    body, headers = next(
+        (b, h) for b, h in rig.catcher.deliveries if json.loads(b)["type"] == "payout.failed"
+    )
+    fresh = {**headers, "Stripe-Signature": sign(WHSEC_OLD, int(time.time()), body)}
+    unreachable = provider(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(ProviderUnavailable):
+        unreachable.parse_webhook(fresh, body, now=int(time.time()))
+    assert transfer_record(rig)["amount_reversed"] == 0
+    event = rig.stripe.parse_webhook(fresh, body, now=int(time.time()))  # Stripe delivers it again
+    assert event.transfer.status is PayoutStatus.FAILED and transfer_record(rig)["amount_reversed"] == 12_345

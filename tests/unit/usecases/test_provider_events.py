@@ -8,7 +8,6 @@ import pytest
 
 from shared.domain.money import Money
 from shared.domain.payouts import FailureCode, PayoutStatus
-from shared.usecases.payouts import PayoutNotFound
 from shared.usecases.ports import ProviderEvent, TransferState
 
 
@@ -97,14 +96,19 @@ def test_an_amount_that_differs_is_flagged_and_moves_no_money(world, sent):
     assert world.balance("s-1") == (0, 2000, 3000)
 
 
-def test_an_unknown_payout_records_nothing(world, sent):
-    ghost = world.store.payouts.get(sent.payout_id).__class__
+def test_an_unknown_payout_moves_nothing_and_is_kept_for_ops(world, sent):
     unknown = event(sent, PayoutStatus.PAID)
     unknown = ProviderEvent(
         unknown.event_id,
         TransferState("tr_x", "po_ghost", PayoutStatus.PAID, Money(1, "EUR")),
         unknown.occurred_at,
     )
-    with pytest.raises(PayoutNotFound):
-        world.svc.apply_provider_event(world.provider, unknown)
-    assert world.store.t.provider_events == {} and ghost
+    before = world.balance("s-1")
+    assert world.svc.apply_provider_event(world.provider, unknown) == "unknown_payout"
+    assert world.store.t.provider_events == {} and world.balance("s-1") == before
+    (letter,) = world.store.t.dead_letters.values()
+    assert (letter.code, letter.message_id) == ("unknown_transfer", unknown.event_id)
+    assert letter.source == f"provider-webhook:{world.provider.name}" and "po_ghost" in letter.reason
+    # The rail delivers it again: still one letter, nothing moved.
+    assert world.svc.apply_provider_event(world.provider, unknown) == "unknown_payout"
+    assert len(world.store.t.dead_letters) == 1
