@@ -333,6 +333,8 @@ class AdyenProvider:
             data = strict_json.loads(body)
         except strict_json.JsonRejected as exc:
             raise WebhookRejected(f"malformed webhook body: {exc.reason}", exc.path) from exc
+        if not isinstance(data, dict):
+            raise WebhookRejected("body outside Adyen's contract: not an object", "$")
         event_type = data.get("type") if isinstance(data, dict) else None
         transfer = data.get("data") if isinstance(data, dict) else None
         transfer_id = str(transfer.get("id", "")) if isinstance(transfer, dict) else ""

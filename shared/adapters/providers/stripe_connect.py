@@ -26,7 +26,7 @@ spent), the failure is not reported: the webhook is answered 503 and Stripe deli
 lookup raises ProviderUnavailable. Our own reversal makes Stripe send ``transfer.reversed``: that
 event is recognised by the reversal's metadata and ignored, never booked as a return.
 
-Webhooks are verified with ``stripe.Webhook.construct_event`` under each active secret
+Webhooks are verified with ``stripe.WebhookSignature.verify_header`` under each active secret
 (``Stripe-Signature``), parsed strictly and checked against the shapes of Stripe's own fixtures.
 """
 
@@ -373,12 +373,12 @@ class StripeConnectProvider:
         )
 
     def _signed_with(self, signature: str, secret: str, body: bytes) -> bool:
+        """Stripe's own check of the signature and its age, on the raw body; the body is parsed
+        after, strictly (a signed body of any shape must be a 400, never a crash)."""
         try:
-            stripe.Webhook.construct_event(body, signature, secret, tolerance=self._tolerance)
+            stripe.WebhookSignature.verify_header(body, signature, secret, tolerance=self._tolerance)
         except stripe.SignatureVerificationError:
             return False
-        except ValueError:  # verified, but json could not parse it: strict parsing says why next
-            return True
         return True
 
     # --- objects -> states ----------------------------------------------------------------------
