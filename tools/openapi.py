@@ -427,6 +427,118 @@ def provider_webhook() -> Schema:
     return _document("provider-webhook", "Payment provider webhooks (public, HMAC).", paths, c, security)
 
 
+def reconciliation_api() -> Schema:
+    from functions.reconciliation import BreakQuery, NoteRequest, ProposeRequest, ReconcileRequest
+    from shared.entrypoints.dac7_http import Dac7FileRequest
+
+    c = _Components()
+    report = {"type": "object", "description": "A reconciliation report: counts and totals per class."}
+    brk = {"type": "object", "description": "A break, with both sides' data and its history."}
+    page = {
+        "type": "object",
+        "required": ["data"],
+        "properties": {
+            "data": {"type": "array", "items": OBJECT},
+            "next_page_token": {"type": ["string", "null"]},
+        },
+    }
+    dac7 = {"type": "object", "description": "The year's DAC7 report, masked (TINs, accounts)."}
+    queries = BreakQuery.model_json_schema(ref_template=REF)
+    for name, definition in queries.pop("$defs", {}).items():
+        c._put(name, definition)
+    break_params = [
+        _query_param(name, {k: v for k, v in prop.items() if k not in ("title", "default")})
+        for name, prop in queries["properties"].items()
+    ]
+    report_params = [p for p in break_params if p["name"] in ("rail", "limit")]
+    made_id = _path_param("{}", RESOURCE_ID, "")
+    report_id = made_id | {"name": "report_id", "description": "`<rail>-<day>` or a window's id."}
+    break_id = made_id | {"name": "break_id", "description": "A break's id (`brk_…`)."}
+    year = _path_param("year", {"type": "string", "pattern": "^[0-9]{4}$"}, "A calendar year, 2023 on.")
+    common = [*OIDC_ERRORS, 400, 422]
+    bodies: dict[str, type[BaseModel]] = {"propose": ProposeRequest}
+    paths = {
+        "/reconciliations": {
+            "post": {
+                "operationId": "reconcileWindow",
+                "summary": "Reconcile a rail over a window (at most 31 days, not in the future), now.",
+                "requestBody": _json_body(c.model(ReconcileRequest)),
+                "responses": _responses({201: ("The report.", report)}, common),
+            },
+            "get": {
+                "operationId": "listReports",
+                "summary": "Reports, newest window first.",
+                "parameters": report_params,
+                "responses": _responses({200: ("Reports.", page)}, common),
+            },
+        },
+        "/reconciliations/{report_id}": {
+            "parameters": [report_id],
+            "get": {
+                "operationId": "getReport",
+                "responses": _responses({200: ("The report.", report)}, [*common, 404]),
+            },
+        },
+        "/reconciliation-breaks": {
+            "get": {
+                "operationId": "listBreaks",
+                "summary": "Breaks, newest first, filtered by rail, state and class.",
+                "parameters": break_params,
+                "responses": _responses({200: ("A page of breaks.", page)}, common),
+            }
+        },
+        "/reconciliation-breaks/{break_id}": {
+            "parameters": [break_id],
+            "get": {
+                "operationId": "getBreak",
+                "responses": _responses({200: ("The break.", brk)}, [*common, 404]),
+            },
+        },
+        **{
+            f"/reconciliation-breaks/{{break_id}}/{action}": {
+                "parameters": [break_id],
+                "post": {
+                    "operationId": f"{action}Break",
+                    "summary": summary,
+                    "requestBody": _json_body(c.model(bodies.get(action, NoteRequest))),
+                    "responses": _responses({200: ("The break.", brk)}, [*common, 404, 409]),
+                },
+            }
+            for action, summary in (
+                ("acknowledge", "Acknowledge a break with a note."),
+                ("propose", "Propose a correction: a balanced journal entry with a reason."),
+                ("approve", "Approve the proposed correction (not by its proposer), which posts it."),
+                ("reject", "Reject the proposed correction."),
+            )
+        },
+        "/dac7-reports/{year}": {
+            "parameters": [year],
+            "get": {
+                "operationId": "previewDac7Report",
+                "summary": "The year's DAC7 report as it stands: reportable sellers (masked), exclusions "
+                "and their reasons, what is missing.",
+                "responses": _responses({200: ("The report.", dac7)}, common),
+            },
+        },
+        "/dac7-reports": {
+            "post": {
+                "operationId": "writeDac7File",
+                "summary": "Write the year's DPI file, checked against the schema, to the tax-reports "
+                "bucket; answered with the report and the file's name, size and hash (never its data).",
+                "requestBody": _json_body(c.model(Dac7FileRequest)),
+                "responses": _responses({201: ("Written.", dac7)}, common),
+            }
+        },
+    }
+    return _document(
+        "reconciliation-api",
+        "Reconciliation and the DAC7 report (OIDC; ops and finance only).",
+        paths,
+        c,
+        OIDC_SECURITY,
+    )
+
+
 def _worker(name: str, model: type[BaseModel], what: str) -> Schema:
     c = _Components()
     result = {"type": "object", "required": ["result"], "properties": {"result": {}}}
@@ -457,6 +569,7 @@ def documents() -> dict[str, Schema]:
         "payouts-api": payouts_api(),
         "order-events-webhook": order_events_webhook(),
         "provider-webhook": provider_webhook(),
+        "reconciliation-api": reconciliation_api(),
         "run-shard-worker": _worker("run-shard-worker", ShardTask, "Process one page of a payout run"),
         "transfer-worker": _worker("transfer-worker", TransferTask, "Send one payout to its provider"),
     }

@@ -20,6 +20,7 @@ def test_one_file_per_http_function() -> None:
             "payouts-api",
             "order-events-webhook",
             "provider-webhook",
+            "reconciliation-api",
             "run-shard-worker",
             "transfer-worker",
         ]

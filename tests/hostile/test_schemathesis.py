@@ -52,6 +52,15 @@ PLAN: list[tuple[str, str, int, int]] = [
     ("payouts-api", "GET /runs/{run_id}/items", 25, 25),
     ("order-events-webhook", "POST /", 50, 30),
     ("provider-webhook", "POST /{provider}", 30, 20),
+    ("reconciliation-api", "POST /reconciliations", 15, 15),
+    ("reconciliation-api", "GET /reconciliations", 15, 15),
+    ("reconciliation-api", "GET /reconciliations/{report_id}", 10, 10),
+    ("reconciliation-api", "GET /reconciliation-breaks", 20, 20),
+    ("reconciliation-api", "GET /reconciliation-breaks/{break_id}", 10, 10),
+    ("reconciliation-api", "POST /reconciliation-breaks/{break_id}/propose", 15, 15),
+    ("reconciliation-api", "POST /reconciliation-breaks/{break_id}/approve", 10, 10),
+    ("reconciliation-api", "GET /dac7-reports/{year}", 10, 10),
+    ("reconciliation-api", "POST /dac7-reports", 15, 15),
     ("run-shard-worker", "POST /", 25, 20),
     ("transfer-worker", "POST /", 25, 20),
 ]
@@ -63,6 +72,7 @@ SELLER_WRITES: list[tuple[str, int, int]] = [
 IDENTITY = {
     "sellers-api": "ops",
     "payouts-api": "ops",
+    "reconciliation-api": "ops",
     "run-shard-worker": "tasks-invoker",
     "transfer-worker": "tasks-invoker",
 }
