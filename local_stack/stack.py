@@ -622,6 +622,23 @@ class Stack:
         if (self.state_dir / "stack.json").exists():
             self._write_state()
 
+    def kill_process(self, name: str) -> None:
+        """SIGKILL any process of the stack (a stand-in, Prism): an outside system going away."""
+        pid = self.procs[name].pid
+        _signal_group(pid, signal.SIGKILL)
+        if _wait_gone([pid], self._popens, 5.0):
+            raise StackError(f"{name} (pid {pid}) did not die")
+
+    def restart_process(self, name: str, timeout: float = HEALTH_TIMEOUT) -> None:
+        """Start a process of the stack again on its port (after kill_process) and wait for it."""
+        p = self.procs[name]
+        if p.pid and _stop_groups([p.pid], self._popens, STOP_GRACE):
+            raise StackError(f"{name} (pid {p.pid}) did not stop")
+        self._launch(name, log_mode="a")
+        self._await_health([name], timeout)
+        if (self.state_dir / "stack.json").exists():
+            self._write_state()
+
     def stop(self) -> None:
         """Stop every process group, then check that no process is left and every port is free."""
         pgids = [p.pid for p in self.procs.values() if p.pid]

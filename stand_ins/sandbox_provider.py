@@ -804,6 +804,14 @@ def add_control_routes(app: Flask, engine: Sandbox, *, prefix: str, json_body: C
     def webhooks() -> Response:
         return jsonify({"data": engine.webhook_log(request.args.get("transfer_id"))})
 
+    @app.get(f"{prefix}/_records")
+    def records() -> Response:
+        """Every object the engine holds, as stored (test tooling: the fault harness's auditor
+        counts every rail's transfers per payout)."""
+        with engine.lock:
+            found = [dict(t) for t in engine.transfers.values()]
+        return jsonify({"data": found})
+
     @app.get(f"{prefix}/_events")
     def events() -> Response:
         wanted = request.args.get("transfer_id")

@@ -33,12 +33,19 @@ def test_the_same_seed_draws_the_same_plan_and_another_seed_another(tmp_path):
     _, other = plan(tmp_path, 8, 200)
     assert first == again and summary == again_summary
     assert first != other
-    assert summary.startswith("plan (seed 7): 200 sellers in 9 countries")
+    assert summary.startswith("plan (seed 7): 200 sellers in 11 countries")
+    assert "rails: mixed (SE via Adyen, PL via Stripe" in summary
+    sandbox_only, only = plan(tmp_path, 7, 200, "--sandbox-only")
+    assert (
+        sandbox_only.startswith("plan (seed 7): 200 sellers in 9 countries") and only["rail_outage"] is None
+    )
 
 
 def test_a_plan_onboards_every_country_and_injects_every_kind_of_fault(tmp_path):
     _, p = plan(tmp_path, 3, 1000)
-    assert len(p["sellers"]) == 1000 and len({s["country"] for s in p["sellers"]}) == 9
+    assert len(p["sellers"]) == 1000 and len({s["country"] for s in p["sellers"]}) == 11
+    assert {"SE", "PL"} <= {s["country"] for s in p["sellers"]} and p["mixed_rails"]
+    assert p["rail_outage"]["rail"] == "adyen" and 0 < p["rail_outage"]["at"] < 1
     assert FAILING | {"returned", "paid"} | SKIPPED <= {s["profile"] for s in p["sellers"]}
     assert len(p["events"]) + len(p["hot_events"]) >= 5000
     assert len(p["hot_events"]) >= 200
@@ -78,6 +85,7 @@ def test_a_short_seeded_fault_run_passes_the_audit(tmp_path):
     assert (figures["double_payouts"], figures["lost_payouts"], figures["ledger_imbalance"]) == (0, 0, 0)
     assert not figures["findings"], log  # regressions of the bugs it found (verification/faults/findings.py)
     for kind in ("transfer_task_duplicate", "sigkill_", "sandbox_5xx_burst", "order_event_late_redelivery",
-                 "refund_while_payout_in_flight", "webhook_replay_days_later", "run_start_concurrent"):  # fmt: skip
+                 "refund_while_payout_in_flight", "webhook_replay_days_later", "run_start_concurrent",
+                 "rail_outage_adyen"):  # fmt: skip
         assert any(k.startswith(kind) for k in figures["faults"]), (kind, figures["faults"])
     assert json.loads((state / "plan.json").read_text())["seed"] == 11

@@ -46,9 +46,12 @@ def run_progress(store: FirestoreStore, run_id: str) -> JSON | None:
     }
 
 
-def e2e(bench: Bench, n: int, largest: bool, record: bool = True) -> JSON:
-    console.rule(f"[bold]End-to-end payout run over {n:,} sellers" + ("" if record else " (warm-up)"))
-    seeded = _fresh_sellers(bench, n)
+def e2e(
+    bench: Bench, n: int, largest: bool, record: bool = True, countries: tuple[str, ...] | None = None
+) -> JSON:
+    where = f" in {', '.join(countries)}" if countries else ""
+    console.rule(f"[bold]End-to-end payout run over {n:,} sellers{where}" + ("" if record else " (warm-up)"))
+    seeded = _fresh_sellers(bench, n, countries)
     run_date = run_date_for(datetime.now(UTC))
     run_id = f"run-{run_date.isoformat()}"
     before = bench.quiet_counters()
@@ -76,13 +79,14 @@ def e2e(bench: Bench, n: int, largest: bool, record: bool = True) -> JSON:
     return result
 
 
-def _fresh_sellers(bench: Bench, n: int) -> JSON:
+def _fresh_sellers(bench: Bench, n: int, countries: tuple[str, ...] | None = None) -> JSON:
     """An empty project and queues, the sandbox settling fast, then n sellers seeded."""
     bench.queues("purge")
     bench.queues("resume")
     bench.wipe()
     bench.sandbox_config(settle_delay_ms=bench.args.settle_delay_ms)
-    seeded = seed(bench, make_sellers(n, f"e{n}"))
+    tag = f"e{n}" + ("-" + "".join(countries).lower() if countries else "")
+    seeded = seed(bench, make_sellers(n, tag, countries) if countries else make_sellers(n, tag))
     console.print(
         f"seeded {n:,} sellers ({seeded['sellers_per_s']}/s) and {seeded['events']:,} order events "
         f"({seeded['events_per_s']}/s) in-process"
@@ -161,4 +165,15 @@ def _result(
         "machine_cpu_busy": round(machine_busy, 3),
         "loadavg_after": os.getloadavg(),
         "function_cpu_seconds_per_payout": round(function_cpu / settled, 5) if settled else 0.0,
+    }
+
+
+# Issue 15: each rail on its own, through a country whose route starts with it.
+RAIL_COUNTRIES = {"sandbox": "FR", "adyen": "SE", "stripe": "PL"}
+
+
+def per_rail(bench: Bench, n: int) -> dict[str, JSON]:
+    """A run of n sellers for each rail; the operations per settled payout of each."""
+    return {
+        rail: e2e(bench, n, largest=False, countries=(country,)) for rail, country in RAIL_COUNTRIES.items()
     }

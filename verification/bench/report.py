@@ -31,6 +31,8 @@ def print_report(r: JSON) -> None:
         console.print(shard_table(workers["shard"]))
     if r.get("http"):
         console.print(http_table(r["http"]))
+    if r.get("rails"):
+        console.print(rails_table(r["rails"]))
     mem = r.get("memory") or {}
     if mem.get("processes"):
         console.print(memory_table(mem))
@@ -270,4 +272,29 @@ def cost_table(cost: JSON) -> Table:
         PRICES["hosted_provider"]["table"] + f", at an average payout of USD {cost['avg_payout_usd']:.0f}",
     )
     t.caption = "; ".join(cost["assumptions"])
+    return t
+
+
+def rails_table(rails: dict[str, JSON]) -> Table:
+    t = Table(title="Per rail: a run of one country routed to each rail (per settled payout)")
+    for col in ("rail", "sellers", "settled", "seconds", "payouts/s", "reads", "writes", "tx", "tasks",
+                "provider calls", "webhooks", "timed out"):  # fmt: skip
+        t.add_column(col, justify="right")
+    for rail, e in rails.items():
+        p = e["ops_per_payout"]
+        t.add_row(
+            rail,
+            _f(e["sellers"]),
+            _f(e["settled"]),
+            _f(e["seconds"], 1),
+            _f(e["payouts_per_s"], 1),
+            *(_f(p.get(k)) for k in ("firestore_reads", "firestore_writes", "firestore_transactions")),
+            _f(p.get("tasks_created")),
+            _f(p.get("provider_calls")),
+            _f(p.get("provider_webhooks")),
+            str(e["timed_out"]),
+        )
+    t.caption = (
+        "sandbox: FR sellers; adyen: SE sellers (through Prism); stripe: PL sellers with connected accounts"
+    )
     return t

@@ -24,7 +24,7 @@ from verification.bench.bench_stack import start_stack
 from verification.bench.console import console
 from verification.bench.context import Bench
 from verification.bench.cost import cost_per_million
-from verification.bench.e2e import e2e
+from verification.bench.e2e import e2e, per_rail
 from verification.bench.http_latency import http_latency
 from verification.bench.prices import MINIMUM_WRITES, MINIMUM_WRITES_TOTAL, PRICES
 from verification.bench.processes import MemorySampler
@@ -63,6 +63,8 @@ def run_parts(bench: Bench, args: argparse.Namespace, result: JSON) -> None:
         result["workers"] = {"transfer": transfer_workers(bench), "shard": shard_workers(bench)}
     if "http" in args.parts:
         result["http"] = http_latency(bench)
+    if "rails" in args.parts:
+        result["rails"] = per_rail(bench, args.rail_sellers)
     if result.get("e2e"):
         add_cost(result, args.avg_payout_usd)
 

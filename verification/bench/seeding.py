@@ -16,7 +16,7 @@ from shared.domain.order_events import parse_order_event
 from shared.domain.sellers import SellerIn
 from shared.usecases.order_events import ingest_order_event
 from shared.usecases.sellers import put_seller
-from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
+from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body, stripe_account_for
 from verification.bench.console import bar_columns, console
 from verification.bench.context import Bench
 from verification.bench.counters import ops_view, per
@@ -24,13 +24,14 @@ from verification.bench.counters import ops_view, per
 JSON = dict[str, Any]
 
 
-def make_sellers(n: int, tag: str) -> list[tuple[str, str, int]]:
-    """(seller_id, country, index within its country), spread over the nine countries."""
+def make_sellers(n: int, tag: str, countries: tuple[str, ...] = COUNTRIES) -> list[tuple[str, str, int]]:
+    """(seller_id, country, index within its country), spread over ``countries`` (the nine of the
+    sandbox by default; one country for a rail of its own: SE for Adyen, PL for Stripe)."""
     return [
         (
-            f"bench-{tag}-{COUNTRIES[i % len(COUNTRIES)]}-{i // len(COUNTRIES):06d}",
-            COUNTRIES[i % len(COUNTRIES)],
-            i // len(COUNTRIES),
+            f"bench-{tag}-{countries[i % len(countries)]}-{i // len(countries):06d}",
+            countries[i % len(countries)],
+            i // len(countries),
         )
         for i in range(n)
     ]
@@ -71,6 +72,8 @@ def seed(bench: Bench, sellers: list[tuple[str, str, int]], major: int = 500) ->
     def onboard(item: tuple[str, str, int]) -> None:
         seller_id, country, n = item
         body = seller_body(country, n, "paid", payout_schedule={"interval": "daily"})
+        if country == "PL":  # PL routes to Stripe first: a connected account each
+            body["rail_accounts"] = {"stripe": stripe_account_for(country, n, "paid")}
         put_seller(store, registry, seller_id, SellerIn.model_validate_json(json.dumps(body)), now=now)
 
     def fund(item: tuple[str, str, int]) -> None:

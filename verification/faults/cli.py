@@ -30,6 +30,11 @@ def parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--state-dir", type=Path, default=None, help="default /tmp/faults-stack-<offset>")
     p.add_argument("--keep", action="store_true", help="leave the stack running afterwards")
+    p.add_argument(
+        "--sandbox-only",
+        action="store_true",
+        help="every seller through the sandbox (no SE/Adyen, PL/Stripe sellers, no rail outage)",
+    )
     p.add_argument("--plan-only", action="store_true", help="print the plan and exit")
     p.add_argument(
         "--plan-out", type=Path, default=None, help="with --plan-only: also write the plan as JSON"
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     sellers = args.sellers or (120 if args.short else 1000)
     if args.plan_only:
-        plan = make_plan(args.seed, sellers, args.short)
+        plan = make_plan(args.seed, sellers, args.short, mixed_rails=not args.sandbox_only)
         print("\n".join(plan.summary()))
         if args.plan_out is not None:
             args.plan_out.write_text(json.dumps(plan.as_json(), indent=1, sort_keys=True, default=str) + "\n")
@@ -55,5 +60,6 @@ def main(argv: list[str] | None = None) -> int:
         port_offset=args.port_offset,
         state_dir=args.state_dir,
         keep=args.keep,
+        mixed_rails=not args.sandbox_only,
     )
     return 0 if outcome.ok else 1

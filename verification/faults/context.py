@@ -105,6 +105,11 @@ class FaultContext:
         self.say(f"journal checkpoint {len(self.snapshots)} ({label}): {len(snap)} entries")
 
     def set_sandbox(self, config: JSON) -> None:
+        """The provider's fault knobs; with mixed rails, the Adyen and Stripe stand-ins' too."""
         resp = self.client.sandbox("POST", "/v1/_config", config)
         if resp.status_code != 200:
             raise Breach(f"sandbox config refused: {resp.text}")
+        if self.plan.mixed_rails:
+            from verification.faults.rails import configure_rails
+
+            configure_rails(self, config)

@@ -10,7 +10,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from shared.topology import TOPIC_ORDER_EVENTS, TOPIC_RELEASE_FUNDS
-from stand_ins.sample_sellers import seller_body
+from stand_ins.sample_sellers import seller_body, stripe_account_for
 from verification.faults.context import Breach, FaultContext
 from verification.faults.plan import SellerPlan
 from verification.faults.process_kills import kill_and_restart
@@ -31,6 +31,13 @@ def onboard(ctx: FaultContext) -> None:
             payout_hold={"held": True, "reason": "fraud review"}
             if s.profile == "on_hold"
             else {"held": False},
+            # PL routes to Stripe first: its sellers have connected accounts, whose id gives the
+            # Stripe stand-in the same fate as the bank account gives the others.
+            **(
+                {"rail_accounts": {"stripe": stripe_account_for(s.country, s.n, outcome)}}
+                if s.country == "PL"
+                else {}
+            ),
         )
         return ctx.client.call("PUT", "sellers-api", f"/sellers/{s.seller_id}", body).status_code
 
@@ -39,6 +46,10 @@ def onboard(ctx: FaultContext) -> None:
     if set(codes) != {201}:
         raise Breach(f"onboarding answered {dict(codes)}")
     ctx.say(f"{len(ctx.plan.sellers)} sellers onboarded in {len(set(ctx.countries.values()))} countries")
+
+
+def _stripe_account(s: SellerPlan, outcome: str) -> JSON:
+    return {"rail_accounts": {"stripe": stripe_account_for(s.country, s.n, outcome)}}
 
 
 def send_events(ctx: FaultContext, events: list[JSON], label: str, kill: JSON | None = None) -> None:

@@ -33,6 +33,7 @@ class PayoutPhase:
         )
         self.kills = [k for k in plan.kills if k["function"] != "order-events"] if first else []
         self.bursts = list(plan.bursts) if first else []
+        self.outage = plan.rail_outage if first else None  # issue 15: a rail's API goes away
         self.replay_done = not first
         self.baseline = dict(plan.sandbox)
         self.burst_until = 0.0
@@ -47,6 +48,7 @@ class PayoutPhase:
             self.redeliver_when_created()
             self.kill_when_due(status)
             self.burst_when_due(status)
+            self.outage_when_due(status)
             if not self.replay_done and status["fraction"] >= 0.6:
                 self.replay_done = True
                 ctx.spawn(replay_some, ctx, self.run_id)
@@ -109,6 +111,14 @@ class PayoutPhase:
             self.ctx.set_sandbox(self.baseline)
             self.burst_until = 0.0
 
+    def outage_when_due(self, status: JSON) -> None:
+        """Adyen's API goes away once its fraction of payouts is settled (verification/faults/rails.py)."""
+        if self.outage is not None and status["payouts"] and status["fraction"] >= self.outage["at"]:
+            from verification.faults.rails import rail_outage
+
+            self.ctx.spawn(rail_outage, self.ctx, self.outage)
+            self.outage = None
+
     def sweeper_tick(self, frac: float) -> None:
         """Every 10 s (3 s near the end); one tick in five is delivered twice at once."""
         if time.monotonic() - self.last_tick <= (3 if frac >= 0.95 else 10):
@@ -126,7 +136,7 @@ class PayoutPhase:
         return (
             status["status"] == "completed"
             and status["settled"] == status["payouts"]
-            and not (self.dups or self.kills or self.bursts or self.burst_until)
+            and not (self.dups or self.kills or self.bursts or self.burst_until or self.outage)
             and self.replay_done
         )
 

@@ -46,6 +46,10 @@ class Plan:
     replay_sample: int  # transfers whose webhooks are replayed mid-run
     second_run_events: list[JSON]
     stuck_after_seconds: int
+    # Issue 15: SE sellers route to Adyen first and PL sellers (with connected accounts) to
+    # Stripe first, beside the sandbox's countries; Adyen's API goes away mid-run.
+    mixed_rails: bool = True
+    rail_outage: JSON | None = None  # {"rail": "adyen", "at": fraction settled, "seconds"}
 
     def summary(self) -> list[str]:
         profiles = Counter(s.profile for s in self.sellers)
@@ -73,18 +77,30 @@ class Plan:
             + ", ".join(f"{k['function']} {k['when']} (down {k['down_seconds']} s)" for k in self.kills),
             f"  refunds in flight: {[e['seller_id'] for e in self.inflight_refunds]}; webhook replays: "
             f"{self.replay_sample} transfers mid-run, all of them at the end",
+            "  rails: "
+            + (
+                f"mixed (SE via Adyen, PL via Stripe, the rest via the sandbox); outage {self.rail_outage}"
+                if self.mixed_rails
+                else "the sandbox only"
+            ),
         ]
 
     def as_json(self) -> JSON:
         return asdict(self)
 
 
-def make_plan(seed: int, n_sellers: int = 1000, short: bool = False, now: datetime | None = None) -> Plan:
+def make_plan(
+    seed: int,
+    n_sellers: int = 1000,
+    short: bool = False,
+    now: datetime | None = None,
+    mixed_rails: bool = True,
+) -> Plan:
     """Every random choice of the run. The same (seed, sizes) gives the same plan; ``now`` only
     dates the events. The draws happen in a fixed order: changing it changes every plan."""
     rng = random.Random(seed)
     now = now or datetime(2026, 1, 1, tzinfo=UTC)
-    sellers = _sellers(f"f{seed}", n_sellers)
+    sellers = _sellers(f"f{seed}", n_sellers, mixed_rails)
     paid_sellers = [s for s in sellers if s.profile == "paid"]
     events, released = _initial_events(rng, sellers, now)
     routes, push_burst_copies, webhook_dups = _routes(rng, events)
@@ -122,14 +138,24 @@ def make_plan(seed: int, n_sellers: int = 1000, short: bool = False, now: dateti
         replay_sample=5 if short else 25,
         second_run_events=second,
         stuck_after_seconds=10 if short else 20,
+        mixed_rails=mixed_rails,
+        # Drawn last, so the plan's other draws are those of a sandbox-only plan of these sellers.
+        rail_outage={"rail": "adyen", "at": round(rng.uniform(0.2, 0.6), 2), "seconds": rng.randint(4, 8)}
+        if mixed_rails
+        else None,
     )
 
 
-def _sellers(tag: str, n_sellers: int) -> list[SellerPlan]:
+# The countries whose route starts with a real rail (countries.json ``rails``).
+RAIL_COUNTRIES = ("SE", "PL")
+
+
+def _sellers(tag: str, n_sellers: int, mixed_rails: bool = True) -> list[SellerPlan]:
+    countries = COUNTRIES + RAIL_COUNTRIES if mixed_rails else COUNTRIES
     sellers = []
     for k in range(n_sellers):
-        country = COUNTRIES[k % len(COUNTRIES)]
-        i = k // len(COUNTRIES)
+        country = countries[k % len(countries)]
+        i = k // len(countries)
         sellers.append(SellerPlan(f"{tag}-{country}-{i:04d}", country, k + 1, PROFILES.get(k % 50, "paid")))
     return sellers
 

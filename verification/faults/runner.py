@@ -29,6 +29,7 @@ from verification.faults.observations import observe_sandbox
 from verification.faults.outcome_checks import check_events, check_run_outcomes
 from verification.faults.payout_phase import PayoutPhase
 from verification.faults.plan import Plan, make_plan
+from verification.faults.rails import rail_transfers
 from verification.faults.reconciliation_check import check_reconciliation
 from verification.faults.report import Outcome, outcome
 from verification.faults.run_starts import start_run
@@ -116,9 +117,11 @@ def drain_and_audit(ctx: FaultContext) -> AuditReport:
     check_inflight_refunds(ctx)
     check_events(ctx)
     observe_sandbox(ctx)
+    # Every rail's transfers together: at most one accepted transfer per payout over all rails.
+    transfers = rail_transfers(ctx) if plan.mixed_rails else ctx.client.sandbox_transfers()
     return audit(
         ctx.store,
-        ctx.client.sandbox_transfers(),
+        transfers,
         journal_snapshots=ctx.snapshots,
         expected_collected=expected_ledger(ctx).collected_by_currency(),
     )
@@ -178,11 +181,12 @@ def run_fault_injection(
     port_offset: int = 400,
     state_dir: Path | None = None,
     keep: bool = False,
+    mixed_rails: bool = True,
     say: Callable[[str], None] = print,
 ) -> Outcome:
     """Start an isolated stack, run the seeded plan against it, audit, stop the stack."""
     t0 = time.monotonic()
-    plan = make_plan(seed, sellers, short, now=datetime.now(UTC))
+    plan = make_plan(seed, sellers, short, now=datetime.now(UTC), mixed_rails=mixed_rails)
     state_dir = prepare_state_dir(plan, port_offset, state_dir, say)
     stack: Stack | None = None
     try:
