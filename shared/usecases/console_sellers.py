@@ -1,5 +1,6 @@
 """Sellers in the console: search, and a seller's page (balances per currency and how they moved,
-holds, KYC, bank and rail accounts and tax id masked, their payouts).
+holds: the payout hold and the order lines whose money is not released yet, KYC, bank and rail
+accounts and tax id masked, their payouts).
 
 The balance over time is rebuilt from the journal, backwards from the stored balance: each of the
 seller's newest ``BALANCE_HISTORY_ENTRIES`` entries is undone in turn, newest first, so the read is
@@ -27,6 +28,7 @@ from shared.usecases.ports import Balance, ConsoleReads
 SEARCH_LIMIT = 50
 BALANCE_HISTORY_ENTRIES = 500  # journal entries read for a seller's chart (newest first)
 SELLER_PAYOUTS = 25
+UNRELEASED_LINES = 100  # order lines on hold shown (their money is in the pending bucket)
 MAX_QUERY = 128
 
 
@@ -103,6 +105,7 @@ def seller_detail(
     entries = reads.seller_entries_newest_first(seller_id, BALANCE_HISTORY_ENTRIES + 1)
     complete = len(entries) <= BALANCE_HISTORY_ENTRIES
     history = balance_history(seller_id, balances, entries[:BALANCE_HISTORY_ENTRIES], now)
+    unreleased = reads.unreleased_order_lines(seller_id, UNRELEASED_LINES + 1)
     payouts: list[Payout] = svc.store.payouts.newest_first(
         seller_id=seller_id, status=None, run_id=None, limit=SELLER_PAYOUTS, after=None
     )
@@ -113,6 +116,18 @@ def seller_detail(
         "history_complete": complete,
         "history_entries": min(len(entries), BALANCE_HISTORY_ENTRIES),
         "payouts": payouts,
+        # Money on hold: each unreleased line, the seller's share of it and when it releases.
+        "held_lines": [
+            {
+                "order_line_id": line.order_line_id,
+                "state": line.release_state.value,
+                "amount": line.seller_net_remaining,
+                "currency": line.currency,
+                "release_at": line.release_at,
+            }
+            for line in unreleased[:UNRELEASED_LINES]
+        ],
+        "held_lines_more": len(unreleased) > UNRELEASED_LINES,
     }
 
 

@@ -640,6 +640,11 @@ class ConsoleReads(Protocol):
         """The seller's newest ``limit`` journal entries, newest first (a bounded read)."""
         ...
 
+    def unreleased_order_lines(self, seller_id: str, limit: int) -> list[OrderLine]:
+        """The seller's order lines whose money is not released yet (awaiting delivery, or
+        holding until ``release_at``), soonest release first, at most ``limit`` read."""
+        ...
+
 
 class TaskQueue(Protocol):
     def enqueue(

@@ -20,7 +20,7 @@ from shared.adapters.firestore import documents as d
 from shared.adapters.firestore.console import CONSOLE_ACTIONS
 from shared.domain.ledger import entry_id_for
 from shared.entrypoints.console import csrf
-from stand_ins.sample_sellers import stripe_account_for
+from stand_ins.sample_sellers import seller_body, stripe_account_for
 from tests.browser.conftest import ARTIFACTS, EVIL_NAME, Cycle, eventually
 from tests.e2e.test_rail_routes import onboard_and_fund, pay, settled
 
@@ -149,6 +149,39 @@ def test_a_sellers_page_shows_the_apis_balances_a_chart_and_masked_accounts(cycl
     assert page.locator("#bank-account").inner_text() == seller["bank_account"]["masked"]
     assert "•" in seller["bank_account"]["masked"] or "*" in seller["bank_account"]["masked"]
     assert page.locator("#payouts tr[data-payout-id]").count() >= 1
+    assert session.take_problems() == []
+
+
+def test_money_on_hold_is_listed_on_the_sellers_page(client, sign_in, ops):
+    seller_id = f"br-hold-{uuid.uuid4().hex[:8]}"
+    body = seller_body("FR", 1301, "paid", payout_hold={"held": True, "reason": "KYC review <b>x</b>"})
+    assert client.call("PUT", "sellers-api", f"/sellers/{seller_id}", body).status_code == 201
+    paid = {
+        "event_id": f"paid-{seller_id}",
+        "type": "order_line.paid",
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "seller_id": seller_id,
+        "order_line_id": f"ol-{seller_id}",
+        "data": {
+            "gross": {"amount": 12000, "currency": "EUR"},
+            "commission": {"amount": 2000, "currency": "EUR"},
+        },
+    }
+    assert client.post_order_event(paid).status_code == 202
+    session = sign_in(VIEWER)
+
+    def listed() -> bool:
+        session.open(f"/sellers/{seller_id}")
+        return session.page.locator(f'#held-lines tr[data-order-line-id="ol-{seller_id}"]').count() == 1
+
+    eventually(listed, timeout=30)
+    row = session.page.locator(f'#held-lines tr[data-order-line-id="ol-{seller_id}"]')
+    assert "100.00 EUR" in row.inner_text() and "awaiting delivery" in row.inner_text()
+    assert session.page.locator("#hold").inner_text() == "Payouts are held: KYC review <b>x</b>"
+    assert session.page.locator("#hold b").count() == 0
+    pending = session.page.locator('#balances [data-bucket="pending"]').get_attribute("data-amount")
+    assert pending == "10000"
+    session.shot("seller-on-hold")
     assert session.take_problems() == []
 
 

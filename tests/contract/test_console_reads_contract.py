@@ -12,6 +12,7 @@ import pytest
 from shared.domain.countries import load_country_rules
 from shared.domain.ledger import record_sale
 from shared.domain.money import Money
+from shared.domain.order_events import OrderLine, ReleaseState
 from shared.domain.sellers import SellerIn
 from shared.usecases.sellers import put_seller
 from stand_ins.sample_sellers import seller_body
@@ -75,3 +76,32 @@ def test_a_sellers_newest_entries_come_newest_first_and_bounded(world):
     assert newest[0].entry == entries[4]
     assert len(reads.seller_entries_newest_first("s-j", 50)) == 5
     assert reads.seller_entries_newest_first("s-none", 5) == []
+
+
+def test_a_sellers_unreleased_order_lines_come_soonest_release_first(world):
+    store, reads = world
+
+    def line(line_id: str, seller_id: str, state: ReleaseState, days: int | None) -> OrderLine:
+        release_at = AT + timedelta(days=days) if days is not None else None
+        return OrderLine(
+            line_id, seller_id, "EUR", True, 1000, 100, release_at=release_at, release_state=state
+        )
+
+    lines = [
+        line("ol-late", "s-h", ReleaseState.HOLDING, 9),
+        line("ol-waiting", "s-h", ReleaseState.AWAITING_DELIVERY, None),
+        line("ol-soon", "s-h", ReleaseState.HOLDING, 2),
+        line("ol-done", "s-h", ReleaseState.RELEASED, 1),
+        line("ol-other", "s-other", ReleaseState.HOLDING, 1),
+    ]
+
+    def body(uow):
+        for x in lines:
+            uow.order_lines.put(x)
+
+    store.atomically(body)
+    found = reads.unreleased_order_lines("s-h", 10)
+    assert [x.order_line_id for x in found] == ["ol-soon", "ol-late", "ol-waiting"]
+    assert found[0] == lines[2]
+    assert len(reads.unreleased_order_lines("s-h", 2)) == 2
+    assert reads.unreleased_order_lines("s-none", 10) == []

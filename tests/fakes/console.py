@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.domain.ledger import DatedEntry
+from shared.domain.order_events import OrderLine, ReleaseState
 from shared.domain.runs import PayoutRun
 from shared.domain.sellers import Seller
 from shared.usecases.ports import RunPayoutPoint
@@ -94,3 +95,11 @@ class FakeConsoleReads:
     def seller_entries_newest_first(self, seller_id: str, limit: int) -> list[DatedEntry]:
         found = [DatedEntry(e, at) for e, at in self.s.t.journal.values() if e.seller_id == seller_id]
         return sorted(found, key=lambda e: e.key, reverse=True)[:limit]
+
+    def unreleased_order_lines(self, seller_id: str, limit: int) -> list[OrderLine]:
+        found = [
+            line
+            for line in self.s.t.order_lines.values()
+            if line.seller_id == seller_id and line.release_state is not ReleaseState.RELEASED
+        ][:limit]
+        return sorted(found, key=lambda x: (x.release_at is None, x.release_at, x.order_line_id))

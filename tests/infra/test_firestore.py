@@ -53,6 +53,9 @@ QUERY_INDEXES: dict[str, set[str]] = {
     # a seller's newest journal entries.
     f"{CONSOLE}.find_sellers": set(),
     f"{CONSOLE}.seller_entries_newest_first": {"journal-seller_id-created_at-desc"},
+    # A seller's unreleased order lines: seller_id == and release_state in, no order (merged
+    # single-field indexes).
+    f"{CONSOLE}.unreleased_order_lines": set(),
 }
 
 

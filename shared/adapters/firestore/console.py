@@ -14,6 +14,7 @@ from google.cloud import firestore
 from shared.adapters.firestore import documents as d
 from shared.adapters.firestore.store import FirestoreStore
 from shared.domain.ledger import DatedEntry
+from shared.domain.order_events import OrderLine, ReleaseState
 from shared.domain.runs import PayoutRun
 from shared.domain.sellers import Seller
 from shared.usecases.ports import RunPayoutPoint
@@ -127,3 +128,23 @@ class FirestoreConsoleReads:
         )
         entries = [d.journal_from_doc(s.to_dict() or {}) for s in self.s.calls.stream(query)]
         return sorted(entries, key=lambda e: e.key, reverse=True)
+
+    def unreleased_order_lines(self, seller_id: str, limit: int) -> list[OrderLine]:
+        """Equality and ``in`` filters only, no order: served by merging the automatic
+        single-field indexes (no composite index); sorted here."""
+        query = (
+            self.s.client.collection(d.ORDER_LINES)
+            .where(filter=firestore.FieldFilter("seller_id", "==", seller_id))
+            .where(
+                filter=firestore.FieldFilter(
+                    "release_state", "in", [ReleaseState.AWAITING_DELIVERY.value, ReleaseState.HOLDING.value]
+                )
+            )
+            .limit(limit)
+        )
+        lines = [d.order_line_from_doc(s.to_dict() or {}) for s in self.s.calls.stream(query)]
+        return sorted(lines, key=_release_order)
+
+
+def _release_order(line: OrderLine) -> tuple[bool, datetime | None, str]:
+    return (line.release_at is None, line.release_at, line.order_line_id)

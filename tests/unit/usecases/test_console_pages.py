@@ -84,6 +84,24 @@ def test_the_balance_over_time_is_the_journal_undone_from_the_stored_balance(wor
     assert [p.at for p in points] == sorted(p.at for p in points)
 
 
+def test_money_on_hold_is_listed_by_order_line_soonest_release_first(world, reads):
+    world.seller("s-3")
+    world.fund("s-3", 9000)  # released: not on hold
+    paid = {"gross": {"amount": 11000, "currency": "EUR"}, "commission": {"amount": 1000, "currency": "EUR"}}
+    world.event("s-3", "paid", paid, "ol-waiting")  # not delivered yet
+    world.event("s-3", "paid", paid, "ol-held")
+    world.event("s-3", "delivered", {"delivered_at": NOW.isoformat()}, "ol-held")
+    detail = console_sellers.seller_detail(world.svc, reads, RULES, "s-3", NOW)
+    held = detail["held_lines"]
+    assert [(h["order_line_id"], h["state"], h["amount"], h["currency"]) for h in held] == [
+        ("ol-held", "holding", 10000, "EUR"),
+        ("ol-waiting", "awaiting_delivery", 10000, "EUR"),
+    ]
+    assert held[0]["release_at"] > NOW and held[1]["release_at"] is None
+    assert not detail["held_lines_more"]
+    assert detail["balances"] == [Balance("EUR", 20000, 9000, 0)]
+
+
 def test_the_balance_history_reads_a_bounded_window_and_starts_where_it_starts():
     at = datetime(2026, 11, 1, tzinfo=UTC)
     entries = [
