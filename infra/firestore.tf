@@ -120,6 +120,11 @@ locals {
       collection = "journal"
       fields     = [["seller_id", "ASCENDING"], ["created_at", "ASCENDING"]]
     }
+    # The console: a seller's newest journal entries, for the balance chart (issue 19).
+    "journal-seller_id-created_at-desc" = {
+      collection = "journal"
+      fields     = [["seller_id", "ASCENDING"], ["created_at", "DESCENDING"]]
+    }
     "payouts-list-seller_id-status-run_id" = {
       collection = "payouts"
       fields     = [["seller_id", "ASCENDING"], ["status", "ASCENDING"], ["run_id", "ASCENDING"], ["created_at", "DESCENDING"], ["payout_id", "DESCENDING"]]

@@ -41,6 +41,15 @@ class NotFound(Exception):
     pass
 
 
+class BadForm(Exception):
+    """A form the console cannot read (before any rule is asked): 422, naming the field."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
 # ---- runs --------------------------------------------------------------------------------------
 
 

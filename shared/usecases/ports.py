@@ -630,6 +630,21 @@ class ConsoleReads(Protocol):
 
     def record_action(self, record: dict[str, Any]) -> None: ...
 
+    # Sellers (issue 19 §1): search and a seller's balance over time.
+    def find_sellers(self, prefix: str, limit: int) -> list[Seller]:
+        """Sellers whose id or display name starts with ``prefix`` (as typed), in id order; the
+        first ``limit`` sellers by id when the prefix is empty."""
+        ...
+
+    def seller_entries_newest_first(self, seller_id: str, limit: int) -> list[DatedEntry]:
+        """The seller's newest ``limit`` journal entries, newest first (a bounded read)."""
+        ...
+
+    def unreleased_order_lines(self, seller_id: str, limit: int) -> list[OrderLine]:
+        """The seller's order lines whose money is not released yet (awaiting delivery, or
+        holding until ``release_at``), soonest release first, at most ``limit`` read."""
+        ...
+
 
 class TaskQueue(Protocol):
     def enqueue(

@@ -96,7 +96,9 @@ CAPABILITIES: dict[str, Capabilities] = {
         secrets=frozenset({"CONSOLE_CSRF_SECRET"}),
         settings=frozenset({"RUN_DEADLINE_SECONDS"}),
         notes="console_views: reads; cancel_payout -> PayoutService.cancel -> relay; CSRF tokens; "
-        "runs against RUN_DEADLINE_SECONDS",
+        "runs against RUN_DEADLINE_SECONDS; console_rails: drain/resume -> rail_ops.set_drained; "
+        "console_reconciliation: break actions -> ReconciliationService (no provider call: it never "
+        "runs a reconciliation); console_sellers: reads",
     ),
     "reconciliation-api": Capabilities(
         publishes=True,

@@ -49,6 +49,13 @@ QUERY_INDEXES: dict[str, set[str]] = {
     # single-field index, descending included).
     f"{CONSOLE}.runs_newest_first": set(),
     f"{CONSOLE}.dead_letters": set(),
+    # Sellers by id or display name prefix: one field ranged and ordered each (automatic index);
+    # a seller's newest journal entries.
+    f"{CONSOLE}.find_sellers": set(),
+    f"{CONSOLE}.seller_entries_newest_first": {"journal-seller_id-created_at-desc"},
+    # A seller's unreleased order lines: seller_id == and release_state in, no order (merged
+    # single-field indexes).
+    f"{CONSOLE}.unreleased_order_lines": set(),
 }
 
 

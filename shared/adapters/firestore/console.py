@@ -13,7 +13,10 @@ from google.cloud import firestore
 
 from shared.adapters.firestore import documents as d
 from shared.adapters.firestore.store import FirestoreStore
+from shared.domain.ledger import DatedEntry
+from shared.domain.order_events import OrderLine, ReleaseState
 from shared.domain.runs import PayoutRun
+from shared.domain.sellers import Seller
 from shared.usecases.ports import RunPayoutPoint
 
 CONSOLE_ACTIONS = "console_actions"
@@ -96,3 +99,52 @@ class FirestoreConsoleReads:
 
     def record_action(self, record: dict[str, Any]) -> None:
         self.s.calls.set(self.s.refs.writable(CONSOLE_ACTIONS, uuid.uuid4().hex), record)
+
+    # --- sellers ---------------------------------------------------------------------------------
+
+    def find_sellers(self, prefix: str, limit: int) -> list[Seller]:
+        """Two range queries on one field each (the automatic single-field indexes): ids, then
+        display names, starting with the prefix."""
+        sellers = self.s.client.collection(d.SELLERS)
+        found: dict[str, Seller] = {}
+        for field in ("seller_id", "display_name") if prefix else ("seller_id",):
+            query = sellers.order_by(field)
+            if prefix:
+                query = query.where(filter=firestore.FieldFilter(field, ">=", prefix)).where(
+                    filter=firestore.FieldFilter(field, "<", prefix + "\uf8ff")
+                )
+            for snap in self.s.calls.stream(query.limit(limit)):
+                seller = d.seller_from_doc(snap.to_dict() or {})
+                found.setdefault(seller.seller_id, seller)
+        return [found[k] for k in sorted(found)][:limit]
+
+    def seller_entries_newest_first(self, seller_id: str, limit: int) -> list[DatedEntry]:
+        """Index ``journal-seller_id-created_at-desc``."""
+        query = (
+            self.s.client.collection(d.JOURNAL)
+            .where(filter=firestore.FieldFilter("seller_id", "==", seller_id))
+            .order_by("created_at", direction=firestore.Query.DESCENDING)
+            .limit(limit)
+        )
+        entries = [d.journal_from_doc(s.to_dict() or {}) for s in self.s.calls.stream(query)]
+        return sorted(entries, key=lambda e: e.key, reverse=True)
+
+    def unreleased_order_lines(self, seller_id: str, limit: int) -> list[OrderLine]:
+        """Equality and ``in`` filters only, no order: served by merging the automatic
+        single-field indexes (no composite index); sorted here."""
+        query = (
+            self.s.client.collection(d.ORDER_LINES)
+            .where(filter=firestore.FieldFilter("seller_id", "==", seller_id))
+            .where(
+                filter=firestore.FieldFilter(
+                    "release_state", "in", [ReleaseState.AWAITING_DELIVERY.value, ReleaseState.HOLDING.value]
+                )
+            )
+            .limit(limit)
+        )
+        lines = [d.order_line_from_doc(s.to_dict() or {}) for s in self.s.calls.stream(query)]
+        return sorted(lines, key=_release_order)
+
+
+def _release_order(line: OrderLine) -> tuple[bool, datetime | None, str]:
+    return (line.release_at is None, line.release_at, line.order_line_id)

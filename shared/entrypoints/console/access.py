@@ -11,8 +11,10 @@ only the load balancer, so the header cannot be sent around IAP. Locally the sta
 (``CONSOLE_IAP_JWKS_FILE``): the console runs the same checks in both.
 
 **Roles**, from ``CONSOLE_ROLES`` (JSON ``{"email": ["viewer", "operator", "approver"]}``):
-a viewer reads; an operator also cancels payouts and drains providers; an approver also approves
-corrections. A signed-in user with no role gets 403.
+a viewer reads; an operator also cancels payouts, drains providers, acknowledges reconciliation
+breaks and proposes corrections; an approver also acknowledges and proposes, and approves or
+rejects corrections (never their own: the reconciliation use case's maker-checker). A signed-in
+user with no role gets 403.
 """
 
 from __future__ import annotations
@@ -46,13 +48,17 @@ class Permission(StrEnum):
     VIEW = "view"
     CANCEL_PAYOUT = "cancel_payout"
     DRAIN_PROVIDER = "drain_provider"
-    APPROVE_CORRECTION = "approve_correction"
+    RESOLVE_BREAK = "resolve_break"  # acknowledge a reconciliation break, propose a correction
+    APPROVE_CORRECTION = "approve_correction"  # approve or reject a proposed correction
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.VIEW}),
-    Role.OPERATOR: frozenset({Permission.VIEW, Permission.CANCEL_PAYOUT, Permission.DRAIN_PROVIDER}),
-    Role.APPROVER: frozenset({Permission.VIEW, Permission.APPROVE_CORRECTION}),
+    Role.OPERATOR: frozenset(
+        {Permission.VIEW, Permission.CANCEL_PAYOUT, Permission.DRAIN_PROVIDER, Permission.RESOLVE_BREAK}
+    ),
+    # An approver may also propose; the use case still refuses the proposer's own approval.
+    Role.APPROVER: frozenset({Permission.VIEW, Permission.RESOLVE_BREAK, Permission.APPROVE_CORRECTION}),
 }
 
 
