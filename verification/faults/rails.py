@@ -106,3 +106,12 @@ def _stripe_status(transfer: JSON, bank_payouts: list[JSON]) -> str:
         # platform it has left (a payout booked failed then is money that can be paid twice).
         return "paid"
     return status
+
+
+def observe_rails(ctx: FaultContext) -> None:
+    """Which rail paid each payout, and how many moved on from a rail and why (the outage)."""
+    for doc in ctx.store.client.collection("payouts").stream():
+        payout = doc.to_dict() or {}
+        ctx.observed[f"payouts_via_{payout.get('provider') or 'none'}"] += 1
+        for attempt in payout.get("rail_attempts") or []:
+            ctx.observed[f"rail_passed_{attempt.get('rail')}_{attempt.get('outcome')}"] += 1

@@ -29,7 +29,7 @@ from verification.faults.observations import observe_sandbox
 from verification.faults.outcome_checks import check_events, check_run_outcomes
 from verification.faults.payout_phase import PayoutPhase
 from verification.faults.plan import Plan, make_plan
-from verification.faults.rails import rail_transfers
+from verification.faults.rails import observe_rails, rail_transfers
 from verification.faults.reconciliation_check import check_reconciliation
 from verification.faults.report import Outcome, outcome
 from verification.faults.run_starts import start_run
@@ -117,6 +117,8 @@ def drain_and_audit(ctx: FaultContext) -> AuditReport:
     check_inflight_refunds(ctx)
     check_events(ctx)
     observe_sandbox(ctx)
+    if plan.mixed_rails:
+        observe_rails(ctx)
     # Every rail's transfers together: at most one accepted transfer per payout over all rails.
     transfers = rail_transfers(ctx) if plan.mixed_rails else ctx.client.sandbox_transfers()
     return audit(
