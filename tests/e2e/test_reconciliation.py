@@ -67,16 +67,20 @@ def test_a_transfer_we_never_made_is_one_break_resolved_under_maker_checker(
     assert resp.status_code == 201, resp.text
     report = resp.json()
     lines = {(x["class"], x["currency"]): (x["count"], x["total"]) for x in report["lines"]}
-    assert lines[("unknown_to_us", "EUR")] == (1, 777), report
+    # The window is this test's; the stack is shared, so another test's transfer created in the
+    # same second (the sandbox keeps seconds) or a return still on its way may be in it too: the
+    # assertions are about this test's own payout and stranger.
+    assert lines[("unknown_to_us", "EUR")][0] >= 1, report
     assert lines[("matched", "EUR")][0] >= 1, report
-    assert set(lines) <= {("matched", "EUR"), ("unknown_to_us", "EUR")}, report  # nothing else
-    assert (report["breaks"], report["new_breaks"]) == (1, 1)
+    assert report["breaks"] >= 1 and report["new_breaks"] >= 1
     assert ops.call("GET", API, f"/reconciliations/{report['report_id']}").json() == report
 
     listing = ops.call(
         "GET", API, "/reconciliation-breaks?rail=sandbox&class=unknown_to_us&state=open"
     ).json()
     (brk,) = [b for b in listing["data"] if b["rail_records"][0]["reference"] == f"po_stranger{uid}"]
+    every = ops.call("GET", API, "/reconciliation-breaks?rail=sandbox&limit=200").json()["data"]
+    assert not [b for b in every if (b["ledger"] or {}).get("payout_id") == payout_id]  # ours matched
     assert brk["ledger"] is None and brk["amount"] == {"amount": 777, "currency": "EUR"}
     break_id = brk["break_id"]
     assert stack_store.get("outbox", f"{break_id}-found")["type"] == "reconciliation.break_found"
@@ -121,7 +125,7 @@ def test_a_transfer_we_never_made_is_one_break_resolved_under_maker_checker(
     assert entry is not None and sum(p["amount"] for p in entry["postings"]) == 0
 
     again = ops.call("POST", API, "/reconciliations", window).json()
-    assert (again["breaks"], again["new_breaks"]) == (1, 0)
+    assert again["new_breaks"] == 0 and again["breaks"] >= 1
     assert ops.call("GET", API, f"/reconciliation-breaks/{break_id}").json()["state"] == "corrected"
 
     # The CLI reads the same (payouts-ops recon ...).

@@ -140,7 +140,8 @@ def make_plan(
         stuck_after_seconds=10 if short else 20,
         mixed_rails=mixed_rails,
         # Drawn last, so the plan's other draws are those of a sandbox-only plan of these sellers.
-        rail_outage={"rail": "adyen", "at": round(rng.uniform(0.2, 0.6), 2), "seconds": rng.randint(4, 8)}
+        # Early, while the first pages' transfers are sent, so SE payouts meet it and fail over.
+        rail_outage={"rail": "adyen", "at": round(rng.uniform(0.0, 0.1), 2), "seconds": rng.randint(6, 10)}
         if mixed_rails
         else None,
     )
