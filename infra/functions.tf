@@ -34,6 +34,8 @@ locals {
     "order-service" = ["serviceAccount:${var.order_service_account}"]
     "tasks-invoker" = ["serviceAccount:${google_service_account.tasks_invoker.email}"]
     "pubsub-push"   = ["serviceAccount:${google_service_account.pubsub_push.email}"]
+    # Eventarc's trigger on the inbound bank-file bucket (bank_files.tf).
+    "eventarc-trigger" = ["serviceAccount:${google_service_account.eventarc_trigger.email}"]
     "iap"           = ["serviceAccount:${local.iap_service_agent}"] # the console's load balancer (console.tf)
     # The people who check ops' reconciliation corrections (maker-checker: functions/reconciliation.py).
     "finance" = [for e in var.finance_emails : "user:${e}"]
@@ -44,6 +46,7 @@ locals {
     "order-service" = [var.order_service_account]
     "tasks-invoker" = [google_service_account.tasks_invoker.email]
     "pubsub-push"   = [google_service_account.pubsub_push.email]
+    "eventarc-trigger" = [google_service_account.eventarc_trigger.email]
     "iap"           = [local.iap_service_agent]
     "finance"       = var.finance_emails
   }
@@ -73,6 +76,14 @@ locals {
       PROVIDER_TIMEOUT_SECONDS = tostring(var.provider_timeout_seconds)
       ADYEN_BALANCE_ACCOUNT_ID = var.adyen_balance_account_id
       ADYEN_ENVIRONMENT        = var.adyen_environment
+    }
+    # The SEPA bank-file rail (bank_files.tf): the buckets and the platform's debtor account.
+    bank_files = {
+      BANK_OUTBOUND_BUCKET = local.bank_file_buckets["outbound"]
+      BANK_INBOUND_BUCKET  = local.bank_file_buckets["inbound"]
+      SEPA_DEBTOR_NAME     = var.sepa_debtor_name
+      SEPA_DEBTOR_IBAN     = var.sepa_debtor_iban
+      SEPA_DEBTOR_BIC      = var.sepa_debtor_bic
     }
     # The console: who IAP's assertions are for (the backend service behind its load balancer,
     # console.tf), and who may do what in it.
@@ -247,7 +258,7 @@ locals {
       verifies_oidc = true
       callers       = ["tasks-invoker"]
       public        = false
-      env_groups    = ["base", "provider_api", "tasks"]
+      env_groups    = ["base", "provider_api", "tasks", "bank_files"] # bank_files: sepa_file payouts are queued for a file
       enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
@@ -287,7 +298,7 @@ locals {
       verifies_oidc = true
       callers       = ["pubsub-push"]
       public        = false
-      env_groups    = ["base", "tasks", "provider_api"]
+      env_groups    = ["base", "tasks", "provider_api", "bank_files"] # bank_files: it writes the SEPA files
       enqueues      = ["transfer-worker", "remittance-worker"] # stuck transfers; paid events relayed late
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
@@ -365,6 +376,28 @@ locals {
       settings = {
         RUN_DEADLINE_SECONDS = tostring(var.run_deadline_seconds)
       }
+    }
+    # The SEPA bank-file rail (issue 16, functions/bank_files.py): the bank's pain.002, camt.054
+    # and camt.053 files, one CloudEvent per finalized object of the inbound bucket, delivered by
+    # the Eventarc trigger of bank_files.tf. It moves payouts (postings, outbox events).
+    "bank-files-inbound" = {
+      entry_point   = "bank_files_inbound"
+      trigger       = "eventarc"
+      topic         = null
+      memory        = "1Gi" # a camt.053 of a busy day is read whole
+      cpu           = "1"
+      timeout       = 540
+      concurrency   = 1
+      max_instances = 5
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      verifies_oidc = true
+      callers       = ["eventarc-trigger"]
+      public        = false
+      env_groups    = ["base", "tasks", "bank_files"]
+      enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
+      publishes     = true
+      secrets       = []
+      settings      = {}
     }
     # Remittance advice (issue 18): renders a paid payout's PDF (WeasyPrint, about a second),
     # writes it to the documents bucket once and relays its payout.remittance_ready event.

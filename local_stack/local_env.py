@@ -47,6 +47,7 @@ ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "payout-sweeper": (PUSH_IDENTITY,),
     "reconciliation-api": ("ops", "finance"),  # finance: the checkers of ops' corrections
     "reconciliation": (PUSH_IDENTITY,),
+    "bank-files-inbound": ("eventarc-trigger",),  # local_stack/eventarc.py TRIGGER_IDENTITY
 }
 
 # Seller-scoped callers (OIDC_SELLER_SCOPES): they may only read these sellers' data, on these
