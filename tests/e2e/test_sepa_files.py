@@ -1,0 +1,96 @@
+"""The SEPA bank-file rail through the running stack: IE sellers (route sepa_file, sandbox) are paid
+through a pain.001 in the outbound bucket (valid against the XSD), the bank stand-in answers in the
+inbound bucket (pain.002, camt.054, a return later, a camt.053 statement), the Eventarc stand-in
+delivers each file to bank-files-inbound, and the payouts end paid, failed and returned with the
+ledger balanced; a bank file delivered twice changes nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.request
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.adapters.bank_files.sepa_credit_transfer import validate_pain001
+from shared.adapters.cloud_storage import CloudStorage
+from shared.settings import Settings
+from shared.topology import TOPIC_SWEEPER
+from tests.e2e.conftest import eventually
+from tests.e2e.test_payouts import assert_books_agree
+from tests.e2e.test_rail_routes import onboard_and_fund, pay
+
+pytestmark = pytest.mark.e2e
+
+
+def bank(stack, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(  # noqa: S310 - the stack's own bank stand-in
+        stack.env["BANK_URL"] + path, data=data, method="POST" if data is not None else "GET",
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=30) as resp:  # noqa: S310
+        return dict(json.loads(resp.read() or b"{}"))
+
+
+def payout(client, payout_id: str) -> dict:
+    return dict(client.call("GET", "payouts-api", f"/payouts/{payout_id}").json())
+
+
+def in_status(client, payout_id: str, status: str, timeout: float = 60) -> dict:
+    return eventually(lambda: (p := payout(client, payout_id))["status"] == status and p, timeout=timeout)
+
+
+def test_sepa_payouts_go_out_in_a_file_and_the_banks_answers_settle_them_once(
+    stack, client, ops, stack_store, uid
+):
+    objects = CloudStorage(
+        Settings(GOOGLE_CLOUD_PROJECT=stack.project, STORAGE_EMULATOR_HOST=stack.env["STORAGE_EMULATOR_HOST"])
+    )
+    outbound, inbound = stack.env["BANK_OUTBOUND_BUCKET"], stack.env["BANK_INBOUND_BUCKET"]
+    sellers = {outcome: f"ie-{outcome}-{uid}" for outcome in ("paid", "account_closed", "returned")}
+    ids = {}
+    for outcome, seller_id in sellers.items():
+        onboard_and_fund(client, seller_id, "IE", 100_000, outcome=outcome)
+        ids[outcome] = pay(client, seller_id, 25_000, "EUR")
+    for payout_id in ids.values():  # queued for a file by the transfer worker: no file yet
+        queued = eventually(lambda p=payout_id: (x := payout(client, p))["provider"] == "sepa_file" and x)
+        assert queued["status"] == "pending"
+
+    ops.publish(TOPIC_SWEEPER, {"reason": "test_sepa_files"})  # the writer's tick
+
+    def our_file() -> tuple[str, bytes] | None:
+        for obj in objects.list(outbound, "pain.001/"):
+            content = objects.get(outbound, obj.name) or b""
+            if all(p.replace("_", "/").encode() in content for p in ids.values()):
+                return obj.name, content
+        return None
+
+    name, content = eventually(our_file, timeout=60)
+    validate_pain001(content)  # what left is valid against the XSD sepaxml ships
+    paid = in_status(client, ids["paid"], "paid")
+    assert f"in bank file {name}" in [h["cause"] for h in paid["history"]]
+    failed = in_status(client, ids["account_closed"], "failed")
+    assert failed["failure_code"] == "account_closed"
+    in_status(client, ids["returned"], "returned")  # booked, then the return's camt.054 (AC04)
+
+    # The day's statement (camt.053) repeats what the notifications said: nothing moves.
+    before = {k: payout(client, p) for k, p in ids.items()}
+    bank(stack, "/v1/_statements", {"date": datetime.now(UTC).date().isoformat()})
+    # A bank file delivered twice (the connector resends it under another name): nothing moves.
+    answered = [o.name for o in objects.list(inbound) if not o.name.endswith("-again.xml")]
+    for answer in answered[-4:]:
+        again = objects.get(inbound, answer) or b""
+        objects.put_if_absent(inbound, answer.replace(".xml", "-again.xml"), again, "application/xml")
+    time.sleep(3)  # the Eventarc stand-in delivers within a second; nothing may change after
+    assert {k: payout(client, p) for k, p in ids.items()} == before
+    for seller_id in sellers.values():
+        assert_books_agree(stack_store, seller_id)
+    balances = {
+        k: client.call("GET", "sellers-api", f"/sellers/{s}").json()["balances"][0]
+        for k, s in sellers.items()
+    }
+    assert [balances[k]["in_flight"] for k in sellers] == [0, 0, 0]
+    assert balances["account_closed"]["available"] == balances["returned"]["available"]  # money back
+    assert balances["paid"]["available"] == balances["returned"]["available"] - 25_000
