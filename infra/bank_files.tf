@@ -13,7 +13,7 @@
 # google_eventarc_trigger on the inbound bucket (below; roles/run.invoker for eventarc_trigger
 # comes from the function's callers), and the bucket grants: the payout-sweeper writes the
 # pain.001 files (objectCreator + objectViewer on outbound: create-if-absent reads back an object
-# that exists), bank-files-inbound reads the bank's files (objectViewer on inbound).
+# that exists), bank-files-inbound and reconciliation read the bank's files (objectViewer on inbound).
 
 variable "bank_file_retention_days" {
   description = "Days a bank file cannot be deleted or replaced (the retention policy of both buckets)."
@@ -174,8 +174,11 @@ resource "google_storage_bucket_iam_member" "sweeper_writes_outbound" {
   member   = "serviceAccount:${google_service_account.function["payout-sweeper"].email}"
 }
 
+# bank-files-inbound reads the bank's answers; reconciliation reads its camt.053 statements
+# (shared/adapters/rail_records/sources.py BankStatementRecords) when RECONCILED_RAILS has sepa_file.
 resource "google_storage_bucket_iam_member" "inbound_reader" {
-  bucket = google_storage_bucket.bank_files["inbound"].name
-  role   = "roles/storage.objectViewer"
-  member = "serviceAccount:${google_service_account.function["bank-files-inbound"].email}"
+  for_each = toset(["bank-files-inbound", "reconciliation", "reconciliation-api"])
+  bucket   = google_storage_bucket.bank_files["inbound"].name
+  role     = "roles/storage.objectViewer"
+  member   = "serviceAccount:${google_service_account.function[each.key].email}"
 }

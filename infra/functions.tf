@@ -325,7 +325,7 @@ locals {
       verifies_oidc = true
       callers       = ["ops", "finance"]
       public        = false
-      env_groups    = ["base", "provider_api"]
+      env_groups    = ["base", "provider_api", "bank_files"] # bank_files: sepa_file's camt.053 statements
       enqueues      = []
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
@@ -346,7 +346,7 @@ locals {
       verifies_oidc = true
       callers       = ["pubsub-push"]
       public        = false
-      env_groups    = ["base", "provider_api"]
+      env_groups    = ["base", "provider_api", "bank_files"] # bank_files: sepa_file's camt.053 statements
       enqueues      = []
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)

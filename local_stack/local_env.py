@@ -202,7 +202,7 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "TRACE_FILE_DIR": str(stack_dir / "traces"),
         **rail_env(sec),
         # Reconciliation (functions/reconciliation.py): the rails the local stack reconciles.
-        "RECONCILED_RAILS": "sandbox,adyen",
+        "RECONCILED_RAILS": "sandbox,adyen,sepa_file",
     }
 
 

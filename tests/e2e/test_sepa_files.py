@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -94,3 +94,29 @@ def test_sepa_payouts_go_out_in_a_file_and_the_banks_answers_settle_them_once(
     assert [balances[k]["in_flight"] for k in sellers] == [0, 0, 0]
     assert balances["account_closed"]["available"] == balances["returned"]["available"]  # money back
     assert balances["paid"]["available"] == balances["returned"]["available"] - 25_000
+
+
+def test_the_bank_file_rail_is_reconciled_from_the_banks_statements_with_no_unexplained_break(
+    stack, client, ops, uid
+):
+    seller_id = f"ie-recon-{uid}"
+    onboard_and_fund(client, seller_id, "IE", 100_000)
+    payout_id = pay(client, seller_id, 30_000, "EUR")
+    eventually(lambda: payout(client, payout_id)["provider"] == "sepa_file")
+    ops.publish(TOPIC_SWEEPER, {"reason": "test_sepa_files"})
+    in_status(client, payout_id, "paid")
+    today = datetime.now(UTC).date()
+    bank(stack, "/v1/_statements", {"date": today.isoformat()})
+    start = datetime(today.year, today.month, today.day, tzinfo=UTC)
+    window = {"rail": "sepa_file", "from": start.isoformat(), "to": (start + timedelta(days=1)).isoformat()}
+
+    def reconciled() -> dict | None:
+        resp = ops.call("POST", "reconciliation-api", "/reconciliations", window)
+        assert resp.status_code == 201, resp.text
+        report = dict(resp.json())
+        return report if report["rail_records"] >= 1 else None
+
+    report = eventually(reconciled, timeout=30, interval=1)  # the statement reaches the bucket
+    lines = {(x["class"], x["currency"]) for x in report["lines"]}
+    assert lines == {("matched", "EUR")}, report
+    assert report["breaks"] == 0, report

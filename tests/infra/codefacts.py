@@ -107,14 +107,18 @@ CAPABILITIES: dict[str, Capabilities] = {
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
-        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
+        bank_files=True,
+        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords, "
+        "BankStatementRecords: camt.053 in the inbound bucket), relay of break events",
     ),
     "reconciliation": Capabilities(
         publishes=True,
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
-        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
+        bank_files=True,
+        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords, "
+        "BankStatementRecords: camt.053 in the inbound bucket), relay of break events",
     ),
     "bank-files-inbound": Capabilities(
         enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up

@@ -247,3 +247,54 @@ def test_the_sweeper_requeues_a_queued_payout_and_leaves_one_at_the_bank_alone()
     assert counts["at_bank"] == 1 and counts["requeued"] == 1 and counts["flagged"] == 0
     assert w.tasks.to("transfer-worker")[before:] == [{"payout_id": queued}]
     assert w.store.t.stuck == {}
+
+
+# --- reconciliation of the bank-file rail: the bank's camt.053 as the rail's records -----------------
+
+
+class BankSources:
+    """RailRecordSources with the sepa_file rail only (the stack's list is RECONCILED_RAILS)."""
+
+    def __init__(self, source) -> None:
+        self.source = source
+
+    def rails(self) -> tuple[str, ...]:
+        return ("sepa_file",)
+
+    def get(self, rail: str):
+        from shared.usecases.ports import UnknownRail
+
+        if rail != "sepa_file":
+            raise UnknownRail(rail)
+        return self.source
+
+
+def test_the_banks_statement_reconciles_the_bank_file_rail_with_zero_breaks_and_a_duplicate_read_once():
+    from shared.adapters.rail_records.sources import BankStatementRecords
+    from shared.settings import Settings
+    from shared.usecases.reconciliation import ReconciliationService, day_window
+
+    w = sepa_world(bank=BankConfig(duplicate_file_rate=1.0))  # every bank file comes twice
+    ids = [
+        pay(w, "s-paid", 2500),
+        pay(w, "s-closed", 2600, "account_closed"),
+        pay(w, "s-ret", 2700, "returned"),
+    ]
+    for pid in ids:
+        w.send(pid)
+    w.writer.run(NOW)
+    w.answers()
+    statement = w.bank.write_statement(NOW.date())
+    assert statement.startswith(f"camt.053/{NOW.date().isoformat()}/")
+    settings = Settings(BANK_INBOUND_BUCKET=IN, SEPA_DEBTOR_IBAN=DEBTOR.iban)
+    source = BankStatementRecords(settings, w.objects)
+    recon = ReconciliationService(
+        w.store, BankSources(source), relay=lambda events: len(events), clock=lambda: NOW
+    )
+    report = recon.reconcile_window("sepa_file", day_window(NOW.date()), actor="ops@example.com")
+    assert report.breaks == 0, [(b.cls, b.subject) for b in w.store.t.breaks.values()]
+    # the paid transfer, the returned one and its return; the rejected payout moved no money
+    assert [(line.cls, line.count, line.total) for line in report.lines] == [
+        ("matched", 3, 2500 + 2700 + 2700)
+    ]
+    assert report.rail_records == 3  # two debits and one return credit, each once
