@@ -298,3 +298,36 @@ def test_the_banks_statement_reconciles_the_bank_file_rail_with_zero_breaks_and_
         ("matched", 3, 2500 + 2700 + 2700)
     ]
     assert report.rail_records == 3  # two debits and one return credit, each once
+
+
+def test_a_file_the_bank_refuses_as_a_duplicate_changes_nothing_and_a_file_rejected_whole_fails_its_payouts():
+    w = sepa_world()
+    pid = pay(w, "s-1")
+    w.send(pid)
+    w.writer.run(NOW)
+    w.answers()
+    assert w.status(pid) is PayoutStatus.PAID
+    [name] = outbound(w)
+    # The connector sends the same file again: the bank refuses it whole (DU01), the first stands.
+    w.objects.put_if_absent(
+        OUT, name.replace(".xml", "-again.xml"), w.objects.get(OUT, name), "application/xml"
+    )
+    [refusal] = [n for n in w.answers() if n.startswith("pain.002/")]
+    report = w.intake.bank.read(w.objects.get(IN, refusal))
+    assert (report.group_status, report.group_reason) == ("RJCT", "DU01")
+    assert w.status(pid) is PayoutStatus.PAID
+
+    # A file the bank rejects whole for a reason of ours (FF01): every payout of it fails.
+    other = pay(w, "s-2")
+    w.send(other)
+    w.writer.run(NOW)
+    [batch] = [b for b in w.files.batches.values() if other in b.payout_ids]
+    seen = set(w.bank.state["files"])
+    w.bank._status_report(NOW.date(), batch.batch_id, [], group=("RJCT", "FF01"), payment_infos=[])
+    [whole] = [n for n in w.bank.state["files"] if n not in seen]
+    result = w.intake.receive(IN, whole, event_id="ev-whole", now=NOW)
+    assert result.counts == {"applied": 1}
+    assert w.intake.receive(IN, whole, event_id="ev-whole-again", now=NOW).counts == {"duplicate": 1}
+    payout = w.store.payouts.get(other)
+    assert payout.status is PayoutStatus.FAILED and payout.failure_code is FailureCode.TECHNICAL_REJECTION
+    assert w.store.t.sellers["s-2"].bank_account_status.value == "valid"  # our file, not their account
