@@ -120,3 +120,50 @@ def test_the_bank_file_rail_is_reconciled_from_the_banks_statements_with_no_unex
     lines = {(x["class"], x["currency"]) for x in report["lines"]}
     assert lines == {("matched", "EUR")}, report
     assert report["breaks"] == 0, report
+
+
+def test_what_bank_files_inbound_cannot_read_is_a_dead_letter_and_a_stranger_is_refused(
+    stack, stack_store, uid
+):
+    import requests
+
+    from local_stack import local_env
+    from local_stack.eventarc import TRIGGER_IDENTITY, cloud_event
+    from shared.adapters.firestore import documents as d
+
+    objects = CloudStorage(
+        Settings(GOOGLE_CLOUD_PROJECT=stack.project, STORAGE_EMULATOR_HOST=stack.env["STORAGE_EMULATOR_HOST"])
+    )
+    inbound = stack.env["BANK_INBOUND_BUCKET"]
+    # A file dropped in the inbound bucket that is no bank file: delivered by Eventarc, dead-lettered.
+    name = f"camt.054/2026-12-02/garbage-{uid}.xml"
+    put = objects.put_if_absent(
+        inbound, name, b"<Document>IBAN DE89370400440532013000</Document>", "text/xml"
+    )
+    headers, _ = cloud_event({"bucket": inbound, "name": name, "generation": put.generation})
+    letter_id = d.dead_letter_id("bank-files-inbound", headers["ce-id"])
+    letter = eventually(lambda: stack_store.get(d.DEAD_LETTERS, letter_id), timeout=30)
+    assert letter["code"] == "bank_file_unreadable"
+    assert "DE89370400440532013000" not in json.dumps(letter, default=str)  # never the content
+
+    url = stack.urls["bank-files-inbound"]
+    event_headers = {**headers, "ce-id": f"9{uid.encode().hex()[:12]}"}
+
+    def post(identity: str, body: dict) -> requests.Response:
+        token = local_env.mint_token(
+            stack.state_dir, email=local_env.identity(identity, stack.project), audience=url, ttl=300
+        )
+        return requests.post(
+            url,
+            data=json.dumps(body),
+            headers={**event_headers, "Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+
+    # Someone else than the trigger's identity: refused before anything is read.
+    refused = post("pubsub-push", {"bucket": inbound, "name": name, "generation": "1"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    # The trigger, with an event that is no object resource: acknowledged, a dead letter.
+    assert post(TRIGGER_IDENTITY, {"bucket": inbound}).status_code in (200, 204)
+    bad = stack_store.get(d.DEAD_LETTERS, d.dead_letter_id("bank-files-inbound", event_headers["ce-id"]))
+    assert bad is not None and bad["code"] == "bad_event"
