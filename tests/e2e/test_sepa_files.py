@@ -1,5 +1,5 @@
 """The SEPA bank-file rail through the running stack: IE sellers (route sepa_file, sandbox) are paid
-through a pain.001 in the outbound bucket (valid against the XSD), the bank stand-in answers in the
+by a payout run through a pain.001 in the outbound bucket (valid against the XSD), the bank stand-in answers in the
 inbound bucket (pain.002, camt.054, a return later, a camt.053 statement), the Eventarc stand-in
 delivers each file to bank-files-inbound, and the payouts end paid, failed and returned with the
 ledger balanced; a bank file delivered twice changes nothing."""
@@ -7,14 +7,17 @@ ledger balanced; a bank file delivered twice changes nothing."""
 from __future__ import annotations
 
 import json
+import random
 import time
 import urllib.request
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from shared.adapters.bank_files.sepa_credit_transfer import validate_pain001
 from shared.adapters.cloud_storage import CloudStorage
+from shared.domain.countries import load_country_rules
+from shared.domain.schedule import is_business_day
 from shared.settings import Settings
 from shared.topology import TOPIC_SWEEPER
 from tests.e2e.conftest import eventually
@@ -34,6 +37,14 @@ def bank(stack, path: str, body: dict | None = None) -> dict:
         return dict(json.loads(resp.read() or b"{}"))
 
 
+def a_sepa_run_date(seed: str) -> date:
+    rules = load_country_rules().get("IE")
+    day = date(2020, 3, 2) + timedelta(days=random.Random(f"sepa-{seed}").randrange(1800))
+    while not is_business_day(rules, day):
+        day -= timedelta(days=1)
+    return day
+
+
 def payout(client, payout_id: str) -> dict:
     return dict(client.call("GET", "payouts-api", f"/payouts/{payout_id}").json())
 
@@ -50,10 +61,27 @@ def test_sepa_payouts_go_out_in_a_file_and_the_banks_answers_settle_them_once(
     )
     outbound, inbound = stack.env["BANK_OUTBOUND_BUCKET"], stack.env["BANK_INBOUND_BUCKET"]
     sellers = {outcome: f"ie-{outcome}-{uid}" for outcome in ("paid", "account_closed", "returned")}
-    ids = {}
     for outcome, seller_id in sellers.items():
-        onboard_and_fund(client, seller_id, "IE", 100_000, outcome=outcome)
-        ids[outcome] = pay(client, seller_id, 25_000, "EUR")
+        onboard_and_fund(
+            client, seller_id, "IE", 100_000, outcome=outcome, payout_schedule={"interval": "daily"}
+        )
+    # A payout run (a past IE business day of its own, as test_tracing does): one payout per seller.
+    run_date = a_sepa_run_date(uid)
+    assert ops.call("POST", "payouts-api", "/runs", {"run_date": run_date.isoformat()}).status_code in (
+        200,
+        202,
+    )
+
+    def of_seller(seller_id: str) -> str | None:
+        found = client.call("GET", "payouts-api", f"/payouts?seller_id={seller_id}").json()["data"]
+        return str(found[0]["payout_id"]) if found else None
+
+    ids = {
+        outcome: eventually(lambda s=seller_id: of_seller(s), timeout=60)
+        for outcome, seller_id in sellers.items()
+    }
+    amount = payout(client, ids["paid"])["amount"]["amount"]
+    assert payout(client, ids["paid"])["run_id"] == f"run-{run_date.isoformat()}"
     for payout_id in ids.values():  # queued for a file by the transfer worker: no file yet
         queued = eventually(lambda p=payout_id: (x := payout(client, p))["provider"] == "sepa_file" and x)
         assert queued["status"] == "pending"
@@ -93,7 +121,7 @@ def test_sepa_payouts_go_out_in_a_file_and_the_banks_answers_settle_them_once(
     }
     assert [balances[k]["in_flight"] for k in sellers] == [0, 0, 0]
     assert balances["account_closed"]["available"] == balances["returned"]["available"]  # money back
-    assert balances["paid"]["available"] == balances["returned"]["available"] - 25_000
+    assert balances["paid"]["available"] == balances["returned"]["available"] - amount
 
 
 def test_the_bank_file_rail_is_reconciled_from_the_banks_statements_with_no_unexplained_break(
