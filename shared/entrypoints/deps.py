@@ -105,7 +105,7 @@ def bank_file_queue() -> BankFileQueue | None:
     for the bank-file writer."""
     from shared.usecases.bank_transfers import BankFileQueueing
 
-    return BankFileQueueing(bank_file_store(), get_settings().sepa_debtor_iban)
+    return BankFileQueueing(bank_file_store(), get_settings().sepa_debtor_iban, store().payouts.flag_stuck)
 
 
 # --- the SEPA bank-file rail (shared/usecases/bank_transfers.py) ----------------------------------

@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING
 from shared import log
 from shared.domain.bank_files import (
     BankFileError,
-    BankOutcome,
     BankReport,
     PayoutUpdate,
     batch_message_id,
@@ -77,9 +76,15 @@ def remittance_text(payout: Payout) -> str:
 class BankFileQueueing:
     """``BankFileQueue`` (shared/usecases/ports.py): the transfer worker's hook for batch rails."""
 
-    def __init__(self, files: BankFileStore, debtor_iban: str) -> None:
+    def __init__(
+        self,
+        files: BankFileStore,
+        debtor_iban: str,
+        flag_stuck: Callable[[str, str, datetime], None] | None = None,
+    ) -> None:
         self.files = files
         self.debtor_iban = debtor_iban
+        self.flag_stuck = flag_stuck  # PayoutQueries.flag_stuck: a payout no file can carry, for ops
 
     def queue_for_file(self, payout: Payout, seller: Seller, rail: str, now: datetime) -> str:
         with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
@@ -87,7 +92,9 @@ class BankFileQueueing:
             if account.scheme != "iban" or account.iban is None:
                 # The route only offers sepa_file to IBAN accounts; a seller whose account
                 # changed since is for ops, never a file the bank refuses.
-                logger.error("payout for a bank file has no IBAN account; not queued")
+                logger.error("payout for a bank file has no IBAN account; not queued, flagged for ops")
+                if self.flag_stuck is not None:
+                    self.flag_stuck(payout.payout_id, "sepa_file needs an IBAN account", now)
                 return "no_iban"
             item = QueuedBankTransfer(
                 payout_id=payout.payout_id,
@@ -256,7 +263,7 @@ class BankReportIntake:
         with log.bind(bank_file_id=report.file_id):
             effects = payout_updates(report)
             for update in effects.updates:
-                counts[self._apply(update.payout_id, update.outcome, update, now)] += 1
+                counts[self._apply(update, now)] += 1
             rejected = effects.file_rejection
             if rejected is not None and report.original_message_id:
                 counts.update(self._reject_file(report.original_message_id, rejected, report, now))
@@ -276,9 +283,10 @@ class BankReportIntake:
             logger.info("bank %s %s read: %s", report.kind.value, report.file_id, dict(counts))
         return IntakeResult("applied", report.kind.value, report.file_id, dict(counts))
 
-    def _apply(self, payout_id: str, outcome: BankOutcome, update: PayoutUpdate, now: datetime) -> str:
+    def _apply(self, update: PayoutUpdate, now: datetime) -> str:
         from shared.usecases.payouts import PayoutNotFound
 
+        payout_id, outcome = update.payout_id, update.outcome
         payout = self.store.payouts.get(payout_id)
         if payout is None or payout.provider not in self.rails:
             return "not_ours"  # left to reconciliation (a movement no payout of this rail explains)

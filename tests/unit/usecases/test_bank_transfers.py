@@ -331,3 +331,29 @@ def test_a_file_the_bank_refuses_as_a_duplicate_changes_nothing_and_a_file_rejec
     payout = w.store.payouts.get(other)
     assert payout.status is PayoutStatus.FAILED and payout.failure_code is FailureCode.TECHNICAL_REJECTION
     assert w.store.t.sellers["s-2"].bank_account_status.value == "valid"  # our file, not their account
+
+
+def test_a_payout_whose_seller_has_no_iban_is_never_queued_and_is_flagged_for_ops():
+    from shared.domain.bank_accounts import ValidatedBankAccount
+
+    flagged: list[tuple[str, str]] = []
+    queueing = BankFileQueueing(
+        FakeBankFileStore(), DEBTOR.iban, lambda pid, why, at: flagged.append((pid, why))
+    )
+    w = sepa_world()
+    pid = pay(w, "s-1")
+    seller = w.store.t.sellers["s-1"]
+    us = ValidatedBankAccount.from_storage(
+        {
+            "scheme": "us_aba",
+            "holder_name": "Alex Martin",
+            "routing_number": "011000015",
+            "account_number": "123456789",
+            "account_type": "checking",
+        }
+    )
+    result = queueing.queue_for_file(
+        w.store.payouts.get(pid), replace(seller, bank_account=us), "sepa_file", NOW
+    )
+    assert result == "no_iban" and flagged == [(pid, "sepa_file needs an IBAN account")]
+    assert queueing.files.open_items(10) == []
