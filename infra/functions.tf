@@ -34,11 +34,11 @@ locals {
     "order-service" = ["serviceAccount:${var.order_service_account}"]
     "tasks-invoker" = ["serviceAccount:${google_service_account.tasks_invoker.email}"]
     "pubsub-push"   = ["serviceAccount:${google_service_account.pubsub_push.email}"]
-    # Eventarc's trigger on the inbound bank-file bucket (bank_files.tf).
-    "eventarc-trigger" = ["serviceAccount:${google_service_account.eventarc_trigger.email}"]
     "iap"           = ["serviceAccount:${local.iap_service_agent}"] # the console's load balancer (console.tf)
     # The people who check ops' reconciliation corrections (maker-checker: functions/reconciliation.py).
     "finance" = [for e in var.finance_emails : "user:${e}"]
+    # Eventarc's trigger on the inbound bank-file bucket (bank_files.tf).
+    "eventarc-trigger" = ["serviceAccount:${google_service_account.eventarc_trigger.email}"]
   }
   caller_emails = {
     "ops"           = [google_service_account.ops.email]
@@ -46,9 +46,10 @@ locals {
     "order-service" = [var.order_service_account]
     "tasks-invoker" = [google_service_account.tasks_invoker.email]
     "pubsub-push"   = [google_service_account.pubsub_push.email]
-    "eventarc-trigger" = [google_service_account.eventarc_trigger.email]
     "iap"           = [local.iap_service_agent]
     "finance"       = var.finance_emails
+    # Eventarc's trigger on the inbound bank-file bucket (bank_files.tf).
+    "eventarc-trigger" = [google_service_account.eventarc_trigger.email]
   }
 
   # Environment variables shared by groups of functions (shared/settings.py reads them).
@@ -77,7 +78,9 @@ locals {
       ADYEN_BALANCE_ACCOUNT_ID = var.adyen_balance_account_id
       ADYEN_ENVIRONMENT        = var.adyen_environment
     }
-    # The SEPA bank-file rail (bank_files.tf): the buckets and the platform's debtor account.
+    # The SEPA bank-file rail (bank_files.tf): the buckets and the platform's debtor account, for
+    # the functions that queue payouts for files (transfer-worker), write them (payout-sweeper),
+    # read the bank's answers (bank-files-inbound) and its statements (reconciliation, -api).
     bank_files = {
       BANK_OUTBOUND_BUCKET = local.bank_file_buckets["outbound"]
       BANK_INBOUND_BUCKET  = local.bank_file_buckets["inbound"]
@@ -258,7 +261,7 @@ locals {
       verifies_oidc = true
       callers       = ["tasks-invoker"]
       public        = false
-      env_groups    = ["base", "provider_api", "tasks", "bank_files"] # bank_files: sepa_file payouts are queued for a file
+      env_groups    = ["base", "provider_api", "tasks", "bank_files"]
       enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
@@ -298,7 +301,7 @@ locals {
       verifies_oidc = true
       callers       = ["pubsub-push"]
       public        = false
-      env_groups    = ["base", "tasks", "provider_api", "bank_files"] # bank_files: it writes the SEPA files
+      env_groups    = ["base", "tasks", "provider_api", "bank_files"]
       enqueues      = ["transfer-worker", "remittance-worker"] # stuck transfers; paid events relayed late
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
@@ -325,7 +328,7 @@ locals {
       verifies_oidc = true
       callers       = ["ops", "finance"]
       public        = false
-      env_groups    = ["base", "provider_api", "bank_files"] # bank_files: sepa_file's camt.053 statements
+      env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
@@ -346,7 +349,7 @@ locals {
       verifies_oidc = true
       callers       = ["pubsub-push"]
       public        = false
-      env_groups    = ["base", "provider_api", "bank_files"] # bank_files: sepa_file's camt.053 statements
+      env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
