@@ -118,3 +118,15 @@ def test_unsent_batches_are_listed_oldest_first_until_sent_and_their_payouts_nev
     assert files.get_batch(one.batch_id) == replace(one, state=BankFileBatchState.WRITTEN, written_at=AT)
     files.put_batch(replace(one, state=BankFileBatchState.SENT, written_at=AT, sent_at=AT))
     assert [b.batch_id for b in files.unsent_batches(10)] == [two.batch_id]
+
+
+def test_a_batch_of_more_than_500_payouts_forms_in_one_unit_of_work(files):
+    """Forming writes the batch and each of its items in one transaction (the emulator, as
+    Firestore since it lifted the 500-writes cap, takes it); SEPA_MAX_TRANSACTIONS_PER_FILE
+    bounds it."""
+    ids = [f"po_{n:04d}" for n in range(600)]
+    for pid in ids:
+        files.queue(item(pid))
+    batch = files.form_batch(ids, batch_of)
+    assert batch is not None and len(batch.payout_ids) == 600
+    assert files.open_items(1000) == []
