@@ -24,6 +24,7 @@ tracing.instrument_current_app()
 
 # entry point -> the module of functions/ that defines it
 ENTRY_POINTS: dict[str, str] = {
+    "bank_files_inbound": "functions.bank_files",  # issue 16: the bank's answers (Eventarc)
     "console": "functions.console",
     "order_events_pubsub": "functions.order_events",
     "order_events_webhook": "functions.order_events",

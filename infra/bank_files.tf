@@ -9,12 +9,11 @@
 # Files are written once (create-if-absent, ifGenerationMatch=0) and never changed: the
 # retention policy makes that a rule of the bucket too (no delete or overwrite before it ends).
 #
-# Part B adds, beside the function itself (shared/topology.py and local.functions): the
-# google_eventarc_trigger on the inbound bucket (event type google.cloud.storage.object.v1.finalized,
-# destination the bank-files-inbound Cloud Run service, service_account eventarc_trigger below),
-# roles/run.invoker on that service for eventarc_trigger, and bucket grants for the functions:
-# objectCreator + objectViewer on outbound for the function that writes files, objectViewer on
-# inbound for bank-files-inbound (and for the reconciliation job that reads statements).
+# Wired (issue 16 §2): the bank-files-inbound function (shared/topology.py, local.functions), its
+# google_eventarc_trigger on the inbound bucket (below; roles/run.invoker for eventarc_trigger
+# comes from the function's callers), and the bucket grants: the payout-sweeper writes the
+# pain.001 files (objectCreator + objectViewer on outbound: create-if-absent reads back an object
+# that exists), bank-files-inbound and reconciliation read the bank's files (objectViewer on inbound).
 
 variable "bank_file_retention_days" {
   description = "Days a bank file cannot be deleted or replaced (the retention policy of both buckets)."
@@ -113,4 +112,73 @@ resource "google_storage_bucket_iam_member" "bank_connector_writes_inbound" {
   bucket = google_storage_bucket.bank_files["inbound"].name
   role   = "roles/storage.objectCreator"
   member = "serviceAccount:${google_service_account.bank_connector.email}"
+}
+
+# --- the platform's account the files are paid from ---------------------------------------------------
+
+variable "sepa_debtor_name" {
+  description = "Name of the platform's account holder in every pain.001 (SEPA_DEBTOR_NAME)."
+  type        = string
+  default     = "Seller Payouts Platform"
+}
+
+variable "sepa_debtor_iban" {
+  description = "IBAN of the platform's account every SEPA credit transfer is paid from (SEPA_DEBTOR_IBAN)."
+  type        = string
+  default     = "DE89370400440532013000"
+}
+
+variable "sepa_debtor_bic" {
+  description = "BIC of the platform's bank (SEPA_DEBTOR_BIC); empty when the bank does not want one."
+  type        = string
+  default     = "COBADEFFXXX"
+}
+
+# --- the bank's answers into bank-files-inbound ------------------------------------------------------
+
+# Each finalized object of the inbound bucket becomes a CloudEvent pushed to the function's Cloud
+# Run service, with an ID token of eventarc_trigger (audience: the service URL).
+resource "google_eventarc_trigger" "bank_files_inbound" {
+  name            = "bank-files-inbound"
+  location        = var.region
+  service_account = google_service_account.eventarc_trigger.email
+
+  matching_criteria {
+    attribute = "type"
+    value     = "google.cloud.storage.object.v1.finalized"
+  }
+  matching_criteria {
+    attribute = "bucket"
+    value     = google_storage_bucket.bank_files["inbound"].name
+  }
+
+  destination {
+    cloud_run_service {
+      service = google_cloudfunctions2_function.function["bank-files-inbound"].name
+      region  = var.region
+    }
+  }
+
+  depends_on = [
+    google_project_service.eventarc,
+    google_project_iam_member.eventarc_trigger_receiver,
+    google_project_iam_member.gcs_agent_publishes_events,
+  ]
+}
+
+# The sweeper's tick writes the pain.001 files (shared/usecases/bank_transfers.py:BankFileWriter).
+resource "google_storage_bucket_iam_member" "sweeper_writes_outbound" {
+  for_each = toset(["roles/storage.objectCreator", "roles/storage.objectViewer"])
+  bucket   = google_storage_bucket.bank_files["outbound"].name
+  role     = each.value
+  member   = "serviceAccount:${google_service_account.function["payout-sweeper"].email}"
+}
+
+# bank-files-inbound reads the bank's answers; reconciliation reads its camt.053 statements
+# (shared/adapters/rail_records/sources.py BankStatementRecords) when RECONCILED_RAILS has sepa_file.
+resource "google_storage_bucket_iam_member" "inbound_reader" {
+  for_each = toset(["bank-files-inbound", "reconciliation", "reconciliation-api"])
+  bucket   = google_storage_bucket.bank_files["inbound"].name
+  role     = "roles/storage.objectViewer"
+  member   = "serviceAccount:${google_service_account.function[each.key].email}"
 }

@@ -37,6 +37,8 @@ locals {
     "iap"           = ["serviceAccount:${local.iap_service_agent}"] # the console's load balancer (console.tf)
     # The people who check ops' reconciliation corrections (maker-checker: functions/reconciliation.py).
     "finance" = [for e in var.finance_emails : "user:${e}"]
+    # Eventarc's trigger on the inbound bank-file bucket (bank_files.tf).
+    "eventarc-trigger" = ["serviceAccount:${google_service_account.eventarc_trigger.email}"]
   }
   caller_emails = {
     "ops"           = [google_service_account.ops.email]
@@ -46,6 +48,8 @@ locals {
     "pubsub-push"   = [google_service_account.pubsub_push.email]
     "iap"           = [local.iap_service_agent]
     "finance"       = var.finance_emails
+    # Eventarc's trigger on the inbound bank-file bucket (bank_files.tf).
+    "eventarc-trigger" = [google_service_account.eventarc_trigger.email]
   }
 
   # Environment variables shared by groups of functions (shared/settings.py reads them).
@@ -73,6 +77,16 @@ locals {
       PROVIDER_TIMEOUT_SECONDS = tostring(var.provider_timeout_seconds)
       ADYEN_BALANCE_ACCOUNT_ID = var.adyen_balance_account_id
       ADYEN_ENVIRONMENT        = var.adyen_environment
+    }
+    # The SEPA bank-file rail (bank_files.tf): the buckets and the platform's debtor account, for
+    # the functions that queue payouts for files (transfer-worker), write them (payout-sweeper),
+    # read the bank's answers (bank-files-inbound) and its statements (reconciliation, -api).
+    bank_files = {
+      BANK_OUTBOUND_BUCKET = local.bank_file_buckets["outbound"]
+      BANK_INBOUND_BUCKET  = local.bank_file_buckets["inbound"]
+      SEPA_DEBTOR_NAME     = var.sepa_debtor_name
+      SEPA_DEBTOR_IBAN     = var.sepa_debtor_iban
+      SEPA_DEBTOR_BIC      = var.sepa_debtor_bic
     }
     # The console: who IAP's assertions are for (the backend service behind its load balancer,
     # console.tf), and who may do what in it.
@@ -247,7 +261,7 @@ locals {
       verifies_oidc = true
       callers       = ["tasks-invoker"]
       public        = false
-      env_groups    = ["base", "provider_api", "tasks"]
+      env_groups    = ["base", "provider_api", "tasks", "bank_files"]
       enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
@@ -287,7 +301,7 @@ locals {
       verifies_oidc = true
       callers       = ["pubsub-push"]
       public        = false
-      env_groups    = ["base", "tasks", "provider_api"]
+      env_groups    = ["base", "tasks", "provider_api", "bank_files"]
       enqueues      = ["transfer-worker", "remittance-worker"] # stuck transfers; paid events relayed late
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"]
@@ -314,7 +328,7 @@ locals {
       verifies_oidc = true
       callers       = ["ops", "finance"]
       public        = false
-      env_groups    = ["base", "provider_api"]
+      env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
@@ -338,7 +352,7 @@ locals {
       verifies_oidc = true
       callers       = ["pubsub-push"]
       public        = false
-      env_groups    = ["base", "provider_api"]
+      env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
@@ -368,6 +382,28 @@ locals {
       settings = {
         RUN_DEADLINE_SECONDS = tostring(var.run_deadline_seconds)
       }
+    }
+    # The SEPA bank-file rail (issue 16, functions/bank_files.py): the bank's pain.002, camt.054
+    # and camt.053 files, one CloudEvent per finalized object of the inbound bucket, delivered by
+    # the Eventarc trigger of bank_files.tf. It moves payouts (postings, outbox events).
+    "bank-files-inbound" = {
+      entry_point   = "bank_files_inbound"
+      trigger       = "eventarc"
+      topic         = null
+      memory        = "1Gi" # a camt.053 of a busy day is read whole
+      cpu           = "1"
+      timeout       = 540
+      concurrency   = 1
+      max_instances = 5
+      ingress       = "ALLOW_INTERNAL_ONLY"
+      verifies_oidc = true
+      callers       = ["eventarc-trigger"]
+      public        = false
+      env_groups    = ["base", "tasks", "bank_files"]
+      enqueues      = ["remittance-worker"] # a payout.paid event's follow-up (issue 18)
+      publishes     = true
+      secrets       = []
+      settings      = {}
     }
     # Remittance advice (issue 18): renders a paid payout's PDF (WeasyPrint, about a second),
     # writes it to the documents bucket once and relays its payout.remittance_ready event.

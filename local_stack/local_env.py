@@ -47,6 +47,7 @@ ALLOWED_CALLERS: dict[str, tuple[str, ...]] = {
     "payout-sweeper": (PUSH_IDENTITY,),
     "reconciliation-api": ("ops", "finance"),  # finance: the checkers of ops' corrections
     "reconciliation": (PUSH_IDENTITY,),
+    "bank-files-inbound": ("eventarc-trigger",),  # local_stack/eventarc.py TRIGGER_IDENTITY
 }
 
 # Seller-scoped callers (OIDC_SELLER_SCOPES): they may only read these sellers' data, on these
@@ -201,7 +202,7 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "TRACE_FILE_DIR": str(stack_dir / "traces"),
         **rail_env(sec),
         # Reconciliation (functions/reconciliation.py): the rails the local stack reconciles.
-        "RECONCILED_RAILS": "sandbox,adyen",
+        "RECONCILED_RAILS": "sandbox,adyen,sepa_file",
         # DAC7 (issue 18): a sample French platform operator files the local stack's reports.
         "DAC7_PLATFORM_OPERATOR": json.dumps(LOCAL_PLATFORM_OPERATOR),
         # Rates from the packaged fixed table (ECB rates of one day), trusted for as long as it is

@@ -320,6 +320,10 @@ class Stack:
         (state_dir / "pubsub").mkdir(exist_ok=True)
         # Spans of an earlier stack name payouts its fresh emulators no longer hold.
         shutil.rmtree(state_dir / "traces", ignore_errors=True)
+        # Likewise bank files, documents and the bank stand-in's books (issue 16): a statement of
+        # an earlier stack names payouts the fresh Firestore does not hold (unknown_to_us breaks).
+        shutil.rmtree(state_dir / "storage", ignore_errors=True)
+        (state_dir / "bank.json").unlink(missing_ok=True)
         _ensure_local_material(state_dir)  # OIDC keys and secrets, before anything uses them
         try:
             for name in procs:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Trigger = Literal["http", "pubsub", "task"]
+Trigger = Literal["http", "pubsub", "task", "eventarc"]  # eventarc: a Cloud Storage object event
 
 
 @dataclass(frozen=True)
@@ -56,6 +56,8 @@ FUNCTIONS: tuple[FunctionSpec, ...] = (
     FunctionSpec("reconciliation-api", "reconciliation_api", "http", 8321),
     FunctionSpec("reconciliation", "reconciliation", "pubsub", 8322, topic=TOPIC_RECONCILIATION),
     FunctionSpec("remittance-worker", "remittance_worker", "task", 8320),  # issue 18
+    # The SEPA bank-file rail (issue 16): the bank's files, from the inbound bucket through Eventarc.
+    FunctionSpec("bank-files-inbound", "bank_files_inbound", "eventarc", 8323),
 )
 
 # Topics the code publishes to but no function of ours consumes.

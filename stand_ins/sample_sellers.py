@@ -31,12 +31,14 @@ _IBAN_SHAPES: dict[str, tuple[str, int]] = {
     "CH": ("00762", 12),
     "NO": ("1594", 6),  # a bank code whose mod-11 check admits every magic suffix
     "HU": ("1177301", 16),
+    "IE": ("AIBK931152", 8),  # issue 16: paid through the SEPA bank-file rail
 }
 CURRENCIES = {
     "FR": "EUR", "DE": "EUR", "ES": "EUR", "IT": "EUR", "NL": "EUR", "BE": "EUR",
     "GB": "GBP", "US": "USD", "JP": "JPY",
     "SE": "SEK", "PL": "PLN", "DK": "DKK", "CZ": "CZK", "CH": "CHF", "NO": "NOK", "HU": "HUF",
     "AU": "AUD", "CA": "CAD",
+    "IE": "EUR",
 }  # fmt: skip
 # The countries the demo, the fault harness and the benchmark onboard sellers in. The countries
 # opened for issue 17 (SE to CA above) have their shapes here and join the demo in its part B.
@@ -136,7 +138,7 @@ _CITIES = {
     "FR": "Paris", "DE": "Berlin", "ES": "Madrid", "IT": "Roma", "NL": "Amsterdam", "BE": "Bruxelles",
     "GB": "London", "US": "Washington", "JP": "Tokyo", "SE": "Stockholm", "PL": "Warszawa",
     "DK": "København", "CZ": "Praha", "CH": "Bern", "NO": "Oslo", "HU": "Budapest",
-    "AU": "Canberra", "CA": "Ottawa",
+    "AU": "Canberra", "CA": "Ottawa", "IE": "Dublin",
 }  # fmt: skip
 
 

@@ -11,6 +11,9 @@
 6. The real rails (``tools/demo_rails.py``): SE sellers paid through Adyen (through Prism), PL
    sellers through Stripe Connect, Adyen drained by ops mid-section and its new payouts moving to
    Stripe; at most one accepted transfer per payout over all rails together.
+7. The SEPA bank files (``tools/demo_sepa.py``): IE sellers paid through a pain.001 in the
+   outbound bucket, the bank stand-in's pain.002 / camt.054 / camt.053 answers settling them (a
+   rejection, a return), and the bank-file rail in the reconciliation tables (zero breaks).
 
 Run it with ``./scripts/demo`` (which installs what it needs and starts the stack).
 """
@@ -47,6 +50,7 @@ from stand_ins.sample_run_dates import run_date_for
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
 from tools.demo_dac7 import dac7_report
 from tools.demo_rails import run_rails_section
+from tools.demo_sepa import run_sepa_section
 
 ROOT = Path(__file__).resolve().parent.parent
 console = Console()
@@ -264,6 +268,8 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
         result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
     console.print(result)
     code = code or (0 if all(ok for _, ok, _ in rail_checks) else 1)
+    # Issue 16: the SEPA bank-file rail, a section of its own (tools/demo_sepa.py).
+    code = max(code, sepa_section(stack, client, ops, max(3, min(per_country, 6))))
     # Reconciliation (issue 16): the ledger against every rail's own records over the demo's window.
     code = reconciliation_tables(ops, demo_window_start) or code
     # Issue 18: the year's DAC7 report and its file (tools/demo_dac7.py).
@@ -379,6 +385,19 @@ def report(
     return 0 if all(ok for _, ok, _ in checks) else 1
 
 
+def sepa_section(stack: Stack, client: StackClient, ops: StackClient, n: int) -> int:
+    """7b. IE sellers paid through SEPA bank files (issue 16 §2)."""
+    step("7b. SEPA bank files: a pain.001 out, the bank's pain.002 / camt.054 / camt.053 back")
+    checks = run_sepa_section(stack, client, ops, console, n)
+    result = Table(title="Checks: SEPA bank files")
+    for column in ("check", "result", "detail"):
+        result.add_column(column)
+    for name, ok, detail in checks:
+        result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
+    console.print(result)
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
 def reconciliation_tables(ops: StackClient, window_start: datetime) -> int:
     """8. Reconcile every rail the stack reconciles (RECONCILED_RAILS) over the demo's window,
     through reconciliation-api as ops would: one table per rail, zero unexplained breaks."""
@@ -386,8 +405,11 @@ def reconciliation_tables(ops: StackClient, window_start: datetime) -> int:
     end = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=2)
     time.sleep(2)  # the window's end has passed: nothing of it is still being written
     failed = 0
-    for rail in ("sandbox", "adyen"):
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    for rail in ("sandbox", "adyen", "sepa_file"):
         body = {"rail": rail, "from": window_start.isoformat(), "to": end.isoformat()}
+        if rail == "sepa_file":  # a bank statement books by day: the bank's rail is read per UTC day
+            body = {"rail": rail, "from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
         resp = ops.call("POST", "reconciliation-api", "/reconciliations", body)
         if resp.status_code != 201:
             console.print(f"[red]{rail}: reconciliation answered {resp.status_code}: {resp.text[:300]}")

@@ -14,6 +14,8 @@ from shared.domain.countries import CountryRegistry, load_country_rules
 from shared.settings import get_settings
 from shared.usecases.ports import (
     BankFileQueue,
+    BankFiles,
+    BankFileStore,
     ConsoleReads,
     DocumentStore,
     PayoutPolicy,
@@ -24,6 +26,7 @@ from shared.usecases.ports import (
 if TYPE_CHECKING:
     from shared.adapters.firestore import FirestoreStore
     from shared.domain.fx import RateSource
+    from shared.usecases.bank_transfers import BankFileWriter, BankReportIntake
     from shared.usecases.dac7 import Dac7Reporting
     from shared.usecases.payouts import PayoutService
     from shared.usecases.rail_ops import HealthPublisher
@@ -100,14 +103,49 @@ def rail_controls() -> RailControls:
 
 
 def bank_file_queue() -> BankFileQueue | None:
-    """The batch rails' hook: ``shared/usecases/bank_transfers.py:bank_file_queue(store)`` when
-    the bank-file use case is deployed; without it, routes pass over batch rails (sepa_file)."""
-    try:
-        from shared.usecases import bank_transfers  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    factory = getattr(bank_transfers, "bank_file_queue", None)
-    return factory(store()) if factory is not None else None
+    """The batch rails' hook (shared/usecases/bank_transfers.py): payouts on sepa_file are queued
+    for the bank-file writer."""
+    from shared.usecases.bank_transfers import BankFileQueueing
+
+    return BankFileQueueing(bank_file_store(), get_settings().sepa_debtor_iban, store().payouts.flag_stuck)
+
+
+# --- the SEPA bank-file rail (shared/usecases/bank_transfers.py) ----------------------------------
+
+
+@lru_cache(maxsize=1)
+def bank_file_store() -> BankFileStore:
+    from shared.adapters.firestore.bank_files import FirestoreBankFiles
+
+    return FirestoreBankFiles(store())
+
+
+@lru_cache(maxsize=1)
+def bank_files() -> BankFiles:
+    from shared.adapters.bank_files.bank_connection import BucketBankFiles
+    from shared.adapters.bank_files.sepa_credit_transfer import SepaDebtor
+    from shared.adapters.cloud_storage import CloudStorage
+
+    settings = get_settings()
+    debtor = SepaDebtor.from_settings(settings)
+    return BucketBankFiles(CloudStorage(settings), settings.bank_outbound_bucket, debtor)
+
+
+def bank_file_writer() -> BankFileWriter:
+    from shared.usecases.bank_transfers import BankFileWriter
+
+    return BankFileWriter(
+        bank_file_store(),
+        bank_files(),
+        payout_service(),
+        max_per_file=get_settings().sepa_max_transactions_per_file,
+    )
+
+
+def bank_report_intake() -> BankReportIntake:
+    from shared.usecases.bank_transfers import BankReportIntake
+
+    return BankReportIntake(store(), bank_file_store(), bank_files(), payout_service())
 
 
 @lru_cache(maxsize=1)

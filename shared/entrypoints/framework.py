@@ -39,7 +39,10 @@ from shared.topology import FUNCTIONS
 
 logger = logging.getLogger(__name__)
 
-_PUBSUB_ENTRY_POINTS = frozenset(spec.entry_point for spec in FUNCTIONS if spec.trigger == "pubsub")
+# CloudEvent functions: Pub/Sub pushes, and Eventarc's Cloud Storage events (bank-files-inbound).
+_PUBSUB_ENTRY_POINTS = frozenset(
+    spec.entry_point for spec in FUNCTIONS if spec.trigger in ("pubsub", "eventarc")
+)
 _CODES = {
     400: "bad_request",
     404: "not_found",

@@ -619,12 +619,24 @@ class PayoutService:
         counts = {"requeued": 0, "resolved": 0, "flagged": 0, "relayed": self.relay_unpublished()}
         for payout in self.store.payouts.open_before(cutoff, limit=500):
             with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
-                counts[self._sweep_one(payout, now)] += 1
+                outcome = self._sweep_one(payout, now)
+                counts[outcome] = counts.get(outcome, 0) + 1  # "at_bank" only when there are some
         counts.update(self.recheck_returns(now))
         logger.info("sweep: %s", counts)
         return counts
 
+    def on_batch_rail(self, payout: Payout) -> bool:
+        """A bank-file rail (sepa_file): no provider to ask; its files and the bank's answer it
+        (shared/usecases/bank_transfers.py)."""
+        caps = self.rails.capabilities
+        return payout.provider is not None and payout.provider in caps and caps.get(payout.provider).batch
+
     def _sweep_one(self, payout: Payout, now: datetime) -> str:
+        if self.on_batch_rail(payout):
+            if payout.status is PayoutStatus.PENDING:  # queued again: a no-op once it is queued
+                self.after_commit(AfterCommit(transfers=[payout.payout_id]))
+                return "requeued"
+            return "at_bank"  # processing until the bank's status report or statement says
         provider = self.provider_of(payout)
         if provider is None:
             return "flagged"
@@ -661,6 +673,9 @@ class PayoutService:
         counts = {"return_checked": 0, "returned": 0}
         for payout in self.store.payouts.paid_due_for_return_check(now - check_after, limit=500):
             with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
+                if self.on_batch_rail(payout):  # the bank's camt.054/053 bring its returns
+                    self.store.payouts.reschedule_return_check(payout, None)
+                    continue
                 provider = self.provider_of(payout)
                 if provider is None:
                     continue

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
+from enum import StrEnum
 from typing import Any, Protocol, TypeVar
 
 from shared.adapters.providers.base import (
@@ -49,6 +50,8 @@ from shared.adapters.providers.base import (
     WebhookIgnored,
     WebhookRejected,
 )
+from shared.domain.bank_accounts import ValidatedBankAccount
+from shared.domain.bank_files import BankReport
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
 from shared.domain.ledger import Bucket, DatedEntry, JournalEntry
@@ -66,7 +69,12 @@ __all__ = [
     "AlreadyExists",
     "Balance",
     "BalanceRepository",
+    "BankFileBatch",
+    "BankFileBatchState",
+    "BankFileConflict",
     "BankFileQueue",
+    "BankFileStore",
+    "BankFiles",
     "BreakRepository",
     "CircuitOpen",
     "ConsoleReads",
@@ -94,6 +102,7 @@ __all__ = [
     "ProviderEventRecord",
     "ProviderEvents",
     "ProviderUnavailable",
+    "QueuedBankTransfer",
     "RailControl",
     "RailControls",
     "RailHealthSnapshot",
@@ -840,3 +849,114 @@ class RailRecordSources(Protocol):
     def rails(self) -> tuple[str, ...]:
         """The rails reconciled by the daily job."""
         ...
+
+
+# --- the SEPA bank-file rail (issue 16 §2: shared/usecases/bank_transfers.py) ------------------------
+
+
+@dataclass(frozen=True)
+class QueuedBankTransfer:
+    """A payout handed to a batch rail, waiting for (or in) a bank file. Kept once per payout id,
+    with what the file says about it as it was when queued (the seller's account, the text), so
+    a file written again from what was stored has the same bytes."""
+
+    payout_id: str
+    seller_id: str
+    rail: str
+    amount: Money
+    creditor: ValidatedBankAccount
+    remittance: str
+    debtor_iban: str  # the platform's account the file is paid from
+    queued_at: datetime
+    batch_id: str | None = None  # None while open; the batch's MsgId once in a file
+
+    @property
+    def batch_key(self) -> tuple[str, str, str]:
+        """A batch holds one rail, one currency and one debtor (and one execution date, the day
+        it is formed)."""
+        return (self.rail, self.amount.currency, self.debtor_iban)
+
+
+class BankFileBatchState(StrEnum):
+    FORMED = "formed"  # stored with its payout ids; no file yet
+    WRITTEN = "written"  # its file is in the outbound bucket
+    SENT = "sent"  # and every payout of it was moved to processing
+
+
+@dataclass(frozen=True)
+class BankFileBatch:
+    """One bank file's worth of payouts, stored before its file is written and never re-split:
+    its id is the file's MsgId, derived from (currency, execution date, payout ids)."""
+
+    batch_id: str
+    rail: str
+    currency: str
+    execution_date: date
+    debtor_iban: str
+    created_at: datetime
+    payout_ids: tuple[str, ...]  # in payout-id order
+    object_name: str
+    state: BankFileBatchState = BankFileBatchState.FORMED
+    written_at: datetime | None = None
+    sent_at: datetime | None = None
+
+
+class BankFileStore(Protocol):
+    """The queue of payouts for bank files and the batches formed from it (its contract suite:
+    tests/contract/test_bank_files_contract.py)."""
+
+    def queue(self, item: QueuedBankTransfer) -> bool:
+        """Keep ``item`` once by payout id: False (nothing written) when it was already queued."""
+        ...
+
+    def open_items(self, limit: int) -> list[QueuedBankTransfer]:
+        """Queued payouts in no batch yet, in payout-id order."""
+        ...
+
+    def items(self, payout_ids: Sequence[str]) -> list[QueuedBankTransfer]:
+        """The queued payouts of these ids (those found), in payout-id order."""
+        ...
+
+    def form_batch(
+        self,
+        payout_ids: Sequence[str],
+        make: Callable[[list[QueuedBankTransfer]], BankFileBatch | None],
+    ) -> BankFileBatch | None:
+        """Atomically: read these items, call ``make`` with those still open (in payout-id order),
+        store the batch it returns and put exactly its payouts in it. None (nothing written) when
+        ``make`` returns None. Two concurrent calls never put one payout in two batches."""
+        ...
+
+    def get_batch(self, batch_id: str) -> BankFileBatch | None: ...
+
+    def unsent_batches(self, limit: int) -> list[BankFileBatch]:
+        """Batches formed or written whose payouts were not all moved yet, oldest first."""
+        ...
+
+    def put_batch(self, batch: BankFileBatch) -> None:
+        """Record a batch's progress (state, written_at, sent_at); its payouts never change."""
+        ...
+
+
+class BankFiles(Protocol):
+    """The bank's side: the outbound and inbound buckets and the ISO 20022 formats
+    (shared/adapters/bank_files/)."""
+
+    def write(self, batch: BankFileBatch, transfers: Sequence[QueuedBankTransfer]) -> bool:
+        """Write the batch's pain.001, validated against its XSD, to the outbound bucket under
+        ``batch.object_name``, create-if-absent: True when created, False when this very file
+        was already there. Raises BankFileError (never leaves) if it does not validate, and
+        BankFileConflict if another file holds the name."""
+        ...
+
+    def fetch(self, bucket: str, name: str) -> bytes | None:
+        """An inbound file's bytes; None if it is not there."""
+        ...
+
+    def read(self, content: bytes) -> BankReport:
+        """The bank's file read (pain.002, camt.054, camt.053); BankFileError if it cannot be."""
+        ...
+
+
+class BankFileConflict(Exception):
+    """The outbound name of a batch holds another file: never overwritten, ops look."""

@@ -28,7 +28,7 @@ from shared.topology import FUNCTIONS
 
 AUDIENCE = "https://functions.example/fn"
 CALLER = "pubsub-push@p.iam.gserviceaccount.com"
-HTTP_FUNCTIONS = [s.entry_point for s in FUNCTIONS if s.trigger != "pubsub"]
+HTTP_FUNCTIONS = [s.entry_point for s in FUNCTIONS if s.trigger not in ("pubsub", "eventarc")]
 PUBSUB_FUNCTIONS = [s.entry_point for s in FUNCTIONS if s.trigger == "pubsub"]
 
 

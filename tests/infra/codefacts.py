@@ -32,6 +32,7 @@ class Capabilities:
     provider_api: bool = False  # calls the payment provider's API (SANDBOX_URL, SANDBOX_API_KEY)
     secrets: frozenset[str] = frozenset()  # secret environment variables it reads
     settings: frozenset[str] = frozenset()  # tuning settings it reads
+    bank_files: bool = False  # the SEPA bank-file rail: its buckets and the debtor account
     notes: str = ""
 
 
@@ -71,8 +72,9 @@ CAPABILITIES: dict[str, Capabilities] = {
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset({"SENDER_CLAIM_SECONDS"}),
+        bank_files=True,
         notes="send_transfer: provider create/fetch_transfer (sandbox, adyen, stripe), apply_state -> relay; "
-        "RouteSender's claim (SENDER_CLAIM_SECONDS)",
+        "RouteSender's claim (SENDER_CLAIM_SECONDS); sepa_file: queue_for_file (SEPA_DEBTOR_IBAN)",
     ),
     "provider-webhook": Capabilities(
         enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up
@@ -88,8 +90,10 @@ CAPABILITIES: dict[str, Capabilities] = {
         settings=frozenset(
             {"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS", "RUN_DEADLINE_SECONDS"}
         ),
+        bank_files=True,
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
-        "relay; complete_runs: relay; monitoring.report_overdue_runs: RUN_DEADLINE_SECONDS",
+        "relay; complete_runs: relay; monitoring.report_overdue_runs: RUN_DEADLINE_SECONDS; "
+        "BankFileWriter: pain.001 files to the outbound bucket, apply_state -> relay",
     ),
     "console": Capabilities(
         publishes=True,
@@ -105,7 +109,9 @@ CAPABILITIES: dict[str, Capabilities] = {
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
         settings=frozenset({"RECONCILED_RAILS", "DAC7_PLATFORM_OPERATOR", "TAX_REPORTS_BUCKET"}),
-        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords), relay of break events; "
+        bank_files=True,
+        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords, "
+        "BankStatementRecords: camt.053 in the inbound bucket), relay of break events; "
         "Dac7Reporting: the yearly DAC7 file to the tax-reports bucket",
     ),
     "reconciliation": Capabilities(
@@ -113,7 +119,15 @@ CAPABILITIES: dict[str, Capabilities] = {
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
-        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords), relay of break events",
+        bank_files=True,
+        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords, "
+        "BankStatementRecords: camt.053 in the inbound bucket), relay of break events",
+    ),
+    "bank-files-inbound": Capabilities(
+        enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up
+        publishes=True,
+        bank_files=True,
+        notes="BankReportIntake: reads the bank's file from the inbound bucket, apply_state -> relay",
     ),
     "remittance-worker": Capabilities(
         publishes=True,

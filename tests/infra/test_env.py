@@ -104,9 +104,10 @@ LOCAL_ONLY = {
     "TRACE_FILE_DIR",  # TRACE_EXPORTER=file writes spans here
     "CONSOLE_IAP_JWKS_FILE",  # the local IAP stand-in's key set
 }
-# The SEPA bank-file rail (shared/adapters/bank_files/): no deployed function reads these yet.
-# Part B sets them on the functions that write pain.001 files and read the bank's answers
-# (the buckets from infra/bank_files.tf, the platform's account from the environment's tfvars).
+# The SEPA bank-file rail (shared/usecases/bank_transfers.py): set on the functions that queue
+# payouts for files, write them and read the bank's answers (Capabilities.bank_files): the buckets
+# from infra/bank_files.tf, the platform's account from variables. SEPA_MAX_TRANSACTIONS_PER_FILE
+# is left unset: its default (5,000) is production's.
 BANK_FILES = {
     "BANK_OUTBOUND_BUCKET",
     "BANK_INBOUND_BUCKET",
@@ -160,6 +161,8 @@ def expected_env(name: str) -> set[str]:
         env |= PROVIDER_API
     if spec.iap:
         env |= CONSOLE
+    if caps.bank_files:
+        env |= BANK_FILES - {"SEPA_MAX_TRANSACTIONS_PER_FILE"}
     return env
 
 

@@ -65,7 +65,7 @@ def test_entry_point_is_served_with_the_signature_its_trigger_needs(name):
     "http": only the @cloud_event registration, found under the entry point's name, makes the
     framework turn the push body into a CloudEvent. An alias (``import f as other_name``) hides it."""
     spec = SPECS[name]
-    wanted = "cloudevent" if spec.trigger == "pubsub" else "http"
+    wanted = "cloudevent" if spec.trigger in ("pubsub", "eventarc") else "http"
     found = codefacts.signature_type(spec)
     assert found == wanted, (
         f"{spec.entry_point}: functions-framework would serve it as {found or 'http (platform default)'}, "

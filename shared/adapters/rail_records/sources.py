@@ -7,17 +7,25 @@ about and paged by the rail's own cursor, normalised by this package's pure func
 - adyen: ``GET /transactions?balanceAccountId&createdSince&createdUntil&limit=100&cursor``
   through the Adyen adapter (``AdyenProvider.booked_transactions``: the official SDK, every answer
   checked against TransferService-v4); top-ups are funding, not payout movements.
+- sepa_file: the bank's camt.053 statements in the inbound bucket (``camt.053/<date>/…``, read
+  with the ISO 20022 bindings), for the window's days and the day after (an end-of-day statement
+  may come the next morning); a statement delivered twice is read once (its MsgId), an entry on
+  two statements once (its reference), and only entries booked in the window are records.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import requests
 
+from shared.adapters.cloud_storage import ObjectStore
 from shared.adapters.rail_records.adyen import RAIL as ADYEN
 from shared.adapters.rail_records.adyen import adyen_transaction
+from shared.adapters.rail_records.bank_statement import RAIL as SEPA_FILE
+from shared.adapters.rail_records.bank_statement import statement_records
 from shared.adapters.rail_records.sandbox import RAIL as SANDBOX
 from shared.adapters.rail_records.sandbox import sandbox_transfer
 from shared.domain.reconciliation import RailRecord, Window
@@ -25,6 +33,7 @@ from shared.settings import Settings
 from shared.usecases.ports import RailRecordSource, UnknownRail
 
 PAGE = 100
+logger = logging.getLogger(__name__)
 
 
 class RailRecordsUnavailable(Exception):
@@ -96,6 +105,47 @@ class AdyenRecords:
             raise RailRecordsUnavailable(str(exc)) from exc
 
 
+class BankStatementRecords:
+    """The SEPA bank-file rail's records: the booked entries of the bank's camt.053 statements."""
+
+    def __init__(self, settings: Settings, objects: ObjectStore | None = None) -> None:
+        from shared.adapters.cloud_storage import CloudStorage
+
+        self._objects: ObjectStore = objects or CloudStorage(settings)
+        self._bucket = settings.bank_inbound_bucket
+        self._account = settings.sepa_debtor_iban
+
+    def records(self, window: Window) -> Iterator[RailRecord]:
+        from shared.adapters.bank_files.bank_reports import read_bank_file
+        from shared.domain.bank_files import BankFileError
+
+        files: set[str] = set()
+        entries: set[str] = set()
+        day, last = window.start.date(), (window.end - timedelta(microseconds=1)).date() + timedelta(days=1)
+        while day <= last:
+            try:
+                names = [o.name for o in self._objects.list(self._bucket, f"camt.053/{day.isoformat()}/")]
+            except Exception as exc:  # the bucket did not answer: the run is retried
+                raise RailRecordsUnavailable(f"bank statements unreadable: {type(exc).__name__}") from exc
+            for name in names:
+                content = self._objects.get(self._bucket, name)
+                if content is None:
+                    continue
+                try:
+                    report = read_bank_file(content, account_iban=self._account)
+                except BankFileError as exc:  # a dead letter of bank-files-inbound already
+                    logger.error("statement %s cannot be read (%s); left out", name, exc.message)
+                    continue
+                if report.file_id in files:
+                    continue  # the same statement delivered twice
+                files.add(report.file_id)
+                for record in statement_records(report):
+                    if record.record_id not in entries and window.start <= record.booked_at < window.end:
+                        entries.add(record.record_id)
+                        yield record
+            day += timedelta(days=1)
+
+
 class ConfiguredRailRecords:
     """The record sources of this deployment by rail name (``RECONCILED_RAILS``)."""
 
@@ -121,4 +171,5 @@ class ConfiguredRailRecords:
 _FACTORIES: dict[str, Callable[[Settings], RailRecordSource]] = {
     SANDBOX: SandboxRecords,
     ADYEN: AdyenRecords,
+    SEPA_FILE: BankStatementRecords,
 }
