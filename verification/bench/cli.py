@@ -19,7 +19,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--sizes", default="1000,10000", help="sellers per end-to-end run (default 1000,10000)")
     p.add_argument("--large", action="store_true", help="add a run over 50,000 sellers")
     p.add_argument("--out", type=Path, default=ROOT / "bench-results", help="folder of the JSON result")
-    p.add_argument("--parts", default="e2e,workers,http,rails", help="which parts to run (default all)")
+    p.add_argument(
+        "--parts", default="e2e,workers,http,rails,tracing", help="which parts to run (default all)"
+    )
     p.add_argument("--rail-sellers", type=int, default=200, help="sellers of each rail's run (part rails)")
     p.add_argument("--concurrency", default="1,8,32", help="levels for the workers and HTTP parts")
     p.add_argument("--worker-payouts", type=int, default=300, help="transfer-worker calls per level")

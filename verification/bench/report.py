@@ -33,6 +33,8 @@ def print_report(r: JSON) -> None:
         console.print(http_table(r["http"]))
     if r.get("rails"):
         console.print(rails_table(r["rails"]))
+    if r.get("tracing"):
+        console.print(tracing_table(r["tracing"]))
     mem = r.get("memory") or {}
     if mem.get("processes"):
         console.print(memory_table(mem))
@@ -297,4 +299,25 @@ def rails_table(rails: dict[str, JSON]) -> Table:
     t.caption = (
         "sandbox: FR sellers; adyen: SE sellers (through Prism); stripe: PL sellers with connected accounts"
     )
+    return t
+
+
+def tracing_table(rows: list[JSON]) -> Table:
+    t = Table(title="Tracing's overhead on POST /payouts (the same function, traced and not, side by side)")
+    for col in ("concurrency", "requests a side", "traced p50 ms", "untraced p50 ms", "overhead p50",
+                "traced p99 ms", "untraced p99 ms", "CPU ms/request traced / untraced"):  # fmt: skip
+        t.add_column(col, justify="right")
+    for row in rows:
+        cpu = row["cpu_ms_per_request"]
+        t.add_row(
+            _f(row["concurrency"]),
+            _f(row["requests_per_side"]),
+            _f(row["traced"]["p50_ms"]),
+            _f(row["untraced"]["p50_ms"]),
+            f"{row['overhead_p50_percent']:+.1f} %",
+            _f(row["traced"]["p99_ms"]),
+            _f(row["untraced"]["p99_ms"]),
+            f"{cpu['traced']} / {cpu['untraced']}",
+        )
+    t.caption = "target: under 5 % at p50 (issue 19)"
     return t

@@ -65,6 +65,13 @@ def run_parts(bench: Bench, args: argparse.Namespace, result: JSON) -> None:
         result["http"] = http_latency(bench)
     if "rails" in args.parts:
         result["rails"] = per_rail(bench, args.rail_sellers)
+    if "tracing" in args.parts:
+        # Issue 19: what tracing adds to POST /payouts (verification/tracing_overhead.py).
+        from verification.tracing_overhead import measure
+
+        result["tracing"] = [
+            measure(bench.stack, requests_per_side=args.http_requests, concurrency=c) for c in (1, 8)
+        ]
     if result.get("e2e"):
         add_cost(result, args.avg_payout_usd)
 
