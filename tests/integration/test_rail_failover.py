@@ -143,7 +143,7 @@ def test_an_open_circuit_goes_to_the_next_rail_without_a_call(rails, no_contract
 
 
 def test_a_timeout_never_fails_over_and_the_lookup_finds_it_on_adyen(rails, real, no_contract_violations):
-    w = world(rails.adyen, rails.stripe)
+    w = world(rails.impatient_adyen, rails.stripe)  # times out before the stand-in's 3 s sleep ends
     payout_id = paid_on_demand(w)
     rails.configure("adyen", timeout_after_accept_rate=1.0, timeout_sleep_ms=3000)
     with pytest.raises(RetryLater):

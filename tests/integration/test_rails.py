@@ -46,11 +46,16 @@ class Rails:
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
         self.secrets = local_env.local_secrets(stack.state_dir)
-        env = {**local_env.rail_env(self.secrets), "PROVIDER_TIMEOUT_SECONDS": "1.5"}
+        env = {**local_env.rail_env(self.secrets), "PROVIDER_TIMEOUT_SECONDS": "10"}
         env |= {k: stack.env[k] for k in ("ADYEN_TRANSFERS_URL", "STRIPE_API_URL")}
         self.settings = Settings(**env)
+        # Patient adapters for the tests' own calls and lookups (a loaded machine answers slowly);
+        # impatient ones where a test needs a timeout (the stand-in sleeps 3 s after accepting).
         self.adyen = AdyenProvider(self.settings)
         self.stripe = StripeConnectProvider(self.settings)
+        impatient = self.settings.model_copy(update={"provider_timeout_seconds": 1.5})
+        self.impatient_adyen = AdyenProvider(impatient)
+        self.impatient_stripe = StripeConnectProvider(impatient)
         self.adyen_url = stack.env["ADYEN_STAND_IN_URL"]
         self.stripe_url = stack.env["STRIPE_API_URL"]
         self.adyen_auth = {"x-api-key": str(self.secrets["adyen_api_key"])}
@@ -203,7 +208,7 @@ def test_adyen_timeout_then_lookup_by_reference(rails: Rails, no_contract_violat
     request = adyen_request()
     try:
         with pytest.raises(OutcomeUnknown) as unknown:
-            rails.adyen.create_transfer(request)
+            rails.impatient_adyen.create_transfer(request)
     finally:
         rails.configure("adyen")
     assert not is_failover_safe(unknown.value)
@@ -292,7 +297,7 @@ def test_stripe_timeout_then_lookup_finishes_the_payout(rails: Rails):
     request = stripe_request()
     try:
         with pytest.raises(OutcomeUnknown):
-            rails.stripe.create_transfer(request)
+            rails.impatient_stripe.create_transfer(request)
     finally:
         rails.configure("stripe")
     found = until(lambda: rails.stripe.fetch_transfer(request.payout_id))

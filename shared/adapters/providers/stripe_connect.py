@@ -225,15 +225,24 @@ class StripeConnectProvider:
         if _our_reversals(transfer):
             return
         metrics.incr("provider.reverse_transfer")
-        answer = self._stripe.v1.transfers.reversals.create(
-            str(transfer["id"]),
-            params={
-                "amount": state.amount.amount,
-                "description": "Bank payout failed: funds back to the platform",
-                "metadata": {"payout_id": state.reference, "reason": RECOVERY_REASON},
-            },
-            options={"idempotency_key": f"{state.reference}:reversal"},
-        )
+        try:
+            answer = self._stripe.v1.transfers.reversals.create(
+                str(transfer["id"]),
+                params={
+                    "amount": state.amount.amount,
+                    "description": "Bank payout failed: funds back to the platform",
+                    "metadata": {"payout_id": state.reference, "reason": RECOVERY_REASON},
+                },
+                options={"idempotency_key": f"{state.reference}:reversal"},
+            )
+        except stripe.InvalidRequestError:
+            # Another delivery (the webhook, a lookup) may have reversed it since the transfer
+            # was read: read it again; ours there means done, anything else is still an error.
+            metrics.incr("provider.fetch_transfer")
+            fresh = _object(self._stripe.v1.transfers.retrieve(str(transfer["id"])), "transfer")
+            if _our_reversals(fresh):
+                return
+            raise
         _object(answer, "transfer_reversal")
         logger.warning(
             "bank payout of %s failed: transfer %s reversed to the platform", state.reference, transfer["id"]
