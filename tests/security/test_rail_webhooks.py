@@ -150,3 +150,15 @@ def test_a_transfer_no_payout_made_is_acknowledged_and_kept_for_ops(rail, stack_
     letters = stack_store.client.collection(d.DEAD_LETTERS).where("code", "==", "unknown_transfer").stream()
     mine = [x.to_dict() for x in letters if reference in (x.to_dict() or {}).get("reason", "")]
     assert len(mine) == 1 and mine[0]["source"] == f"provider-webhook:{rail.name}"
+
+
+def test_a_stripe_transfer_made_outside_the_platform_is_kept_for_ops(client, stack_store):
+    """A platform transfer without our metadata (made from Stripe's dashboard): unknown to us."""
+    rail = Rail(client, "stripe")
+    transfer_id = f"tr_dash{uuid.uuid4().hex[:10]}"
+    data = stripe_event("unused")
+    data["data"]["object"] |= {"id": transfer_id, "transfer_group": None, "metadata": {}}
+    body = json.dumps(data).encode()
+    assert answered(rail.post(body, rail.sign(body)), 200)["result"] == "unknown_payout"
+    letters = stack_store.client.collection(d.DEAD_LETTERS).where("code", "==", "unknown_transfer").stream()
+    assert [x for x in letters if transfer_id in (x.to_dict() or {}).get("reason", "")]

@@ -365,7 +365,10 @@ class StripeConnectProvider:
                     self._recover_from_webhook(obj, state)  # the money first, then the failure
             else:
                 if not obj.get("transfer_group") or not (obj.get("metadata") or {}).get("payout_id"):
-                    raise WebhookIgnored(event_type, event_id, "a transfer the platform did not make")
+                    # Money left the platform's balance without a payout of ours (made from the
+                    # dashboard, another integration): its own id as the reference, which no
+                    # payout has, so it is kept for ops as an unknown transfer, never applied.
+                    return _unknown_transfer(event, obj, now)
                 if event_type == "transfer.reversed" and not _returned_amount(obj):
                     why = "our own reversal of a failed bank payout" if obj.get("amount_reversed") else None
                     raise WebhookIgnored(event_type, event_id, why or "nothing reversed")
@@ -423,6 +426,23 @@ class StripeConnectProvider:
             amount=_money(payout.get("amount"), payout.get("currency")),
             failure_code=mapped[1],
         )
+
+
+def _unknown_transfer(event: Mapping[str, Any], transfer: Mapping[str, Any], now: int) -> ProviderEvent:
+    """A platform transfer no payout of ours made, as an event about a reference no payout has."""
+    created = event.get("created")
+    return ProviderEvent(
+        event_id=str(event.get("id")),
+        transfer=TransferState(
+            provider_ref=str(transfer["id"]),
+            reference=str(transfer["id"]),
+            status=PayoutStatus.PAID,
+            amount=_money(transfer.get("amount"), transfer.get("currency")),
+        ),
+        occurred_at=datetime.fromtimestamp(created if isinstance(created, int) else now, UTC),
+        sequence=None,
+        event_type=str(event.get("type")),
+    )
 
 
 def _our_reversals(transfer: Mapping[str, Any]) -> list[Mapping[str, Any]]:

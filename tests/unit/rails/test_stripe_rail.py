@@ -400,3 +400,20 @@ def test_until_the_money_is_back_the_failure_is_not_reported(rig: Rig):
     assert transfer_record(rig)["amount_reversed"] == 0
     event = rig.stripe.parse_webhook(fresh, body, now=int(time.time()))  # Stripe delivers it again
     assert event.transfer.status is PayoutStatus.FAILED and transfer_record(rig)["amount_reversed"] == 12_345
+
+
+def test_a_platform_transfer_no_payout_made_is_an_event_about_no_payout():
+    """Made from the dashboard or another integration: its own id as the reference (no payout has
+    it), so the use case keeps it for ops as an unknown transfer instead of ignoring it."""
+    foreign = {
+        **contracts.stripe_fixture("transfer"),
+        "id": "tr_dashboard1",
+        "transfer_group": None,
+        "metadata": {},
+    }
+    body = stripe_event("transfer", foreign, "transfer.created", account=None)
+    event = provider("http://unused").parse_webhook(
+        {"Stripe-Signature": sign(WHSEC_NEW, int(time.time()), body)}, body, 0
+    )
+    assert (event.transfer.reference, event.transfer.provider_ref) == ("tr_dashboard1", "tr_dashboard1")
+    assert event.transfer.amount.amount == foreign["amount"]
