@@ -55,6 +55,12 @@ def classify(ctx: FaultContext, report: AuditReport) -> None:
         if ours - theirs == unreturned.get(ccy):
             found.append(f"ledger_matches_provider: {line}")
     for pid, line in ctx.returned_but_paid.items():
+        # A return is asynchronous: it may be booked after the run's outcome check (a dropped
+        # webhook is booked by the sweeper's return watch during the drain). Still paid now, after
+        # the drain, is the breach.
+        if ctx.reads.payout(pid).get("status") == "returned":
+            ctx.notes.append(f"{pid}: returned after the run's outcome check (late webhook or return watch)")
+            continue
         ctx.breaches.append(line)
         if pid in returned:
             found.append(line)
