@@ -53,6 +53,7 @@ from shared.usecases.payouts import AfterCommit, PayoutService, seller_locks
 from shared.usecases.ports import BalanceRef, RunItemRef, UnitOfWork
 
 logger = logging.getLogger(__name__)
+page_locks = KeyedLocks()  # one delivery of a page at a time in this process (process_page)
 ACTOR = "payout-run"
 DEFER_MARGIN = timedelta(minutes=1)  # a deferred page runs this long after its date has begun
 _run_locks = KeyedLocks()  # starts of one run in this process go one after the other
@@ -138,8 +139,16 @@ def _queue_page(svc: PayoutService, page: RunPage, delay_seconds: float = 0, ded
 
 
 def process_page(svc: PayoutService, run_id: str, page_id: str, now: datetime | None = None) -> PageResult:
-    """One shard task: decide for one page of sellers. Safe to run twice, or concurrently."""
+    """One shard task: decide for one page of sellers. Safe to run twice, or concurrently.
+    Two deliveries of one page in one process take turns (``page_locks``): the second finds the
+    page done. Without it they contend on the page's items until both run out of attempts and
+    are retried together again (seen in a fault run: a livelock of the page's skip records)."""
     now = now or datetime.now(UTC)
+    with page_locks.hold(f"{run_id}/{page_id}"):
+        return _process_page(svc, run_id, page_id, now)
+
+
+def _process_page(svc: PayoutService, run_id: str, page_id: str, now: datetime) -> PageResult:
     store = svc.store
     with log.bind(run_id=run_id, page_id=page_id):
         run, page = store.runs.get(run_id), store.runs.get_page(run_id, page_id)
