@@ -41,7 +41,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
@@ -205,6 +205,9 @@ class AddressIn(StrictModel):
     )
     post_code: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9 -]{2,12}$")] | None = None
 
+    def to_domain(self) -> Address:
+        return Address(self.country, self.city, self.street, self.building, self.post_code)
+
 
 class BirthPlaceIn(StrictModel):
     city: Text
@@ -265,11 +268,11 @@ class Dac7DetailsIn(StrictModel):
         return self
 
     def to_domain(self) -> Dac7Details:
-        a, b = self.address, self.birth_place
+        b = self.birth_place
         return Dac7Details(
             kind=self.kind,
-            address=Address(a.country, a.city, a.street, a.building, a.post_code),
-            residence_country=self.residence_country or a.country,
+            address=self.address.to_domain(),
+            residence_country=self.residence_country or self.address.country,
             first_name=self.first_name,
             last_name=self.last_name,
             birth_date=self.birth_date,
@@ -298,24 +301,9 @@ def seller_identity(seller: Seller) -> SellerIdentity:
             tins,
             financial_account=seller.bank_account,
         )
-    return SellerIdentity(
-        seller_id=seller.seller_id,
-        kind=details.kind,
-        residence_country=details.residence_country,
-        address=details.address,
-        tins=tins,
-        vat_number=details.vat_number,
-        financial_account=seller.bank_account,
-        first_name=details.first_name,
-        last_name=details.last_name,
-        birth_date=details.birth_date,
-        birth_place=details.birth_place,
-        legal_name=details.legal_name,
-        business_registration_number=details.business_registration_number,
-        permanent_establishments=details.permanent_establishments,
-        governmental_entity=details.governmental_entity,
-        listed_entity=details.listed_entity,
-    )
+    # Every field of the details is a field of the identity, by the same name.
+    given = {f.name: getattr(details, f.name) for f in fields(details)}
+    return SellerIdentity(seller.seller_id, tins=tins, financial_account=seller.bank_account, **given)
 
 
 def dac7_missing(seller: Seller) -> list[str]:
@@ -486,14 +474,13 @@ class PlatformOperatorIn(StrictModel):
     def to_domain(self) -> PlatformOperator:
         from shared.domain.tax_ids import TaxIdHolder, validate_tax_id
 
-        a = self.address
         tin = validate_tax_id(self.residence_country, self.tin, TaxIdHolder.ENTITY)
         return PlatformOperator(
             name=self.name,
             business_name=self.business_name,
             residence_country=self.residence_country,
             tin=tin.number.get_secret_value(),
-            address=Address(a.country, a.city, a.street, a.building, a.post_code),
+            address=self.address.to_domain(),
             vat_number=self.vat_number,
             timezone=self.timezone,
         )
