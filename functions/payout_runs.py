@@ -87,6 +87,7 @@ def payout_sweeper(cloud_event: CloudEvent) -> None:
         monitoring.sweep_done(svc.sweep())
         runs.complete_runs(svc)
         monitoring.report_overdue_runs(svc.store.runs, datetime.now(UTC), settings.run_deadline_seconds)
+        monitoring.report_awaiting_funding(svc.store.runs)
         # The SEPA bank-file rail: close the open batches and write their files (the tick is
         # the writer's schedule: shared/usecases/bank_transfers.py).
         deps.bank_file_writer().run()

@@ -29,6 +29,11 @@ locals {
       collection = "payouts"
       fields     = [["status", "ASCENDING"], ["return_check_from", "ASCENDING"]]
     }
+    # _PayoutQueries.unsent_of_run (a run's funding check): run_id ==, status == pending, by payout_id.
+    "payouts-run_id-status-payout_id" = {
+      collection = "payouts"
+      fields     = [["run_id", "ASCENDING"], ["status", "ASCENDING"], ["payout_id", "ASCENDING"]]
+    }
     # _RunStore.queued_pages_due_before (sweeper): a run's pages still queued past their due time.
     "pages-status-due_at" = {
       collection = "pages"

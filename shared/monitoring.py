@@ -25,8 +25,9 @@ Events (name: fields):
 - ``reconciliation_break``: break_id, break_class, provider (the rail), explained (``false``:
   a new break no known cause explains yet), currency, amount. One per
   ``reconciliation.break_found`` event published (shared/usecases/reconciliation.py).
-- Still to be emitted by a feature that comes later, its metric and alert defined now:
-  ``run_awaiting_funding`` (run_id, provider, currency, shortfall).
+- ``run_awaiting_funding``: run_id, provider (the rail), currency, shortfall, needed,
+  available. One per short rail and currency when ``payout_run.awaiting_funding`` is published,
+  and again at each sweep while the run waits (``report_awaiting_funding``).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.adapters.pubsub import Publisher
+from shared.domain.run_funding import FundingState, line_to_dict
 from shared.domain.runs import RunStatus
 from shared.usecases.ports import RunStore
 
@@ -49,7 +51,7 @@ PAYOUT_SWEEP = "payout_sweep"
 PROVIDER_CALL = "provider_call"
 PROVIDER_WEBHOOK = "provider_webhook"
 RECONCILIATION_BREAK = "reconciliation_break"  # one per reconciliation.break_found event published
-RUN_AWAITING_FUNDING = "run_awaiting_funding"  # emitted by run funding (to come)
+RUN_AWAITING_FUNDING = "run_awaiting_funding"  # a live run held by its funding check (run_funding.py)
 
 FINAL_STATUSES = frozenset({"paid", "failed", "returned", "canceled"})
 OPEN_RUN_STATUSES = (RunStatus.PLANNING, RunStatus.FANNED_OUT)
@@ -135,6 +137,36 @@ def report_overdue_runs(runs: RunStore, now: datetime, deadline_seconds: int) ->
     return overdue
 
 
+def run_awaiting_funding(run_id: str, lines: list[dict[str, Any]]) -> None:
+    """One warning line per rail and currency a held run is short at."""
+    for line in lines:
+        if not line.get("shortfall"):
+            continue
+        emit(
+            RUN_AWAITING_FUNDING,
+            f"run {run_id} awaits funding: {line.get('currency')} short at {line.get('rail')}",
+            level=logging.WARNING,
+            run_id=run_id,
+            provider=line.get("rail"),
+            currency=line.get("currency"),
+            shortfall=line.get("shortfall"),
+            needed=line.get("needed"),
+            available=line.get("available"),
+        )
+
+
+def report_awaiting_funding(runs: RunStore) -> list[str]:
+    """Each sweep, the lines of every live run its funding check holds: the alert stays open
+    while a run waits, and closes once it is funded."""
+    waiting = []
+    for run in runs.in_status(RunStatus.FANNED_OUT, limit=100):
+        if run.funding is None or run.funding.state is not FundingState.AWAITING_FUNDING:
+            continue
+        waiting.append(run.run_id)
+        run_awaiting_funding(run.run_id, [line_to_dict(line) for line in run.funding.short_lines])
+    return waiting
+
+
 def provider_call(
     provider: str, operation: str, outcome: str, latency_ms: float, failure_code: str | None = None
 ) -> None:
@@ -189,12 +221,15 @@ class ObservedPublisher(Publisher):
         # payout.remittance_ready (issue 18) announces a document, not a status change.
         if (kind.startswith("payout.") and kind != "payout.remittance_ready") or kind in (
             "payout_run.completed",
+            "payout_run.awaiting_funding",
             "reconciliation.break_found",
         ):
             try:
                 body = json.loads(data)
                 if kind == "reconciliation.break_found" and isinstance(body, dict):
                     reconciliation_break(body)
+                elif kind == "payout_run.awaiting_funding" and isinstance(body, dict):
+                    run_awaiting_funding(str(body.get("run_id")), list(body.get("lines") or []))
                 elif kind == "payout_run.completed":
                     run_completed(body, attributes.get("ce-time"), self.settings.run_deadline_seconds)
                 elif isinstance(body, dict):

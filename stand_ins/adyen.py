@@ -59,6 +59,7 @@ from werkzeug.exceptions import HTTPException
 from shared import strict_json
 from shared.adapters.providers import contracts
 from stand_ins.sandbox_provider import (
+    FUNDED_CURRENCIES,
     JSON,
     ApiError,
     Config,
@@ -73,7 +74,6 @@ from stand_ins.sandbox_provider import (
 
 SPEC = contracts.ADYEN_TRANSFERS
 BALANCE_PLATFORM = "SellerPayoutsLocal"
-OPENING_BALANCE = 10**13  # minor units per currency: the stand-in's platform is well funded
 # Our failure codes (the engine's) -> Adyen's status and reason.
 REASONS: dict[str, tuple[str, str]] = {
     "account_closed": ("failed", "counterpartyAccountClosed"),
@@ -360,13 +360,13 @@ def create_app(
                     spent[t["currency"]] = spent.get(t["currency"], 0) + int(t["amount"])
                 elif t["status"] == "processing":
                     reserved[t["currency"]] = reserved.get(t["currency"], 0) + int(t["amount"])
-        currencies = sorted(set(spent) | set(reserved) | {"EUR"})
+        currencies = sorted(set(spent) | set(reserved) | set(FUNDED_CURRENCIES) | set(engine.funding))
         balances = [
             {
                 "currency": c,
-                "balance": OPENING_BALANCE - spent.get(c, 0),
+                "balance": engine.opening(c) - spent.get(c, 0),
                 "reserved": reserved.get(c, 0),
-                "available": OPENING_BALANCE - spent.get(c, 0) - reserved.get(c, 0),
+                "available": engine.opening(c) - spent.get(c, 0) - reserved.get(c, 0),
             }
             for c in currencies
         ]

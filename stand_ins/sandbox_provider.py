@@ -29,6 +29,11 @@ API (JSON; every /v1 route needs ``Authorization: Bearer $SANDBOX_API_KEY``, els
   GET  /v1/_webhooks[?transfer_id=]      delivery log {"data": [{"event_id", "transfer_id", "type",
        "attempt", "at", "status_code", "error", "result": delivered|retry_scheduled|gave_up|dropped,
        "replay"}]}
+  GET  /v1/balance?currency=EUR          the platform's funds {"object": "balance", "available":
+       [{"currency", "amount"}]}: what it put in (10^13 unless set) less what processing and paid
+       transfers hold. Where funding was set, a transfer it cannot cover is accepted and then
+       fails ``insufficient_platform_funds``.
+  POST /v1/_funding {"currency", "balance" | "top_up"}   set the available funds, or add to them
   GET|POST /v1/_config                   read / replace the fault config (omitted keys -> defaults)
   POST /v1/_reset                        forget transfers, keys, events and deliveries
   POST /v1/_replay_webhooks {"transfer_id"?}   re-send delivered events (same ids, fresh signatures)
@@ -102,6 +107,12 @@ OUTCOMES: dict[str, list[tuple[str, str | None]]] = {
     "999906": [("failed", "insufficient_platform_funds")],
     "999907": [("paid", None), ("returned", "account_closed")],
 }
+OPENING_BALANCE = 10**13  # minor units per currency: the platform is well funded unless told (_funding)
+# The currencies the stand-ins' platform holds (a balance lists them all, as a funded account does).
+FUNDED_CURRENCIES = (
+    *("AUD", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP"),
+    *("HUF", "JPY", "NOK", "PLN", "SEK", "USD"),
+)
 SYNC_REFUSED = "999903"
 SCHEME_FIELDS = {
     "iban": {"iban": True, "bic": False},
@@ -289,6 +300,7 @@ class Sandbox:
     deliveries: list[JSON]  # pending: {"seq", "event_id", "due", "attempt", "replay"}
     log: list[JSON]
     seq: int
+    funding: dict[str, int]
 
     def __init__(
         self,
@@ -318,6 +330,7 @@ class Sandbox:
                 setattr(self, name, saved[name])
             self.delivered = set(saved["delivered"])
             self.seq = saved["seq"]
+            self.funding = {str(c): int(v) for c, v in saved.get("funding", {}).items()}
         if self.wal_file and self.wal_file.exists():
             for line in self.wal_file.read_text("utf-8").splitlines():
                 self._redo(json.loads(line))
@@ -326,6 +339,7 @@ class Sandbox:
     def _clear(self) -> None:
         self.transfers, self.keys, self.plans, self.events = {}, {}, {}, {}
         self.delivered, self.deliveries, self.log, self.seq = set(), [], [], 0
+        self.funding = {}  # the platform's funding per currency, where set (_funding)
         self._index()
 
     def _index(self) -> None:
@@ -385,6 +399,7 @@ class Sandbox:
             self.dirty = False
             state = {name: getattr(self, name) for name in ("transfers", "keys", "plans", "events")}
             state |= {"deliveries": self.deliveries, "log": self.log, "seq": self.seq}
+            state["funding"] = self.funding
             state["delivered"] = sorted(self.delivered)
             tmp = self.state_file.with_name(self.state_file.name + ".tmp")
             tmp.write_text(json.dumps(state, separators=(",", ":")), "utf-8")
@@ -423,8 +438,41 @@ class Sandbox:
             "currency": body["currency"],
             "metadata": body.get("metadata", {}),
         }
-        status, answer = self.open_transfer(key, fingerprint, code, fields, refused=refused)
+        steps: list[tuple[str, str | None]] | None = None
+        if refused is None and not self.covers(str(body["currency"]), int(body["amount"])):
+            steps = [("failed", "insufficient_platform_funds")]  # accepted, then refused, as PSPs do
+        status, answer = self.open_transfer(key, fingerprint, code, fields, refused=refused, steps=steps)
         return status, answer
+
+    # --- the platform's funding (GET /v1/balance, POST /v1/_funding) ------------------------------
+
+    def opening(self, currency: str) -> int:
+        """What the platform put in ``currency``: ``OPENING_BALANCE`` unless set by ``_funding``."""
+        return self.funding.get(currency, OPENING_BALANCE)
+
+    def available(self, currency: str) -> int:
+        """Funding less what transfers hold (processing or paid); failed and returned ones gave it back."""
+        with self.lock:
+            held = sum(
+                int(t["amount"])
+                for t in self.transfers.values()
+                if t["currency"] == currency and t["status"] in ("processing", "paid")
+            )
+            return self.opening(currency) - held
+
+    def covers(self, currency: str, amount: int) -> bool:
+        """Whether the platform's funds pay ``amount`` now (checked only where funding was set:
+        summing every transfer on each create would make a big run quadratic)."""
+        return currency not in self.funding or self.available(currency) >= amount
+
+    def fund(self, currency: str, *, balance: int | None = None, top_up: int = 0) -> int:
+        """Set the available balance in ``currency`` to ``balance``, or add ``top_up`` to it."""
+        with self.lock:
+            current = self.available(currency)
+            target = (current if balance is None else balance) + top_up
+            self.funding[currency] = self.opening(currency) + (target - current)
+            self._save()
+            return self.available(currency)
 
     def replay_key(self, key: str, fingerprint: str) -> tuple[int, JSON] | None:
         """What a key already answered (the transfer as it is now, or the stored refusal), None
@@ -756,6 +804,16 @@ def create_app(
     def get_transfer(tid: str) -> Response:
         return jsonify(sandbox.get(tid))
 
+    @app.get("/v1/balance")
+    def balance() -> Response:
+        currency = request.args.get("currency", "")
+        if not (len(currency) == 3 and currency.isascii() and currency.isupper()):
+            raise ApiError(422, "invalid_request", "currency must be an ISO 4217 code", "currency")
+        return jsonify({
+            "object": "balance",
+            "available": [{"currency": currency, "amount": sandbox.available(currency)}],
+        })  # fmt: skip
+
     @app.get("/v1/transfers")
     def list_transfers() -> Response:
         limit = request.args.get("limit", "10")
@@ -803,6 +861,23 @@ def add_control_routes(app: Flask, engine: Sandbox, *, prefix: str, json_body: C
     @app.get(f"{prefix}/_webhooks")
     def webhooks() -> Response:
         return jsonify({"data": engine.webhook_log(request.args.get("transfer_id"))})
+
+    @app.post(f"{prefix}/_funding")
+    def funding() -> Response:
+        """Set the platform's available balance in a currency (``balance``) or add to it
+        (``top_up``): a short-funded account, and the treasury's top-up."""
+        body = json_body() or {}
+        currency = body.get("currency") if isinstance(body, dict) else None
+        if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
+            raise ApiError(422, "invalid_request", "currency must be an ISO 4217 code", "currency")
+        values = {k: body.get(k) for k in ("balance", "top_up")}
+        for name, value in values.items():
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 0):
+                raise ApiError(422, "invalid_request", f"{name} must be a non-negative integer", name)
+        if (values["balance"] is None) == (values["top_up"] is None):
+            raise ApiError(422, "invalid_request", "give one of balance or top_up", "balance")
+        available = engine.fund(currency, balance=values["balance"], top_up=values["top_up"] or 0)
+        return jsonify({"currency": currency, "available": available})
 
     @app.get(f"{prefix}/_records")
     def records() -> Response:

@@ -56,6 +56,7 @@ from werkzeug.exceptions import HTTPException
 from shared import strict_json
 from shared.entrypoints.signing import sign
 from stand_ins.sandbox_provider import (
+    FUNDED_CURRENCIES,
     JSON,
     OUTCOMES,
     ApiError,
@@ -71,7 +72,6 @@ from stand_ins.sandbox_provider import (
 )
 
 API_VERSION = "2026-08-21"
-OPENING_BALANCE = 10**13
 FAILURE_CODES = {  # ours (the engine's) -> Stripe's payout failure_code
     "account_closed": "account_closed",
     "no_account": "no_account",
@@ -524,13 +524,17 @@ def create_app(
                     totals[r["currency"]] = totals.get(r["currency"], 0) + sign_ * moved
                 elif account is not None and r["account"] == account and r["status"] != "failed":
                     totals[r["currency"]] = totals.get(r["currency"], 0) - moved
-        opening = OPENING_BALANCE if account is None else 0
-        currencies = sorted(totals) or ["eur"]
+        held = FUNDED_CURRENCIES if account is None else ("EUR",)
+        currencies = sorted(set(totals) | {c.lower() for c in (*held, *engine.funding)})
+
+        def opening(c: str) -> int:  # the platform's funding (the engine's, per currency)
+            return engine.opening(c.upper()) if account is None else 0
+
         available = [
             {
-                "amount": opening + totals.get(c, 0),
+                "amount": opening(c) + totals.get(c, 0),
                 "currency": c,
-                "source_types": {"card": opening + totals.get(c, 0)},
+                "source_types": {"card": opening(c) + totals.get(c, 0)},
             }
             for c in currencies
         ]

@@ -2,7 +2,8 @@
 
 Every status change of a payout is one :class:`OutboxEvent`, written in the transaction of the
 change and relayed after it; consumers order and de-duplicate on (subject, sequence). A run
-sends one ``payout_run.completed``. ``data`` is the published message body, the contract with
+sends one ``payout_run.completed`` (and, while it waits for funds, ``payout_run.awaiting_funding``
+then ``payout_run.funded``). ``data`` is the published message body, the contract with
 consumers (no bank details).
 """
 
@@ -79,6 +80,24 @@ def run_completed_event(run_id: str, data: Mapping[str, Any], at: datetime) -> O
         source=EventSource.PAYOUT_RUNS,
         subject=run_id,
         sequence=1,
+        data=data,
+        created_at=at,
+    )
+
+
+def run_funding_event(
+    run_id: str, waiting: bool, data: Mapping[str, Any], checks: int, at: datetime
+) -> OutboxEvent:
+    """``payout_run.awaiting_funding`` when a live run's funding check finds a rail short (once
+    per wait), ``payout_run.funded`` when a waiting run is released. ``sequence`` is the run's
+    funding check that decided it; run events are told apart by their event id."""
+    kind = "awaiting_funding" if waiting else "funded"
+    return OutboxEvent(
+        event_id=f"{run_id}-{kind}-{checks:04d}",
+        type=f"payout_run.{kind}",
+        source=EventSource.PAYOUT_RUNS,
+        subject=run_id,
+        sequence=checks,
         data=data,
         created_at=at,
     )

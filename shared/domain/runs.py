@@ -1,6 +1,7 @@
 """Scheduled payout runs, their pages and items, and the counters of their progress. No I/O.
 
     run:   planning ──▶ fanned_out ──▶ completed
+           (a live run's transfers wait for its funding check: ``funding``, run_funding.py)
     page:  queued ──▶ done          (a page whose run date has not begun for some of its
            queued ──▶ queued         sellers is queued again for when it has: deferred)
 
@@ -29,7 +30,8 @@ from shared.domain.countries import CountryRegistry
 from shared.domain.eligibility import SkipReason
 from shared.domain.errors import DomainError
 from shared.domain.money import Money
-from shared.domain.payouts import OPEN_STATES, PayoutStatus
+from shared.domain.payouts import OPEN_STATES, Payout, PayoutStatus
+from shared.domain.run_funding import RunFunding, funding_to_dict
 from shared.domain.schedule import local_date
 
 RUN_BUCKET_SPACE = 1024  # sellers are spread over this many buckets; a run's shards take ranges
@@ -127,6 +129,8 @@ class PayoutRun:
     requested_by: str
     fanned_out_at: datetime | None = None
     completed_at: datetime | None = None
+    # A live run's last funding check (shared/domain/run_funding.py); None until its first.
+    funding: RunFunding | None = None
 
     def moved_to(self, target: RunStatus, at: datetime) -> PayoutRun:
         if target not in RUN_TRANSITIONS[self.status]:
@@ -134,6 +138,15 @@ class PayoutRun:
         if target is RunStatus.FANNED_OUT:
             return replace(self, status=target, fanned_out_at=at)
         return replace(self, status=target, completed_at=at)
+
+
+def transfer_released(run: PayoutRun | None, payout: Payout) -> bool:
+    """Whether a pending payout may go to the transfer queue outside its run's funding check
+    (the sweeper re-enqueueing a lost task): a payout of no run, or of a dry run, always; a live
+    run's only once a funding check counted it and found the funds."""
+    if payout.run_id is None or run is None or run.dry_run:
+        return True
+    return run.funding is not None and run.funding.releases(payout.created_at)
 
 
 def new_run(run_date: date, *, dry_run: bool, buckets: int, requested_by: str, now: datetime) -> PayoutRun:
@@ -384,4 +397,6 @@ def run_summary(progress: RunProgress) -> dict[str, object]:
     if run.dry_run:
         payouts, amounts = progress.would_pay
         view["would_pay"] = {"payouts": payouts, "amounts_by_currency": amounts}
+    if run.funding is not None:  # a live run's funding check: released, or awaiting_funding
+        view["funding"] = funding_to_dict(run.funding)
     return view

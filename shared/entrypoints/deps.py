@@ -18,6 +18,7 @@ from shared.usecases.ports import (
     BankFileStore,
     ConsoleReads,
     DocumentStore,
+    FundingBalances,
     PayoutPolicy,
     ProviderDirectory,
     RailControls,
@@ -89,7 +90,14 @@ def payout_service() -> PayoutService:
         providers(),
         payout_policy(),
         rails=rail_selector(),
+        funding=funding_balances(),
     )
+
+
+def funding_balances() -> FundingBalances:
+    from shared.adapters.funding_balances import RailFundingBalances
+
+    return RailFundingBalances(get_settings())
 
 
 # --- rails (shared/usecases/rail_selection.py) -----------------------------------------------

@@ -51,6 +51,7 @@ from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_RUN_SHARDS
 from shared.usecases.payouts import AfterCommit, PayoutService, seller_locks
 from shared.usecases.ports import BalanceRef, RunItemRef, UnitOfWork
+from shared.usecases.run_funding import check_run_funding, needs_check
 
 logger = logging.getLogger(__name__)
 page_locks = KeyedLocks()  # one delivery of a page at a time in this process (process_page)
@@ -181,15 +182,15 @@ def _process_page(svc: PayoutService, run_id: str, page_id: str, now: datetime) 
                     continue
                 item, payout, outbox = _pay_in_run(svc, run, seller, now)
                 if payout is not None:
-                    paid += 1
-                    if payout.status is PayoutStatus.PENDING:
-                        work.transfers.append(payout.payout_id)
+                    paid += 1  # its transfer waits for the run's funding check (run_funding.py)
                     work.outbox.extend(outbox)
                 else:
                     skipped.append(item)
         _record_skips(svc, run, page, skipped)
         svc.after_commit(work)
         result = _finish_page(svc, run, page, sellers, paid, len(skipped) - len(deferred), deferred, now)
+        if result.outcome == "done" and not run.dry_run:
+            _check_funding_when_last(svc, run_id, now)
         logger.info(
             "shard page %s: %d sellers, %d paid, %d skipped, %d deferred",
             result.outcome,
@@ -199,6 +200,15 @@ def _process_page(svc: PayoutService, run_id: str, page_id: str, now: datetime) 
             result.deferred,
         )
         return result
+
+
+def _check_funding_when_last(svc: PayoutService, run_id: str, now: datetime) -> None:
+    """The page that finds every page of the run done checks its funding, which releases the
+    run's transfers or holds the run (two pages finishing together may both check: the second
+    queues nothing new)."""
+    progress = svc.store.runs.progress(run_id)
+    if progress is not None and progress.all_pages_done:
+        check_run_funding(svc, run_id, pages_done=progress.pages_done, now=now)
 
 
 def _item(
@@ -363,14 +373,19 @@ def run_items(
 
 
 def complete_runs(svc: PayoutService, now: datetime | None = None) -> list[str]:
-    """Mark runs whose pages are all done and whose payouts are all final as completed, and
-    publish ``payout_run.completed`` (through the outbox, once). Decided from the counters."""
+    """Check the funding of runs that wait for it (or whose check was lost), then mark runs
+    whose pages are all done and whose payouts are all final as completed, and publish
+    ``payout_run.completed`` (through the outbox, once). Decided from the counters."""
     now = now or datetime.now(UTC)
     completed = []
+    waves_after = timedelta(seconds=svc.policy.stuck_after_seconds)
     for run in svc.store.runs.fanned_out(limit=50):
         progress = svc.store.runs.progress(run.run_id)
         if progress is None:
             continue
+        if needs_check(progress, now=now, waves_after=waves_after):
+            check_run_funding(svc, run.run_id, pages_done=progress.pages_done, now=now)
+            continue  # its transfers are under way (or held): not complete yet
         if not progress.all_pages_done:
             _requeue_stale_pages(svc, run.run_id, now)
             continue

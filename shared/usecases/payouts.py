@@ -39,7 +39,7 @@ from shared.domain.payouts import (
     transition,
 )
 from shared.domain.rail_capabilities import load_rail_capabilities
-from shared.domain.runs import status_change_tally
+from shared.domain.runs import PayoutRun, status_change_tally, transfer_released
 from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_TRANSFERS, TOPIC_PAYOUT_EVENTS
@@ -48,6 +48,7 @@ from shared.usecases.dead_letters import record_poison
 from shared.usecases.ports import (
     BalanceRef,
     EventPublisher,
+    FundingBalances,
     IdempotencyRecord,
     IdempotencyRef,
     PaymentProvider,
@@ -148,6 +149,7 @@ class PayoutService:
         providers: ProviderDirectory,
         policy: PayoutPolicy | None = None,
         rails: RailSelector | None = None,
+        funding: FundingBalances | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -157,6 +159,9 @@ class PayoutService:
         self.policy = policy or PayoutPolicy()
         # The rails: routes, drains, the batch-rail hook (shared/usecases/rail_selection.py).
         self.rails = rails or RailSelector(load_rail_capabilities())
+        # What the platform holds at each rail, for a live run's funding check (run_funding.py);
+        # None: no rail is asked, every line is "unreported" and no run is held.
+        self.funding = funding
 
     # --- creating a payout ------------------------------------------------------------------
 
@@ -617,8 +622,15 @@ class PayoutService:
         now = now or datetime.now(UTC)
         cutoff = now - (older_than or timedelta(seconds=self.policy.stuck_after_seconds))
         counts = {"requeued": 0, "resolved": 0, "flagged": 0, "relayed": self.relay_unpublished()}
+        runs: dict[str, PayoutRun | None] = {}
         for payout in self.store.payouts.open_before(cutoff, limit=500):
             with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
+                if payout.status is PayoutStatus.PENDING and payout.run_id is not None:
+                    if payout.run_id not in runs:
+                        runs[payout.run_id] = self.store.runs.get(payout.run_id)
+                    if not transfer_released(runs[payout.run_id], payout):
+                        counts["held"] = counts.get("held", 0) + 1  # its run's funding check sends it
+                        continue
                 outcome = self._sweep_one(payout, now)
                 counts[outcome] = counts.get(outcome, 0) + 1  # "at_bank" only when there are some
         counts.update(self.recheck_returns(now))

@@ -85,6 +85,8 @@ __all__ = [
     "DeadLetters",
     "DocumentStore",
     "EventPublisher",
+    "FundingBalances",
+    "FundingUnreadable",
     "IdempotencyKeys",
     "IdempotencyRecord",
     "Journal",
@@ -477,6 +479,11 @@ class PayoutQueries(Protocol):
         (transfer_started_at, payout_id) order after the cursor: reconciliation's ledger side."""
         ...
 
+    def unsent_of_run(self, run_id: str, *, after: str | None, limit: int) -> list[Payout]:
+        """The run's payouts still pending (not handed to a rail), by payout id after the
+        cursor: what its funding check adds up and releases."""
+        ...
+
 
 class SellerQueries(Protocol):
     def get(self, seller_id: str) -> Seller | None: ...
@@ -690,6 +697,20 @@ class EventPublisher(Protocol):
 class ProviderDirectory(Protocol):
     def get(self, name: str) -> PaymentProvider:
         """The provider of that name; :class:`UnknownProvider` if none."""
+        ...
+
+
+# --- funding at the rails (shared/usecases/run_funding.py) ---------------------------------
+
+
+class FundingUnreadable(Exception):
+    """A rail did not say what the platform holds there; the run's check is made again later."""
+
+
+class FundingBalances(Protocol):
+    def available(self, rail: str, currency: str) -> int | None:
+        """What the platform holds at ``rail`` in ``currency`` and can pay out now, in minor
+        units; None when the rail reports no balance for it. Raises :class:`FundingUnreadable`."""
         ...
 
 

@@ -182,3 +182,60 @@ def test_an_event_is_published_as_a_cloud_event_with_its_id_and_subject(publishe
     data, attributes = received()
     assert data["payout_id"] == payout.payout_id and data["status"] == "pending"
     assert attributes["ce-id"] == event.event_id and attributes["ce-subject"] == payout.payout_id
+
+
+# --- what the platform holds at a rail (FundingBalances) ----------------------------------------
+
+
+@pytest.fixture(params=["fake", pytest.param("sandbox", marks=REAL)])
+def funding(request):
+    """(funding balances, set(rail, currency, amount), break the rail)."""
+    from tests.fakes.outside import FakeFundingBalances
+
+    if request.param == "fake":
+        fake = FakeFundingBalances()
+        return fake, fake.fund, lambda: fake.down.add("sandbox")
+    from local_stack import local_env
+    from shared.adapters.funding_balances import RailFundingBalances
+    from shared.settings import Settings
+
+    client = request.getfixturevalue("stack_client")
+    key = str(local_env.local_secrets(client.state_dir)["provider_api_key"])
+    settings = Settings(SANDBOX_URL=client.sandbox_url, SANDBOX_API_KEY=key)
+    funded: list[str] = []
+
+    def fund(rail, currency, amount):
+        assert rail == "sandbox"
+        funded.append(currency)
+        client.sandbox("POST", "/v1/_funding", {"currency": currency, "balance": amount})
+
+    request.addfinalizer(  # well funded again for every other test
+        lambda: [client.sandbox("POST", "/v1/_funding", {"currency": c, "balance": 10**13}) for c in funded]
+    )
+    real = RailFundingBalances(settings)
+    broken = RailFundingBalances(Settings(SANDBOX_URL="http://127.0.0.1:9", SANDBOX_API_KEY=key))
+
+    def break_it():
+        real._readers = broken._readers
+        real._settings = broken._settings
+
+    return real, fund, break_it
+
+
+def test_a_rail_says_what_the_platform_holds_there_in_each_currency(funding):
+    balances, fund, _ = funding
+    fund("sandbox", "JPY", 123_456)  # a currency no other test pays in
+    assert balances.available("sandbox", "JPY") == 123_456
+    fund("sandbox", "JPY", 0)
+    assert balances.available("sandbox", "JPY") == 0
+
+
+def test_a_rail_that_reports_no_balance_says_none_and_one_that_does_not_answer_raises(funding):
+    from shared.usecases.ports import FundingUnreadable
+
+    balances, fund, break_it = funding
+    fund("sandbox", "JPY", 1)
+    assert balances.available("sepa_file", "EUR") is None
+    break_it()
+    with pytest.raises(FundingUnreadable):
+        balances.available("sandbox", "JPY")

@@ -164,3 +164,27 @@ class FakeProviders:
         if name not in self.by_name:
             raise UnknownProvider(f"no payment provider {name!r}")
         return self.by_name[name]
+
+
+class FakeFundingBalances:
+    """What the platform holds at each rail, in memory (a ``FundingBalances``): ``fund`` sets a
+    rail's balance in a currency; a rail never funded reports nothing (None); ``down`` makes a
+    rail unreadable."""
+
+    def __init__(self) -> None:
+        self.balances: dict[tuple[str, str], int] = {}
+        self.down: set[str] = set()
+        self.asked: list[tuple[str, str]] = []
+
+    def fund(self, rail: str, currency: str, amount: int) -> None:
+        self.balances[(rail, currency)] = amount
+
+    def available(self, rail: str, currency: str) -> int | None:
+        from shared.usecases.ports import FundingUnreadable
+
+        self.asked.append((rail, currency))
+        if rail in self.down:
+            raise FundingUnreadable(f"{rail} did not answer")
+        if not any(r == rail for r, _ in self.balances):
+            return None
+        return self.balances.get((rail, currency), 0)

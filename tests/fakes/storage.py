@@ -350,6 +350,16 @@ class _PayoutQueries:
         found = [p for p in self.s.t.payouts.values() if p.status in OPEN_STATES and p.updated_at < cutoff]
         return sorted(found, key=lambda p: p.updated_at)[:limit]
 
+    def unsent_of_run(self, run_id: str, *, after: str | None, limit: int) -> list[Payout]:
+        found = [
+            p
+            for p in self.s.t.payouts.values()
+            if p.run_id == run_id
+            and p.status is PayoutStatus.PENDING
+            and (after is None or p.payout_id > after)
+        ]
+        return sorted(found, key=lambda p: p.payout_id)[:limit]
+
     def paid_due_for_return_check(self, due_from_before: datetime, limit: int) -> list[Payout]:
         found = [
             p

@@ -30,6 +30,8 @@ QUERY_INDEXES: dict[str, set[str]] = {
     f"{STORE}::_PayoutQueries.paid_due_for_return_check": {"payouts-status-return_check_from"},
     # Any combination of seller_id/status/run_id equality, ordered by created_at, payout_id.
     f"{STORE}::_PayoutQueries.newest_first": LIST_PAYOUTS,
+    # A run's payouts not yet handed to a rail, by payout id (its funding check).
+    f"{STORE}::_PayoutQueries.unsent_of_run": {"payouts-run_id-status-payout_id"},
     # A run's pages still queued past their due time (the sweeper).
     f"{STORE}::_RunStore.queued_pages_due_before": {"pages-status-due_at"},
     # skip_reason == (optional), seller_id == (optional), ordered by seller_id.

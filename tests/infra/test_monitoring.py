@@ -23,9 +23,7 @@ USER_METRIC = "${local.metric_prefix}/"
 BUILT_IN_METRICS = {"pubsub.googleapis.com/subscription/num_undelivered_messages"}
 # Metric lines whose emitters come with later features; the metric and its alert are defined
 # now so the on-call is ready. Remove an entry when its feature writes the line.
-PENDING_EMITTERS = {
-    "run_awaiting_funding": "written by run funding (issue: rails and funding)",
-}
+PENDING_EMITTERS: dict[str, str] = {}
 
 
 def _module_constants() -> dict[str, str]:

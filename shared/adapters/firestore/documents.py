@@ -61,6 +61,7 @@ from shared.domain.payout_contents import (
 from shared.domain.payouts import FailureCode, Payout, PayoutStatus, Transition
 from shared.domain.rail_routing import RailAttempt
 from shared.domain.reconciliation import Break, BreakAction, BreakState, Correction, LedgerFee, MovementClass
+from shared.domain.run_funding import FundingLine, FundingState, RunFunding
 from shared.domain.runs import PageStatus, PayoutRun, RunItem, RunPage, RunStatus, RunTally, run_bucket
 from shared.domain.schedule import PayoutSchedule
 from shared.domain.sellers import BankAccountStatus, KycStatus, PayoutHold, RailAccounts, Seller
@@ -556,7 +557,49 @@ def run_to_doc(run: PayoutRun) -> Doc:
         doc["fanned_out_at"] = run.fanned_out_at
     if run.completed_at is not None:
         doc["completed_at"] = run.completed_at
+    if run.funding is not None:
+        doc["funding"] = run_funding_to_doc(run.funding)
     return doc
+
+
+def run_funding_to_doc(funding: RunFunding) -> Doc:
+    return {
+        "state": funding.state.value,
+        "checked_at": funding.checked_at,
+        "awaiting_since": funding.awaiting_since,
+        "pages_done": funding.pages_done,
+        "checks": funding.checks,
+        "lines": [
+            {
+                "rail": line.rail,
+                "currency": line.currency,
+                "needed": line.needed,
+                "payouts": line.payouts,
+                "available": line.available,
+            }
+            for line in funding.lines
+        ],
+    }
+
+
+def run_funding_from_doc(data: Mapping[str, Any]) -> RunFunding:
+    return RunFunding(
+        state=FundingState(data["state"]),
+        checked_at=data["checked_at"],
+        awaiting_since=data.get("awaiting_since"),
+        pages_done=int(data.get("pages_done", 0)),
+        checks=int(data.get("checks", 1)),
+        lines=tuple(
+            FundingLine(
+                rail=str(x["rail"]),
+                currency=str(x["currency"]),
+                needed=int(x["needed"]),
+                payouts=int(x["payouts"]),
+                available=None if x.get("available") is None else int(x["available"]),
+            )
+            for x in data.get("lines", [])
+        ),
+    )
 
 
 def run_from_doc(data: Mapping[str, Any]) -> PayoutRun:
@@ -570,6 +613,7 @@ def run_from_doc(data: Mapping[str, Any]) -> PayoutRun:
         requested_by=str(data.get("requested_by", "")),
         fanned_out_at=data.get("fanned_out_at"),
         completed_at=data.get("completed_at"),
+        funding=run_funding_from_doc(data["funding"]) if data.get("funding") else None,
     )
 
 

@@ -460,6 +460,18 @@ class _PayoutQueries:
         )
         return [d.payout_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query)]
 
+    def unsent_of_run(self, run_id: str, *, after: str | None, limit: int) -> list[Payout]:
+        """run_id ==, status == pending, ordered by payout_id (index: run_id, status, payout_id)."""
+        query: Any = (
+            self.s.client.collection(d.PAYOUTS)
+            .where(filter=firestore.FieldFilter("run_id", "==", run_id))
+            .where(filter=firestore.FieldFilter("status", "==", PayoutStatus.PENDING.value))
+            .order_by("payout_id")
+        )
+        if after is not None:
+            query = query.start_after({"payout_id": after})
+        return [d.payout_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query.limit(limit))]
+
     def paid_due_for_return_check(self, due_from_before: datetime, limit: int) -> list[Payout]:
         """Paid payouts whose return check is due (index: status, return_check_from)."""
         query = (

@@ -185,6 +185,27 @@ class SandboxProvider:
     def supports(self, destination: ValidatedBankAccount, currency: str) -> bool:
         return True
 
+    def platform_balance(self, currency: str) -> int:
+        """What the platform can pay out in ``currency`` now (``GET /v1/balance?currency=``)."""
+        metrics.incr("provider.balance")
+        try:
+            resp = self._http.get(
+                f"{self._url}/v1/balance",
+                params={"currency": currency},
+                headers=self._headers,
+                timeout=self._timeout,
+            )
+        except requests.RequestException as exc:
+            raise ProviderUnavailable("provider unreachable") from exc
+        if resp.status_code != 200:
+            raise ProviderUnavailable(f"provider balance answered {resp.status_code}")
+        try:
+            lines = resp.json()["available"]
+            amounts = [int(x["amount"]) for x in lines if x["currency"] == currency]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ProviderUnavailable("provider balance outside its contract") from exc
+        return sum(amounts)
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes, now: int) -> ProviderEvent:
         """Signature first, then the documented schema (strict JSON, strict types): a body that
         breaks it is refused here, so nothing downstream runs and nothing is written."""

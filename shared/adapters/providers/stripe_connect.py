@@ -161,6 +161,20 @@ class StripeConnectProvider:
     def supports(self, destination: ValidatedBankAccount, currency: str) -> bool:
         return True  # the connected account holds the bank account; its absence is caught at send
 
+    def platform_balance(self, currency: str) -> int:
+        """The platform's ``available`` balance in ``currency`` (``GET /v1/balance``): what its
+        transfers to connected accounts can draw on. A currency Stripe does not list holds 0."""
+        metrics.incr("provider.balance")
+        try:
+            balance = self._stripe.v1.balance.retrieve()
+        except stripe.StripeError as exc:
+            raise ProviderUnavailable(f"stripe balance failed ({type(exc).__name__})") from exc
+        wanted = currency.lower()
+        try:
+            return sum(int(x["amount"]) for x in balance["available"] if str(x["currency"]) == wanted)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ProviderUnavailable("stripe balance outside its contract") from exc
+
     # --- create ---------------------------------------------------------------------------------
 
     def create_transfer(self, request: TransferRequest) -> TransferState:
