@@ -256,6 +256,8 @@ class Stack:
             # Adyen's Transfers API through Prism (it matches the spec's paths without /btl/v4).
             "ADYEN_TRANSFERS_URL": f"http://{self.procs['prism-adyen'].address}",
             "ADYEN_STAND_IN_URL": f"http://{self.procs['adyen'].address}",
+            # Adyen's Configuration API (balance accounts: the funding check), the stand-in's own.
+            "ADYEN_BALANCE_PLATFORM_URL": f"http://{self.procs['adyen'].address}/bcl/v2",
             "STRIPE_API_URL": f"http://{self.procs['stripe'].address}",
             "STORAGE_EMULATOR_HOST": f"http://{self.procs['storage'].address}",
             "BANK_OUTBOUND_BUCKET": self.bucket("outbound"),

@@ -68,6 +68,9 @@ class Settings(BaseSettings):
     adyen_balance_account_id: str = Field(default="", validation_alias="ADYEN_BALANCE_ACCOUNT_ID")
     adyen_environment: Literal["test", "live"] = Field(default="test", validation_alias="ADYEN_ENVIRONMENT")
     adyen_transfers_url: str = Field(default="", validation_alias="ADYEN_TRANSFERS_URL")
+    # Configuration API v2 (the platform's balance account, read by a run's funding check):
+    # unset in production (Adyen's own); locally the stand-in.
+    adyen_balance_platform_url: str = Field(default="", validation_alias="ADYEN_BALANCE_PLATFORM_URL")
 
     # Stripe Connect (shared/adapters/providers/stripe_connect.py). STRIPE_API_URL is unset in
     # production (api.stripe.com); locally the Stripe stand-in. Two webhook secrets may be active.

@@ -456,7 +456,7 @@ class Sandbox:
             held = sum(
                 int(t["amount"])
                 for t in self.transfers.values()
-                if t["currency"] == currency and t["status"] in ("processing", "paid")
+                if str(t["currency"]).upper() == currency.upper() and t["status"] in ("processing", "paid")
             )
             return self.opening(currency) - held
 

@@ -229,12 +229,31 @@ def _run_view(run: dict[str, Any]) -> RenderableType:
         for status, total in per_status.items()
     ]
     skips = [[r, n] for r, n in (run.get("skip_reasons") or {}).items()]
+    funding = run.get("funding") or {}
+    if funding:
+        head["funding"] = funding.get("state")
+    funding_rows = [
+        [
+            x["rail"],
+            x["currency"],
+            _money(x["needed"], x["currency"]),
+            "unreported" if x.get("unreported") else _money(x["available"], x["currency"]),
+            _money(x["shortfall"], x["currency"]) if x.get("shortfall") else "",
+        ]
+        for x in funding.get("lines") or []
+    ]
     return _panel(
         f"run {run.get('run_id')}",
         head,
         _section("payouts by status", ["status", "payouts"], by_status, "no payouts"),
         _section("amounts by currency", ["currency", "status", "amount"], amounts, "no amounts"),
         _section("skip reasons", ["reason", "sellers"], skips, "no seller skipped"),
+        _section(
+            "funding (the run's last check)",
+            ["rail", "currency", "to send", "available", "short by"],
+            funding_rows,
+            "not checked yet",
+        ),
     )
 
 

@@ -2,9 +2,11 @@
 balance endpoint through its provider adapter:
 
 - sandbox: ``GET /v1/balance?currency=`` (``SandboxProvider.platform_balance``);
+- adyen: the platform balance account's ``available`` balance, Configuration API
+  ``GET /balanceAccounts/{id}`` (official SDK, checked against BalancePlatformService-v2);
 - stripe: the platform's ``available`` balance, ``GET /v1/balance`` (official SDK);
-- every other rail (adyen, sepa_file) reports nothing here yet: its lines say ``unreported`` and
-  never hold a run (README, "Known limits").
+- every other rail (sepa_file) reports nothing here yet: its lines say ``unreported`` and never
+  hold a run (README, "Known limits").
 
 A rail that does not answer raises ``FundingUnreadable``: the run's check is made at the next sweep.
 """
@@ -26,13 +28,19 @@ def _sandbox(settings: Settings) -> Reader:
     return SandboxProvider(settings).platform_balance
 
 
+def _adyen(settings: Settings) -> Reader:
+    from shared.adapters.providers.adyen import AdyenProvider
+
+    return AdyenProvider(settings).platform_balance
+
+
 def _stripe(settings: Settings) -> Reader:
     from shared.adapters.providers.stripe_connect import StripeConnectProvider
 
     return StripeConnectProvider(settings).platform_balance
 
 
-_READERS: dict[str, Callable[[Settings], Reader]] = {"sandbox": _sandbox, "stripe": _stripe}
+_READERS: dict[str, Callable[[Settings], Reader]] = {"sandbox": _sandbox, "adyen": _adyen, "stripe": _stripe}
 
 
 class RailFundingBalances:

@@ -187,55 +187,97 @@ def test_an_event_is_published_as_a_cloud_event_with_its_id_and_subject(publishe
 # --- what the platform holds at a rail (FundingBalances) ----------------------------------------
 
 
-@pytest.fixture(params=["fake", pytest.param("sandbox", marks=REAL)])
+def _stand_in_call(client, rail: str):
+    """POST to a rail stand-in's control routes (as the fault harness does)."""
+    import requests
+
+    from local_stack import local_env
+
+    secrets = local_env.local_secrets(client.state_dir)
+    env = client.env if hasattr(client, "env") else {}
+    if rail == "sandbox":
+        return lambda path, body: client.sandbox("POST", "/v1" + path, body)
+    if rail == "adyen":
+        url, headers = env["ADYEN_STAND_IN_URL"], {"x-api-key": str(secrets["adyen_api_key"])}
+    else:
+        url, headers = (
+            env["STRIPE_API_URL"] + "/v1",
+            {"Authorization": f"Bearer {secrets['stripe_secret_key']}"},
+        )
+    return lambda path, body: requests.post(url + path, json=body, headers=headers, timeout=30)
+
+
+@pytest.fixture(
+    params=[
+        "fake",
+        pytest.param("sandbox", marks=REAL),
+        pytest.param("adyen", marks=REAL),
+        pytest.param("stripe", marks=REAL),
+    ]
+)
 def funding(request):
-    """(funding balances, set(rail, currency, amount), break the rail)."""
+    """(funding balances, the rail, set(currency, amount), break the rail)."""
     from tests.fakes.outside import FakeFundingBalances
 
     if request.param == "fake":
         fake = FakeFundingBalances()
-        return fake, fake.fund, lambda: fake.down.add("sandbox")
+        return fake, "sandbox", lambda c, a: fake.fund("sandbox", c, a), lambda: fake.down.add("sandbox")
     from local_stack import local_env
     from shared.adapters.funding_balances import RailFundingBalances
     from shared.settings import Settings
 
+    rail = request.param
+    stack = request.getfixturevalue("stack")
     client = request.getfixturevalue("stack_client")
-    key = str(local_env.local_secrets(client.state_dir)["provider_api_key"])
-    settings = Settings(SANDBOX_URL=client.sandbox_url, SANDBOX_API_KEY=key)
+    client.env = stack.env
+    post = _stand_in_call(client, rail)
+    secrets = local_env.local_secrets(client.state_dir)
+    settings = Settings(
+        SANDBOX_URL=client.sandbox_url,
+        SANDBOX_API_KEY=str(secrets["provider_api_key"]),
+        ADYEN_API_KEY=str(secrets["adyen_api_key"]),
+        ADYEN_BALANCE_ACCOUNT_ID=local_env.ADYEN_BALANCE_ACCOUNT,
+        ADYEN_BALANCE_PLATFORM_URL=stack.env["ADYEN_BALANCE_PLATFORM_URL"],
+        STRIPE_SECRET_KEY=str(secrets["stripe_secret_key"]),
+        STRIPE_API_URL=stack.env["STRIPE_API_URL"],
+    )
     funded: list[str] = []
 
-    def fund(rail, currency, amount):
-        assert rail == "sandbox"
+    def fund(currency, amount):
         funded.append(currency)
-        client.sandbox("POST", "/v1/_funding", {"currency": currency, "balance": amount})
+        assert post("/_funding", {"currency": currency, "balance": amount}).status_code == 200
 
     request.addfinalizer(  # well funded again for every other test
-        lambda: [client.sandbox("POST", "/v1/_funding", {"currency": c, "balance": 10**13}) for c in funded]
+        lambda: [post("/_funding", {"currency": c, "balance": 10**13}) for c in funded]
     )
     real = RailFundingBalances(settings)
-    broken = RailFundingBalances(Settings(SANDBOX_URL="http://127.0.0.1:9", SANDBOX_API_KEY=key))
+    closed = "http://127.0.0.1:9"
+    broken = RailFundingBalances(
+        settings.model_copy(
+            update={"sandbox_url": closed, "adyen_balance_platform_url": closed, "stripe_api_url": closed}
+        )
+    )
 
     def break_it():
-        real._readers = broken._readers
-        real._settings = broken._settings
+        real._readers, real._settings = broken._readers, broken._settings
 
-    return real, fund, break_it
+    return real, rail, fund, break_it
 
 
 def test_a_rail_says_what_the_platform_holds_there_in_each_currency(funding):
-    balances, fund, _ = funding
-    fund("sandbox", "JPY", 123_456)  # a currency no other test pays in
-    assert balances.available("sandbox", "JPY") == 123_456
-    fund("sandbox", "JPY", 0)
-    assert balances.available("sandbox", "JPY") == 0
+    balances, rail, fund, _ = funding
+    fund("JPY", 123_456)  # a currency no other test pays in
+    assert balances.available(rail, "JPY") == 123_456
+    fund("JPY", 0)
+    assert balances.available(rail, "JPY") == 0
 
 
 def test_a_rail_that_reports_no_balance_says_none_and_one_that_does_not_answer_raises(funding):
     from shared.usecases.ports import FundingUnreadable
 
-    balances, fund, break_it = funding
-    fund("sandbox", "JPY", 1)
+    balances, rail, fund, break_it = funding
+    fund("JPY", 1)
     assert balances.available("sepa_file", "EUR") is None
     break_it()
     with pytest.raises(FundingUnreadable):
-        balances.available("sandbox", "JPY")
+        balances.available(rail, "JPY")

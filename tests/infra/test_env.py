@@ -82,6 +82,7 @@ DEFAULT_IS_PRODUCTION = {
     "FUNCTION_NAME",
     # The rails' own URLs (the vendors' libraries know them); set locally to the stand-ins.
     "ADYEN_TRANSFERS_URL",
+    "ADYEN_BALANCE_PLATFORM_URL",
     "STRIPE_API_URL",
     # Cloud Run sets K_SERVICE itself (the service name of a function's spans); IAP's issuer
     # and key set are Google's.

@@ -166,6 +166,9 @@ class AdyenProvider:
         if settings.adyen_transfers_url:  # the local stand-in (through Prism); Adyen's own otherwise
             self._transfers.baseUrl = settings.adyen_transfers_url.rstrip("/")
             self._transactions.baseUrl = settings.adyen_transfers_url.rstrip("/")
+        self._accounts = self._adyen.balancePlatform.balance_accounts_api  # the funding check's read
+        if settings.adyen_balance_platform_url:
+            self._accounts.baseUrl = settings.adyen_balance_platform_url.rstrip("/")
 
     def supports(self, destination: ValidatedBankAccount, currency: str) -> bool:
         return destination.scheme in SCHEMES
@@ -320,6 +323,22 @@ class AdyenProvider:
             query["cursor"] = cursor
         raise ProviderUnavailable("adyen transactions: too many pages")
 
+    # --- funding --------------------------------------------------------------------------------
+
+    def platform_balance(self, currency: str) -> int:
+        """The ``available`` balance of our balance account in ``currency`` (Configuration API
+        ``GET /balanceAccounts/{id}``, checked against BalancePlatformService-v2): what transfers
+        can draw on now. A currency the account does not list holds 0."""
+        metrics.incr("provider.balance")
+        try:
+            result = self._accounts.get_balance_account(self._balance_account)
+            data = self._answer(
+                result.raw_response, "/balanceAccounts/{id}", "get", "200", contracts.ADYEN_BALANCE_PLATFORM
+            )
+        except (AdyenError, requests.RequestException, ContractViolation) as exc:
+            raise ProviderUnavailable(f"adyen balance account failed ({type(exc).__name__}: {exc})") from exc
+        return sum(int(b["available"]) for b in data.get("balances", []) if b.get("currency") == currency)
+
     # --- webhooks -------------------------------------------------------------------------------
 
     def parse_webhook(self, headers: Mapping[str, str], body: bytes, now: int) -> ProviderEvent:
@@ -379,16 +398,16 @@ class AdyenProvider:
 
     # --- answers --------------------------------------------------------------------------------
 
-    def _answer(self, raw: Any, path: str, method: str, status: str) -> dict[str, Any]:
+    def _answer(self, raw: Any, path: str, method: str, status: str, spec: str = SPEC) -> dict[str, Any]:
         """Parse an answer strictly and check it against the operation's schema."""
-        schema = contracts.operation_schema(SPEC, path, method, status)
+        schema = contracts.operation_schema(spec, path, method, status)
         if schema is None:
             raise ContractViolation(f"adyen answered {status} to {method.upper()} {path}")
         try:
             data = strict_json.loads(raw if isinstance(raw, str | bytes) else "")
         except strict_json.JsonRejected as exc:
             raise ContractViolation(f"adyen answer is not JSON: {exc.reason}", exc.path) from exc
-        errors = contracts.schema_errors(SPEC, schema, data)
+        errors = contracts.schema_errors(spec, schema, data)
         if errors:
             raise ContractViolation(f"adyen answer outside {schema}: {errors[0][1]}", errors[0][0])
         if not isinstance(data, dict):
