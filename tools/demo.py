@@ -49,6 +49,7 @@ from shared.usecases.ledger_audit import audit_ledger
 from stand_ins.sample_run_dates import run_date_for
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
 from tools.demo_dac7 import dac7_report
+from tools.demo_funding import hold_then_fund, leave_the_account_short
 from tools.demo_rails import run_rails_section
 from tools.demo_sepa import run_sepa_section
 
@@ -218,10 +219,18 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
 
     run_date = run_date_for(now)
     run_id = f"run-{run_date.isoformat()}"
-    step(f"4. Payout run {run_id}, triggered through Pub/Sub (twice: one run)")
+    step(f"4. Payout run {run_id}, triggered through Pub/Sub (twice: one run), on a short account")
+    leave_the_account_short(ops)  # issue 16: the run's funding check holds it (tools/demo_funding.py)
     client.publish(TOPIC_PAYOUT_RUNS, {"run_date": run_date.isoformat()})
     client.publish(TOPIC_PAYOUT_RUNS, {"run_date": run_date.isoformat()})
     wait_for(lambda: ops.call("GET", "payouts-api", f"/runs/{run_id}").status_code == 200, "run created", 60)
+    funding_checks = hold_then_fund(client, ops, console, run_id)
+    funding_table = Table(title="Checks: the funding check")
+    for column in ("check", "result", "detail"):
+        funding_table.add_column(column)
+    for name, ok, detail in funding_checks:
+        funding_table.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
+    console.print(funding_table)
 
     expected_final = {sid: EXPECTED[p] for sid, _, p in sellers}
     to_pay = sum(1 for st, _ in expected_final.values() if st)
@@ -256,6 +265,7 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
                 last_sweep = time.monotonic()
             time.sleep(0.5)
     code = report(stack, client, ops, store, run_id, sellers, expected_final, started)
+    code = code or (0 if all(ok for _, ok, _ in funding_checks) else 1)
     # Issue 18: what two payouts paid for.
     code = max(code, show_payout_documents(stack, ops, store, run_id))
     # Issue 15: the real rails, a section of its own (tools/demo_rails.py).

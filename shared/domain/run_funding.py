@@ -61,15 +61,18 @@ class RunFunding:
     pages_done: int  # how many pages were done when it was checked (a later page is checked again)
     awaiting_since: datetime | None = None
     checks: int = 1
+    # When a check last found the funds: every payout of the run created by then may be sent,
+    # whatever later checks say (a later wave found short holds only what came after).
+    released_through: datetime | None = None
 
     @property
     def short_lines(self) -> tuple[FundingLine, ...]:
         return tuple(line for line in self.lines if line.short)
 
     def releases(self, created_at: datetime) -> bool:
-        """Whether a payout of the run created at ``created_at`` may be sent: the run was funded
-        when it was last checked, and the payout was counted in that check."""
-        return self.state is FundingState.RELEASED and created_at <= self.checked_at
+        """Whether a payout of the run created at ``created_at`` may be sent: a check that found
+        the funds counted it."""
+        return self.released_through is not None and created_at <= self.released_through
 
 
 @dataclass(frozen=True)
@@ -106,9 +109,10 @@ def check_funding(
     short = any(line.short for line in lines)
     checks = (previous.checks + 1) if previous else 1
     if not short:
-        return RunFunding(FundingState.RELEASED, now, lines, pages_done, None, checks)
+        return RunFunding(FundingState.RELEASED, now, lines, pages_done, None, checks, released_through=now)
     since = previous.awaiting_since if previous and previous.awaiting_since else now
-    return RunFunding(FundingState.AWAITING_FUNDING, now, lines, pages_done, since, checks)
+    through = previous.released_through if previous else None
+    return RunFunding(FundingState.AWAITING_FUNDING, now, lines, pages_done, since, checks, through)
 
 
 def started_waiting(previous: RunFunding | None, current: RunFunding) -> bool:
@@ -142,5 +146,6 @@ def funding_to_dict(funding: RunFunding) -> dict[str, object]:
         "checked_at": funding.checked_at.isoformat(),
         "awaiting_since": funding.awaiting_since.isoformat() if funding.awaiting_since else None,
         "checks": funding.checks,
+        "released_through": funding.released_through.isoformat() if funding.released_through else None,
         "lines": [line_to_dict(line) for line in funding.lines],
     }

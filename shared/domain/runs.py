@@ -141,9 +141,9 @@ class PayoutRun:
 
 
 def transfer_released(run: PayoutRun | None, payout: Payout) -> bool:
-    """Whether a pending payout may go to the transfer queue outside its run's funding check
-    (the sweeper re-enqueueing a lost task): a payout of no run, or of a dry run, always; a live
-    run's only once a funding check counted it and found the funds."""
+    """Whether a pending payout may be sent (by the transfer worker, or queued again by the
+    sweeper): a payout of no run, or of a dry run, always; a live run's only once a funding
+    check counted it and found the funds."""
     if payout.run_id is None or run is None or run.dry_run:
         return True
     return run.funding is not None and run.funding.releases(payout.created_at)

@@ -162,6 +162,7 @@ class PayoutService:
         # What the platform holds at each rail, for a live run's funding check (run_funding.py);
         # None: no rail is asked, every line is "unreported" and no run is held.
         self.funding = funding
+        self._released_through: dict[str, datetime] = {}  # run id -> its funding's released_through
 
     # --- creating a payout ------------------------------------------------------------------
 
@@ -377,6 +378,20 @@ class PayoutService:
             logger.error("payout %s cannot be sent: %s; flagged for ops", payout.payout_id, exc)
             self.store.payouts.flag_stuck(payout.payout_id, f"no provider: {exc}", datetime.now(UTC))
             return None
+
+    def funding_released(self, uow: UnitOfWork, payout: Payout) -> bool:
+        """In the transfer worker's claim: whether a funding check released the payout's run
+        for it (``transfer_released``). A run's release only grows, so once seen it is kept
+        here and the run is not read again for the payouts it covers."""
+        if payout.run_id is None:
+            return True
+        through = self._released_through.get(payout.run_id)
+        if through is not None and payout.created_at <= through:
+            return True
+        run = uow.runs.get(payout.run_id)
+        if run is not None and run.funding is not None and run.funding.released_through is not None:
+            self._released_through[payout.run_id] = run.funding.released_through
+        return transfer_released(run, payout)
 
     def send_transfer(self, payout_id: str, now: datetime | None = None) -> str:
         """The transfer worker. Returns what happened; raises RetryLater for transient errors.

@@ -163,6 +163,7 @@ class _Claim:
     seller: Seller | None = None
     busy: bool = False
     choice: RailChoice | None = None  # a fresh payout: the rail chosen in the claim
+    held: bool = False  # its run's funding check has not released it (run_funding.py)
 
 
 class RouteSender:
@@ -200,6 +201,8 @@ class RouteSender:
                 return _Claim(payout)
             if payout.sender_claim and payout.sender_claim_until and payout.sender_claim_until > now:
                 return _Claim(payout, busy=True)
+            if payout.transfer_started_at is None and not service.funding_released(uow, payout):
+                return _Claim(payout, held=True)
             seller = uow.sellers.get(payout.seller_id)
             if seller is None:
                 return _Claim(payout)
@@ -229,6 +232,8 @@ class RouteSender:
             return f"already_{payout.status.value}"
         if got.busy:
             raise RetryLater("another transfer worker holds the payout")
+        if got.held:  # a stray delivery before the run's funding check: retried until released
+            raise RetryLater("its run's funding check has not released it")
         if got.seller is None:
             logger.error("transfer task for a payout of an unknown seller; flagged for ops")
             service.store.payouts.flag_stuck(payout_id, "seller not found", now)

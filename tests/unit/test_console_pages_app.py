@@ -203,3 +203,27 @@ def test_the_proposers_own_approval_is_refused_by_the_use_case_and_shown(app):
     rejected = post(app, base + "/reject", CHECKER, {"note": "second thoughts"})
     assert rejected.status_code == 303
     assert app.world.store.t.breaks[app.break_id].state is BreakState.OPEN
+
+
+def test_a_run_held_for_funding_shows_its_shortfall_and_then_its_release(app):
+    from shared.usecases import payout_runs as runs
+    from tests.fakes.outside import FakeFundingBalances
+    from tests.unit.usecases.test_runs import drain
+
+    world = app.world
+    world.svc.funding = FakeFundingBalances()
+    world.svc.funding.fund("sandbox", "EUR", 1)
+    world.seller("s-run", n=7)
+    world.fund("s-run", 5000)
+    run_id = runs.start_run(
+        world.svc, NOW.date(), dry_run=False, requested_by="t", now=NOW
+    ).progress.run.run_id
+    drain(world)
+    html = page(app, f"/runs/{run_id}").get_data(as_text=True)
+    no_inline_script(html)
+    assert 'id="funding" data-state="awaiting_funding"' in html and "waiting since" in html
+    assert 'data-rail="sandbox" data-currency="EUR" data-shortfall="' in html
+    world.svc.funding.fund("sandbox", "EUR", 10**9)
+    runs.complete_runs(world.svc, now=NOW + timedelta(minutes=5))
+    released = page(app, f"/runs/{run_id}").get_data(as_text=True)
+    assert 'id="funding" data-state="released"' in released and "waiting since" not in released

@@ -88,3 +88,11 @@ def test_the_sweeper_sends_a_run_payout_only_once_a_check_counted_it_and_found_t
     )
     assert not transfer_released(waiting, payout)
     assert transfer_released(replace(run, dry_run=True), payout)
+
+
+def test_a_later_wave_found_short_holds_only_what_came_after_the_last_release():
+    first = check_funding(needs(), {}, previous=None, pages_done=2, now=NOW)
+    later = NOW + timedelta(hours=3)
+    short = check_funding(needs(), {("sandbox", "EUR"): 0}, previous=first, pages_done=4, now=later)
+    assert short.state is FundingState.AWAITING_FUNDING and short.released_through == NOW
+    assert short.releases(NOW - timedelta(seconds=1)) and not short.releases(NOW + timedelta(hours=1))

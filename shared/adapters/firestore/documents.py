@@ -569,6 +569,7 @@ def run_funding_to_doc(funding: RunFunding) -> Doc:
         "awaiting_since": funding.awaiting_since,
         "pages_done": funding.pages_done,
         "checks": funding.checks,
+        "released_through": funding.released_through,
         "lines": [
             {
                 "rail": line.rail,
@@ -589,6 +590,7 @@ def run_funding_from_doc(data: Mapping[str, Any]) -> RunFunding:
         awaiting_since=data.get("awaiting_since"),
         pages_done=int(data.get("pages_done", 0)),
         checks=int(data.get("checks", 1)),
+        released_through=data.get("released_through"),
         lines=tuple(
             FundingLine(
                 rail=str(x["rail"]),

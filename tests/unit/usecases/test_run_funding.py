@@ -111,3 +111,23 @@ def test_a_dry_run_is_never_checked(funded_world):
     run_id = runs.start_run(world.svc, TODAY, dry_run=True, requested_by="t", now=NOW).progress.run.run_id
     drain(world)
     assert world.store.runs.get(run_id).funding is None and world.svc.funding.asked == []
+
+
+def test_a_stray_transfer_delivery_before_the_check_sends_nothing_and_is_retried(funded_world):
+    from shared.usecases.payouts import RetryLater
+
+    world = funded_world
+    world.svc.funding.fund("sandbox", "EUR", 0)
+    run_id = run_of(world)
+    drain(world)
+    payout_id = next(iter(world.store.t.payouts))
+    with pytest.raises(RetryLater):  # e.g. a duplicate delivery Cloud Tasks made up
+        world.svc.send_transfer(payout_id, now=NOW)
+    payout = world.store.t.payouts[payout_id]
+    assert payout.status is PayoutStatus.PENDING and payout.transfer_started_at is None
+    assert payout.sender_claim is None and world.provider.transfers == {}
+    world.svc.funding.fund("sandbox", "EUR", 10**9)
+    runs.complete_runs(world.svc, now=NOW + timedelta(minutes=5))
+    assert world.store.runs.get(run_id).funding.state is FundingState.RELEASED
+    world.svc.send_transfer(payout_id, now=NOW + timedelta(minutes=5))
+    assert world.store.t.payouts[payout_id].status is not PayoutStatus.PENDING
