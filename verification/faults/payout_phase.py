@@ -11,6 +11,7 @@ from typing import Any
 from shared.domain.payouts import run_payout_id
 from shared.topology import TOPIC_SWEEPER
 from verification.faults.context import FaultContext
+from verification.faults.funding import ShortFunding
 from verification.faults.inflight_refunds import refund_in_flight
 from verification.faults.process_kills import kill_and_restart
 from verification.faults.store_reads import OPEN
@@ -39,13 +40,16 @@ class PayoutPhase:
         self.burst_until = 0.0
         self.last_tick = time.monotonic()
         self.shard_kill_missed = False
+        # Issue 16: the first run waits for funds (verification/faults/funding.py).
+        self.funding = ShortFunding(ctx, plan.short_funding if first else None)
 
     def run(self, timeout: float) -> JSON:
         ctx = self.ctx
         deadline = time.monotonic() + timeout
         while True:
             status = ctx.reads.run_status(self.run_id, ctx.expected_payouts if self.first else 0)
-            self.redeliver_when_created()
+            self.funding.follow(status)
+            self.redeliver_when_created(status)
             self.kill_when_due(status)
             self.burst_when_due(status)
             self.outage_when_due(status)
@@ -62,9 +66,12 @@ class PayoutPhase:
         self.wrap_up(status)
         return status
 
-    def redeliver_when_created(self) -> None:
-        """Transfer tasks again, and refunds in flight, as soon as their payout exists."""
-        ctx, dups, refunds = self.ctx, self.dups, self.refunds
+    def redeliver_when_created(self, status: JSON) -> None:
+        """Transfer tasks again, and refunds in flight, as soon as their payout exists (the
+        transfer tasks once the run's funding check has released it: Cloud Tasks only ever
+        holds a payout's task from then on)."""
+        ctx, refunds = self.ctx, self.refunds
+        dups = self.dups if status.get("funding") == "released" else {}
         wanted = dups | refunds
         if not wanted:
             return
@@ -126,6 +133,7 @@ class PayoutPhase:
         ctx = self.ctx
         self.last_tick = time.monotonic()
         futures = [ctx.delivery.publish(TOPIC_SWEEPER, {"reason": "faults"})]
+        self.funding.swept()
         if ctx.rng.random() < 0.2:
             futures.append(ctx.delivery.publish(TOPIC_SWEEPER, {"reason": "faults"}))
             ctx.fault("sweeper_tick_concurrent_duplicate")
@@ -137,11 +145,15 @@ class PayoutPhase:
             status["status"] == "completed"
             and status["settled"] == status["payouts"]
             and not (self.dups or self.kills or self.bursts or self.burst_until or self.outage)
+            and not self.funding.pending
             and self.replay_done
         )
 
     def wrap_up(self, status: JSON) -> None:
         ctx = self.ctx
+        if self.funding.pending:  # never left short for what follows
+            self.funding.top_up()
+            ctx.breaches.append(f"{self.run_id} was never held for its short funding")
         if self.shard_kill_missed:
             ctx.notes.append("every shard was done before the shard worker could be killed mid-shard")
         if self.refunds:

@@ -50,6 +50,10 @@ class Plan:
     # Stripe first, beside the sandbox's countries; Adyen's API goes away mid-run.
     mixed_rails: bool = True
     rail_outage: JSON | None = None  # {"rail": "adyen", "at": fraction settled, "seconds"}
+    # Issue 16: the first run meets a short account: the sandbox's funds in ``currency`` are set
+    # to 1 minor unit before it starts, and topped up once it has waited ``hold_seconds`` (and a
+    # sweep has checked it again).
+    short_funding: JSON | None = None  # {"rail": "sandbox", "currency": "EUR", "hold_seconds"}
 
     def summary(self) -> list[str]:
         profiles = Counter(s.profile for s in self.sellers)
@@ -83,6 +87,7 @@ class Plan:
                 if self.mixed_rails
                 else "the sandbox only"
             ),
+            f"  funding: {self.short_funding} (the first run is held until a top-up)",
         ]
 
     def as_json(self) -> JSON:
@@ -144,6 +149,7 @@ def make_plan(
         rail_outage={"rail": "adyen", "at": round(rng.uniform(0.0, 0.1), 2), "seconds": rng.randint(6, 10)}
         if mixed_rails
         else None,
+        short_funding={"rail": "sandbox", "currency": "EUR", "hold_seconds": rng.randint(4, 12)},
     )
 
 

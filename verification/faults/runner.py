@@ -19,6 +19,7 @@ from local_stack.stack import Stack
 from shared.domain.countries import load_country_rules
 from shared.domain.ledger_replay import ReplayedLedger, replay_order_events
 from shared.domain.order_events import parse_order_event
+from shared.domain.runs import run_id_for
 from stand_ins.sample_run_dates import run_dates
 from verification.auditor import AuditReport, audit
 from verification.faults import order_flow
@@ -95,9 +96,11 @@ def run_payouts(ctx: FaultContext, dates: list[date]) -> None:
     available = expected_ledger(ctx).available_by_seller()
     ctx.set_sandbox(plan.sandbox)
     ctx.say(f"sandbox faults on: {plan.sandbox}")
+    phase = PayoutPhase(ctx, run_id_for(dates[0], dry_run=False), first=True)
+    phase.funding.before_the_run()  # issue 16: the account is short when the run starts
     run1 = start_run(ctx, dates[0], plan.run_trigger)
     ctx.checkpoint("run started")
-    PayoutPhase(ctx, run1, first=True).run(timeout=900 if not plan.short else 240)
+    phase.run(timeout=900 if not plan.short else 240)
     check_run_outcomes(ctx, run1, available)
     ctx.checkpoint(f"{run1} settled")
     if plan.second_run_events:

@@ -62,9 +62,11 @@ class StoreReads:
         done = self.store.count(_where(pages, "status", "==", "done"))
         payouts = sum(by.values())
         settled = sum(by[s] for s in FINAL)
+        run = (snap.to_dict() or {}) if snap.exists else {}
         return {
             "exists": snap.exists,
-            "status": (snap.to_dict() or {}).get("status") if snap.exists else None,
+            "status": run.get("status"),
+            "funding": (run.get("funding") or {}).get("state"),  # released | awaiting_funding | None
             "pages": (done, total),
             "by_status": by,
             "payouts": payouts,
