@@ -240,10 +240,10 @@ locals {
       verifies_oidc = true
       callers       = ["tasks-invoker"]
       public        = false
-      env_groups    = ["base", "tasks"]
+      env_groups    = ["base", "tasks", "provider_api"] # provider_api: the run's funding check
       enqueues      = ["run-shard-worker", "transfer-worker"] # the next page; each payout's transfer
       publishes     = true
-      secrets       = []
+      secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"] # the rails' balances
       settings = {
         RUN_PAGE_SIZE = tostring(var.run_page_size)
       }

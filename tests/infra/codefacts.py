@@ -63,8 +63,11 @@ CAPABILITIES: dict[str, Capabilities] = {
     "run-shard-worker": Capabilities(
         enqueues=frozenset({"run-shard-worker", "transfer-worker"}),
         publishes=True,
+        provider_api=True,  # the last page's funding check reads each rail's balance
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset({"RUN_PAGE_SIZE"}),
-        notes="process_page: enqueues the next page, creates payouts -> after_commit",
+        notes="process_page: enqueues the next page, creates payouts; the last page's "
+        "check_run_funding reads the rails' balances and releases the transfers (after_commit)",
     ),
     "transfer-worker": Capabilities(
         enqueues=frozenset({"remittance-worker"}),  # relay: a payout.paid event's follow-up
