@@ -177,7 +177,8 @@ resource "google_storage_bucket_iam_member" "sweeper_writes_outbound" {
 # bank-files-inbound reads the bank's answers; reconciliation reads its camt.053 statements
 # (shared/adapters/rail_records/sources.py BankStatementRecords) when RECONCILED_RAILS has sepa_file.
 resource "google_storage_bucket_iam_member" "inbound_reader" {
-  for_each = toset(["bank-files-inbound", "reconciliation", "reconciliation-api"])
+  # run-shard-worker and payout-sweeper: a run's funding check reads the bank's last statement.
+  for_each = toset(["bank-files-inbound", "reconciliation", "reconciliation-api", "run-shard-worker", "payout-sweeper"])
   bucket   = google_storage_bucket.bank_files["inbound"].name
   role     = "roles/storage.objectViewer"
   member   = "serviceAccount:${google_service_account.function[each.key].email}"

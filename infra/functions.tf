@@ -240,7 +240,7 @@ locals {
       verifies_oidc = true
       callers       = ["tasks-invoker"]
       public        = false
-      env_groups    = ["base", "tasks", "provider_api"] # provider_api: the run's funding check
+      env_groups    = ["base", "tasks", "provider_api", "bank_files"] # the run's funding check reads the rails
       enqueues      = ["run-shard-worker", "transfer-worker"] # the next page; each payout's transfer
       publishes     = true
       secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"] # the rails' balances

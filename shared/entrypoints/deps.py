@@ -97,7 +97,7 @@ def payout_service() -> PayoutService:
 def funding_balances() -> FundingBalances:
     from shared.adapters.funding_balances import RailFundingBalances
 
-    return RailFundingBalances(get_settings())
+    return RailFundingBalances(get_settings(), bank_files=bank_file_store())
 
 
 # --- rails (shared/usecases/rail_selection.py) -----------------------------------------------

@@ -958,6 +958,11 @@ class BankFileStore(Protocol):
         """Record a batch's progress (state, written_at, sent_at); its payouts never change."""
         ...
 
+    def written_since(self, since: datetime, limit: int) -> list[BankFileBatch]:
+        """Batches whose file was written at or after ``since``, oldest written first: what the
+        bank was told to pay after its last statement (the funding check's bank rail)."""
+        ...
+
 
 class BankFiles(Protocol):
     """The bank's side: the outbound and inbound buckets and the ISO 20022 formats

@@ -130,3 +130,20 @@ def test_a_batch_of_more_than_500_payouts_forms_in_one_unit_of_work(files):
     batch = files.form_batch(ids, batch_of)
     assert batch is not None and len(batch.payout_ids) == 600
     assert files.open_items(1000) == []
+
+
+def test_batches_written_since_a_time_are_listed_oldest_written_first(files):
+    for pid in ("po_a", "po_b", "po_c"):
+        files.queue(item(pid))
+    ids = ("aaaaaaaaaaaaaaaaaaaa", "bbbbbbbbbbbbbbbbbbbb", "cccccccccccccccccccc")
+    batches = [
+        files.form_batch([pid], lambda i, n=n: batch_of(i, f"SP20261201-{n}"))
+        for pid, n in zip(("po_a", "po_b", "po_c"), ids, strict=True)
+    ]
+    for n, batch in enumerate(batches[:2]):  # the third is formed, not written
+        files.put_batch(
+            replace(batch, state=BankFileBatchState.WRITTEN, written_at=AT + timedelta(minutes=n))
+        )
+    assert [b.batch_id for b in files.written_since(AT, 10)] == [batches[0].batch_id, batches[1].batch_id]
+    assert [b.batch_id for b in files.written_since(AT + timedelta(seconds=1), 10)] == [batches[1].batch_id]
+    assert files.written_since(AT + timedelta(hours=1), 10) == []

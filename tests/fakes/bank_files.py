@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from shared.usecases.ports import BankFileBatch, BankFileBatchState, QueuedBankTransfer
 
@@ -59,6 +60,11 @@ class FakeBankFileStore:
         with self._lock:
             found = [b for b in self.batches.values() if b.state is not BankFileBatchState.SENT]
             return sorted(found, key=lambda b: (b.created_at, b.batch_id))[:limit]
+
+    def written_since(self, since: datetime, limit: int) -> list[BankFileBatch]:
+        with self._lock:
+            found = [b for b in self.batches.values() if b.written_at is not None and b.written_at >= since]
+            return sorted(found, key=lambda b: (b.written_at or since, b.batch_id))[:limit]
 
     def put_batch(self, batch: BankFileBatch) -> None:
         with self._lock:

@@ -66,6 +66,7 @@ CAPABILITIES: dict[str, Capabilities] = {
         provider_api=True,  # the last page's funding check reads each rail's balance
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset({"RUN_PAGE_SIZE"}),
+        bank_files=True,  # ... and the bank's last statement with the files written since
         notes="process_page: enqueues the next page, creates payouts; the last page's "
         "check_run_funding reads the rails' balances and releases the transfers (after_commit)",
     ),

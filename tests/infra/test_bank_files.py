@@ -4,6 +4,8 @@ invoke it, and each function touches only the bucket it needs."""
 
 from __future__ import annotations
 
+import json
+
 from local_stack.eventarc import FINALIZED, TRIGGER_IDENTITY
 from local_stack.local_env import ALLOWED_CALLERS
 from local_stack.stack import STORAGE_TRIGGERS
@@ -41,7 +43,14 @@ def test_bucket_grants_are_least_privilege():
     assert writer["member"] == 'serviceAccount:${google_service_account.function["payout-sweeper"].email}'
     reader = infra.resource("google_storage_bucket_iam_member", "inbound_reader")
     assert reader["role"] == "roles/storage.objectViewer"
-    assert reader["for_each"] == '${toset(["bank-files-inbound", "reconciliation", "reconciliation-api"])}'
+    readers = [
+        "bank-files-inbound",
+        "reconciliation",
+        "reconciliation-api",
+        "run-shard-worker",
+        "payout-sweeper",
+    ]
+    assert reader["for_each"] == "${toset(" + json.dumps(readers, separators=(", ", ":")) + ")}"
     assert reader["bucket"] == '${google_storage_bucket.bank_files["inbound"].name}'
     for rtype, resources in infra.resources.items():
         for name, body in resources.items():

@@ -58,6 +58,9 @@ QUERY_INDEXES: dict[str, set[str]] = {
     # A seller's unreleased order lines: seller_id == and release_state in, no order (merged
     # single-field indexes).
     f"{CONSOLE}.unreleased_order_lines": set(),
+    # Bank files written since the bank's last statement (the funding check of the bank rail): one
+    # field ranged and ordered (the automatic single-field index).
+    "shared/adapters/firestore/bank_files.py::FirestoreBankFiles.written_since": set(),
 }
 
 

@@ -14,7 +14,7 @@ batches (the second's transaction sees the items closed, or is retried and does)
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from google.cloud import firestore
@@ -160,6 +160,16 @@ class FirestoreBankFiles:
         )
         found = [batch_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query)]
         return sorted(found, key=lambda b: (b.created_at, b.batch_id))
+
+    def written_since(self, since: datetime, limit: int) -> list[BankFileBatch]:
+        """written_at >= since, ordered by it (one field: the automatic single-field index)."""
+        query = (
+            self.s.client.collection(BANK_FILE_BATCHES)
+            .where(filter=firestore.FieldFilter("written_at", ">=", since))
+            .order_by("written_at")
+            .limit(limit)
+        )
+        return [batch_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query)]
 
     def put_batch(self, batch: BankFileBatch) -> None:
         doc = batch_to_doc(batch)
