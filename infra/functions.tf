@@ -331,7 +331,7 @@ locals {
       env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
+      secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"] # the rails it reads (RECONCILED_RAILS)
       settings = {
         RECONCILED_RAILS = var.reconciled_rails
         # The yearly DAC7 report (issue 18): who files it, and the finance-only bucket it goes to.
@@ -355,7 +355,7 @@ locals {
       env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
+      secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"] # the rails it reads (RECONCILED_RAILS)
       settings = {
         RECONCILED_RAILS = var.reconciled_rails
       }

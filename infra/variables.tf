@@ -242,7 +242,7 @@ variable "console_roles" {
 }
 
 variable "reconciled_rails" {
-  description = "RECONCILED_RAILS: the rails the daily reconciliation reads (comma-separated)."
+  description = "RECONCILED_RAILS: the rails the daily reconciliation reads, comma-separated, of sandbox, adyen, stripe, sepa_file."
   type        = string
   default     = "sandbox"
 }

@@ -493,6 +493,23 @@ class Sandbox:
             self._save()
             return 201, dict(self.transfers[tid])
 
+    def add_record(self, prefix: str, fields: JSON) -> JSON:
+        """Store a record with no lifecycle and no webhook (a dialect's movement that is not a
+        transfer, e.g. a fee the rail took), listed by the dialect, kept like a transfer."""
+        with self.lock:
+            now = self.clock()
+            tid = prefix + secrets.token_hex(12)
+            record = {**fields, "id": tid, "status": "paid", "created_at": _iso(now), "created": int(now),
+                      "failure_code": None, "sequence": 0}  # fmt: skip
+            key = f"record:{tid}"
+            self.transfers[tid] = record
+            self.keys[key] = {"fingerprint": "", "transfer_id": tid}
+            self._add_to_index(tid, record)
+            plan = {"steps": [], "due": now, "reverse": False, "held": []}
+            self._log_ahead({"key": key, "stored": self.keys[key], "transfer": record, "plan": plan})
+            self._save()
+            return dict(record)
+
     def update_transfer(self, tid: str, **changes: Any) -> JSON:
         """Change a transfer's own fields (a dialect's extra state, e.g. a reversal)."""
         with self.lock:

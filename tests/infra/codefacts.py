@@ -107,20 +107,20 @@ CAPABILITIES: dict[str, Capabilities] = {
     "reconciliation-api": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset({"RECONCILED_RAILS", "DAC7_PLATFORM_OPERATOR", "TAX_REPORTS_BUCKET"}),
         bank_files=True,
-        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords, "
+        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords, StripeRecords, "
         "BankStatementRecords: camt.053 in the inbound bucket), relay of break events; "
         "Dac7Reporting: the yearly DAC7 file to the tax-reports bucket",
     ),
     "reconciliation": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
         bank_files=True,
-        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords, "
+        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords, StripeRecords, "
         "BankStatementRecords: camt.053 in the inbound bucket), relay of break events",
     ),
     "bank-files-inbound": Capabilities(
