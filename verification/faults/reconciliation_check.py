@@ -2,7 +2,7 @@
 
 1. **Clean.** Once everything has converged and the audit has read the rails, the ledger and each
    reconciled rail's own records agree movement by movement over the whole run: zero breaks on
-   the sandbox, and on Adyen with mixed rails.
+   the sandbox, and on Adyen and Stripe with mixed rails.
 2. **The bank-file rail** (``bank_file_step.py``): IE sellers paid through bank files, every bank
    file delivered twice (nothing changes, no break), a fee per file posted once however often
    the bank's day is reconciled.
@@ -79,7 +79,7 @@ def _matched(report: JSON) -> int:
 
 
 def reconciled_rails(ctx: FaultContext) -> tuple[str, ...]:
-    return ("sandbox", "adyen") if ctx.plan.mixed_rails else ("sandbox",)
+    return ("sandbox", "adyen", "stripe") if ctx.plan.mixed_rails else ("sandbox",)
 
 
 def check_reconciliation(
