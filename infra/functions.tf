@@ -310,6 +310,7 @@ locals {
         RETURN_CHECK_AFTER_SECONDS = tostring(var.return_check_after_seconds)
         RETURN_WATCH_DAYS          = tostring(var.return_watch_days)
         RUN_DEADLINE_SECONDS       = tostring(var.run_deadline_seconds) # reports overdue runs
+        BANK_ANSWER_BUSINESS_DAYS  = tostring(var.bank_answer_business_days)
       }
     }
     # Reconciliation (issue 16, functions/reconciliation.py): ops' API (ops only: the

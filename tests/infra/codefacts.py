@@ -88,7 +88,13 @@ CAPABILITIES: dict[str, Capabilities] = {
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset(
-            {"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS", "RUN_DEADLINE_SECONDS"}
+            {
+                "STUCK_AFTER_SECONDS",
+                "RETURN_CHECK_AFTER_SECONDS",
+                "RETURN_WATCH_DAYS",
+                "RUN_DEADLINE_SECONDS",
+                "BANK_ANSWER_BUSINESS_DAYS",
+            }
         ),
         bank_files=True,
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
