@@ -141,6 +141,8 @@ class StripeRecords:
             transfers = list(self._stripe.platform_transfers(start, end, limit=self._page))[::-1]
             since: dict[str, int] = {}
             for transfer in transfers:
+                if (transfer.get("metadata") or {}).get("bank_payout") == "account_schedule":
+                    continue  # the transfer is the payout: no bank payout of ours to look for
                 account, created = str(transfer["destination"]), int(transfer["created"])
                 since[account] = min(since.get(account, created), created)
             bank_payouts: dict[str, list[Mapping[str, Any]]] = defaultdict(list)

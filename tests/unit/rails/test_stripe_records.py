@@ -176,6 +176,10 @@ def test_pages_are_followed_to_the_end_inside_the_window_only(rig: Rig) -> None:
     assert [r.reference for r in records] == [f"po_page{n}" for n in range(5)]  # oldest first
     assert counting.calls["transfers"] == 3  # 2 + 2 + 1
     assert counting.calls["payouts"] == 5  # one connected account each, a page each
+    rig.pay("po_schedule", n=7, bank_payout="account_schedule")
+    counting.calls.clear()
+    assert len(list(StripeRecords(rig.settings, provider=counting, page=2).records(window))) == 6
+    assert counting.calls["payouts"] == 5  # the transfer is the payout: its account is not listed
     assert [r.reference for r in StripeRecords(rig.settings).records(early)] == ["po_before"]
 
 
