@@ -181,7 +181,7 @@ def bank_file_step(ctx: FaultContext) -> None:
     if problems:
         raise Breach(f"{RAIL} reconciliation of the bank-file step: {'; '.join(problems)}")
     ctx.fault("reconciliation_rail_fee", pain001)
-    ctx.observed["reconciliation_fee_posted_once"] = len(fee_entries)
+    ctx.observed["reconciliation_fee_posted_once"] += len(fee_entries)
     ctx.say(
         f"reconciliation {RAIL}: {_line(first, 'matched')} matched, 0 breaks, {pain001} fee(s) of "
         f"EUR {FEE_PER_FILE / 100:.2f} posted once (second run posted {second['fees_posted']})"

@@ -5,7 +5,7 @@
    the sandbox, and on Adyen and Stripe with mixed rails.
 2. **The bank-file rail** (``bank_file_step.py``): IE sellers paid through bank files, every bank
    file delivered twice (nothing changes, no break), a fee per file posted once however often
-   the bank's day is reconciled.
+   the bank's day is reconciled; with mixed rails, a fee Stripe takes likewise.
 3. **Planted at the sandbox** (its ``/v1/_records`` control routes), then reconciled: a transfer
    the platform never made (``unknown_to_us``), a paid payout's transfer whose amount the rail
    now shows 7 minor units higher (``amount_mismatch``), and a paid payout's transfer the rail now
@@ -97,6 +97,8 @@ def check_reconciliation(
     ctx.observed["reconciliation_matched"] = matched
 
     bank_file_step(ctx)
+    if "stripe" in rails:
+        stripe_fee_posted_once(ctx, start)
 
     planted = plant_faults(ctx)
     found = find_planted(ctx, start, rails, planted)
@@ -104,6 +106,34 @@ def check_reconciliation(
 
 
 # --- planting ----------------------------------------------------------------------------------
+
+
+def stripe_fee_posted_once(ctx: FaultContext, start: datetime) -> None:
+    """A fee Stripe takes from the platform's balance (the stand-in's ``POST /v1/_fees``, a
+    ``stripe_fee`` balance transaction): a ``fee`` line, booked once over two reconciliations."""
+    resp = _stripe(ctx, "/v1/_fees", {"amount": 175, "currency": "eur", "description": "planted fee"})
+    if resp.status_code != 200:
+        raise Breach(f"could not plant a Stripe fee: {resp.text[:300]}")
+    ctx.fault("reconciliation_rail_fee")
+    first, second = _reconcile(ctx, "stripe", start), _reconcile(ctx, "stripe", start)
+    fees = [sum(int(x["count"]) for x in r["lines"] if x["class"] == "fee") for r in (first, second)]
+    if fees != [1, 1] or (first["fees_posted"], second["fees_posted"]) != (1, 0) or first["breaks"]:
+        raise Breach(
+            f"the Stripe fee: fee lines {fees}, posted {first['fees_posted']} then "
+            f"{second['fees_posted']}, {first['breaks']} breaks"
+        )
+    ctx.observed["reconciliation_fee_posted_once"] += 1
+    ctx.say("reconciliation stripe: the planted fee (EUR 1.75) is a fee line, posted once over two runs")
+
+
+def _stripe(ctx: FaultContext, path: str, body: JSON) -> Any:
+    key = local_env.local_secrets(ctx.stack.state_dir)["stripe_secret_key"]
+    return ctx.client.http.post(
+        ctx.stack.env["STRIPE_API_URL"] + path,
+        json=body,
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    )
 
 
 def _amend(ctx: FaultContext, transfer_id: str, changes: JSON) -> None:
