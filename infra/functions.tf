@@ -310,6 +310,7 @@ locals {
         RETURN_CHECK_AFTER_SECONDS = tostring(var.return_check_after_seconds)
         RETURN_WATCH_DAYS          = tostring(var.return_watch_days)
         RUN_DEADLINE_SECONDS       = tostring(var.run_deadline_seconds) # reports overdue runs
+        BANK_ANSWER_BUSINESS_DAYS  = tostring(var.bank_answer_business_days)
       }
     }
     # Reconciliation (issue 16, functions/reconciliation.py): ops' API (ops only: the
@@ -331,7 +332,7 @@ locals {
       env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
+      secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"] # the rails it reads (RECONCILED_RAILS)
       settings = {
         RECONCILED_RAILS = var.reconciled_rails
         # The yearly DAC7 report (issue 18): who files it, and the finance-only bucket it goes to.
@@ -355,7 +356,7 @@ locals {
       env_groups    = ["base", "provider_api", "bank_files"]
       enqueues      = []
       publishes     = true
-      secrets       = ["sandbox-api-key", "adyen-api-key"] # the rails it reads (RECONCILED_RAILS)
+      secrets       = ["sandbox-api-key", "adyen-api-key", "stripe-secret-key"] # the rails it reads (RECONCILED_RAILS)
       settings = {
         RECONCILED_RAILS = var.reconciled_rails
       }

@@ -115,6 +115,12 @@ variable "return_watch_days" {
   default     = 14
 }
 
+variable "bank_answer_business_days" {
+  description = "BANK_ANSWER_BUSINESS_DAYS: TARGET2 business days a payout in a bank file may wait for the bank's answer before the sweeper flags it stuck."
+  type        = number
+  default     = 2
+}
+
 variable "provider_api_url" {
   description = "SANDBOX_URL: base URL of the payment provider's API."
   type        = string
@@ -242,7 +248,7 @@ variable "console_roles" {
 }
 
 variable "reconciled_rails" {
-  description = "RECONCILED_RAILS: the rails the daily reconciliation reads (comma-separated)."
+  description = "RECONCILED_RAILS: the rails the daily reconciliation reads, comma-separated, of sandbox, adyen, stripe, sepa_file."
   type        = string
   default     = "sandbox"
 }

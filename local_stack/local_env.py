@@ -202,7 +202,7 @@ def function_env(stack_dir: Path, spec: FunctionSpec, url: str, project: str) ->
         "TRACE_FILE_DIR": str(stack_dir / "traces"),
         **rail_env(sec),
         # Reconciliation (functions/reconciliation.py): the rails the local stack reconciles.
-        "RECONCILED_RAILS": "sandbox,adyen,sepa_file",
+        "RECONCILED_RAILS": "sandbox,adyen,sepa_file,stripe",
         # DAC7 (issue 18): a sample French platform operator files the local stack's reports.
         "DAC7_PLATFORM_OPERATOR": json.dumps(LOCAL_PLATFORM_OPERATOR),
         # Rates from the packaged fixed table (ECB rates of one day), trusted for as long as it is

@@ -102,6 +102,9 @@ class Settings(BaseSettings):
         default=86400, ge=1, validation_alias="RETURN_CHECK_AFTER_SECONDS"
     )
     return_watch_days: int = Field(default=14, ge=0, validation_alias="RETURN_WATCH_DAYS")
+    # A payout in a bank file with no status report nor booking after this many TARGET2 business
+    # days is flagged stuck by the sweeper (shared/domain/bank_files.py bank_silent_too_long).
+    bank_answer_business_days: int = Field(default=2, ge=1, validation_alias="BANK_ANSWER_BUSINESS_DAYS")
 
     # The SEPA bank-file rail (shared/adapters/bank_files/): the buckets bank files go out to and
     # come back in, and the platform's account every credit transfer is paid from.

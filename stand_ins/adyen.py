@@ -35,7 +35,8 @@ notEnoughBalance, 999907 booked then returned (counterpartyAccountClosed). Every
 the sandbox (``/_config``) works here: 5xx bursts (``error_rate``: a 500 in Adyen's shape),
 timeouts after accepting, latency, duplicate / out-of-order / dropped webhooks. Control routes
 (``x-api-key``): ``GET|POST /_config``, ``POST /_reset``, ``POST /_replay_webhooks``,
-``GET /_webhooks``, ``GET /_events?transfer_id=`` (the webhook bodies); ``GET /healthz``.
+``GET /_webhooks``, ``GET /_events?transfer_id=`` (the webhook bodies), ``GET /_records``, ``POST
+/_records/{id}`` (a planted reconciliation fault: the transfer changes silently); ``GET /healthz``.
 """
 
 from __future__ import annotations

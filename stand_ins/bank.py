@@ -33,8 +33,10 @@ drop_notification_rate (a camt.054 is never written: the statement alone tells),
 explains, on the next statement), seed (0). Rates are 0.0-1.0, drawn from a seeded stream.
 
 API: GET /healthz; GET|POST /v1/_config; POST /v1/_process (read outbound files and release due
-returns now); POST /v1/_statements {"date": "YYYY-MM-DD"} -> {"object_name"}; GET /v1/_state;
-POST /v1/_reset. Loopback only, no authentication: it is a test double, not a function.
+returns now); POST /v1/_statements {"date": "YYYY-MM-DD"} -> {"object_name"}; POST /v1/_resend {"prefix"?}
+-> {"resent": [names]} (every answer file written so far delivered again as ``…-resent.xml``: a
+duplicated bank file on demand, after the first copy was read); GET /v1/_state; POST /v1/_reset.
+Loopback only, no authentication: it is a test double, not a function.
 """
 
 from __future__ import annotations
@@ -488,6 +490,27 @@ class Bank:
             self._save()
             return name
 
+    def resend(self, prefix: str = "") -> list[str]:
+        """Deliver every answer file written so far (under ``prefix``) a second time, under
+        ``…-resent.xml`` with the same content, as a bank's file channel that re-sends a day's
+        files would: a planted duplicated bank file, which must change nothing. Files already
+        re-sent, and the re-sent copies themselves, are not sent again."""
+        with self.lock:
+            written = set(self.state["files"])
+            sent: list[str] = []
+            for name in list(self.state["files"]):
+                resent = name.removesuffix(".xml") + "-resent.xml"
+                if not name.startswith(prefix) or name.endswith("-resent.xml") or resent in written:
+                    continue
+                content = self.store.get(self.inbound, name)
+                if content is None:
+                    continue
+                self.store.put_if_absent(self.inbound, resent, content, "application/xml")
+                self.state["files"].append(resent)
+                sent.append(resent)
+            self._save()
+            return sent
+
     def snapshot(self) -> JSON:
         with self.lock:
             state = self.state
@@ -556,6 +579,14 @@ def create_app(bank: Bank) -> Flask:
         except ValueError:
             return error("date must be YYYY-MM-DD")
         return jsonify({"object_name": bank.write_statement(day)})
+
+    @app.post("/v1/_resend")
+    def resend() -> Response | tuple[Response, int]:
+        body = request.get_json(silent=True) or {}
+        prefix = body.get("prefix", "") if isinstance(body, dict) else None
+        if not isinstance(prefix, str):
+            return error("prefix must be a string")
+        return jsonify({"resent": bank.resend(prefix)})
 
     @app.get("/v1/_state")
     def state() -> Response:

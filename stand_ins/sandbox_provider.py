@@ -37,6 +37,10 @@ API (JSON; every /v1 route needs ``Authorization: Bearer $SANDBOX_API_KEY``, els
   GET|POST /v1/_config                   read / replace the fault config (omitted keys -> defaults)
   POST /v1/_reset                        forget transfers, keys, events and deliveries
   POST /v1/_replay_webhooks {"transfer_id"?}   re-send delivered events (same ids, fresh signatures)
+  GET  /v1/_records                      every transfer as stored
+  POST /v1/_records/{id} {"amount"?, "status"?, "failure_code"?}   a planted reconciliation fault:
+       the transfer changes silently (no webhook; its planned status changes dropped), e.g. a
+       rail-side amount that differs, or a return with no webhook and no status report
 
 Magic accounts, by the last 6 characters of the account code (``schwifty.IBAN(iban).account_code``
 for IBANs, ``account_number`` otherwise): 999901 failed account_closed, 999902 failed no_account,
@@ -537,6 +541,23 @@ class Sandbox:
             self._save()
             return 201, dict(self.transfers[tid])
 
+    def add_record(self, prefix: str, fields: JSON) -> JSON:
+        """Store a record with no lifecycle and no webhook (a dialect's movement that is not a
+        transfer, e.g. a fee the rail took), listed by the dialect, kept like a transfer."""
+        with self.lock:
+            now = self.clock()
+            tid = prefix + secrets.token_hex(12)
+            record = {**fields, "id": tid, "status": "paid", "created_at": _iso(now), "created": int(now),
+                      "failure_code": None, "sequence": 0}  # fmt: skip
+            key = f"record:{tid}"
+            self.transfers[tid] = record
+            self.keys[key] = {"fingerprint": "", "transfer_id": tid}
+            self._add_to_index(tid, record)
+            plan = {"steps": [], "due": now, "reverse": False, "held": []}
+            self._log_ahead({"key": key, "stored": self.keys[key], "transfer": record, "plan": plan})
+            self._save()
+            return dict(record)
+
     def update_transfer(self, tid: str, **changes: Any) -> JSON:
         """Change a transfer's own fields (a dialect's extra state, e.g. a reversal)."""
         with self.lock:
@@ -550,6 +571,30 @@ class Sandbox:
             self.transfers[tid]["status"] = status
             self._emit(tid, status, self.clock(), hold=False)
             self._save()
+
+    def amend(self, tid: str, changes: JSON) -> JSON:
+        """A planted reconciliation fault (test tooling): the rail's own record changes silently,
+        with no webhook and no status report, and any planned status change is dropped, so the
+        platform can learn of it only by reconciling (a rail-side amount that differs, a silent
+        return). Only ``amount``, ``status`` and ``failure_code`` may change."""
+        allowed = {"amount", "status", "failure_code"}
+        if not isinstance(changes, dict) or not changes or set(changes) - allowed:
+            raise ApiError(422, "invalid_request", f"only {sorted(allowed)} may change", "body")
+        amount = changes.get("amount", 1)
+        if type(amount) is not int or amount <= 0:
+            raise ApiError(422, "invalid_request", "amount must be a positive integer", "amount")
+        if changes.get("status", "paid") not in ("processing", "paid", "failed", "returned"):
+            raise ApiError(422, "invalid_request", "unknown status", "status")
+        code = changes.get("failure_code")
+        if code is not None and not isinstance(code, str):
+            raise ApiError(422, "invalid_request", "failure_code must be a string", "failure_code")
+        with self.lock:
+            if tid not in self.transfers:
+                raise ApiError(404, "not_found", f"no transfer {tid}", "id")
+            self.plans.pop(tid, None)
+            self.transfers[tid].update(changes)
+            self._save()
+            return dict(self.transfers[tid])
 
     def get(self, tid: str) -> JSON:
         with self.lock:
@@ -886,6 +931,11 @@ def add_control_routes(app: Flask, engine: Sandbox, *, prefix: str, json_body: C
         with engine.lock:
             found = [dict(t) for t in engine.transfers.values()]
         return jsonify({"data": found})
+
+    @app.post(f"{prefix}/_records/<tid>")
+    def amend_record(tid: str) -> Response:
+        """Plant a reconciliation fault: change a transfer silently (``Sandbox.amend``)."""
+        return jsonify(engine.amend(tid, json_body()))
 
     @app.get(f"{prefix}/_events")
     def events() -> Response:

@@ -12,13 +12,17 @@ does, 400 ``parameter_unknown``):
 
   POST /v1/transfers            ``amount``, ``currency``, ``destination`` (``acct_…``),
        ``transfer_group``, ``description``, ``metadata[…]``: a transfer from the platform
-  GET  /v1/transfers            ``transfer_group``, ``destination``, ``limit``, ``starting_after``
+  GET  /v1/transfers            ``transfer_group``, ``destination``, ``created`` (a Unix time or
+       ``created[gt|gte|lt|lte]``), ``limit``, ``starting_after``: newest first, as Stripe lists
   GET  /v1/transfers/{id}
   POST /v1/transfers/{id}/reversals   ``amount`` (default: all): a ``transfer_reversal``, and the
        ``transfer.reversed`` event
   POST /v1/payouts              with ``Stripe-Account``: ``amount``, ``currency``, ``description``,
        ``metadata[…]``: a bank payout of the connected account
-  GET  /v1/payouts              with ``Stripe-Account``: ``created[gte]``, ``limit``, ``starting_after``
+  GET  /v1/payouts              with ``Stripe-Account``: ``created``, ``limit``, ``starting_after``
+  GET  /v1/balance_transactions the platform balance's movements: ``transfer`` (a debit per
+       transfer), ``transfer_refund`` (a credit per reversal), ``stripe_fee``; ``created``, ``type``,
+       ``limit``, ``starting_after``, newest first
   GET  /v1/payouts/{id}
   GET  /v1/balance              the platform's (or with ``Stripe-Account`` the account's) balance
 
@@ -34,7 +38,10 @@ Fates by the last six characters of the connected account id (``sample_sellers.s
 999901 account_closed, 999902 no_account, 999903 invalid_account_number, 999904 account_frozen,
 999905 declined (payout.failed); 999906: the transfer is refused at once (``balance_insufficient``);
 999907 paid then failed (a return, account_closed). Every fault knob of the sandbox works
-(``/v1/_config``, ``/v1/_reset``, ``/v1/_replay_webhooks``, ``/v1/_webhooks``, ``/v1/_events``).
+(``/v1/_config``, ``/v1/_reset``, ``/v1/_replay_webhooks``, ``/v1/_webhooks``, ``/v1/_events``,
+``/v1/_records``), and two planted reconciliation faults: ``POST /v1/_records/{id}`` (a record
+changes silently) and ``POST /v1/_fees {"amount", "currency"}`` (a fee taken from the platform's
+balance, a ``stripe_fee`` balance transaction).
 """
 
 from __future__ import annotations
@@ -234,6 +241,69 @@ def check_params(params: JSON, allowed: set[str], required: set[str]) -> None:
         )
 
 
+def created_between(params: JSON) -> Callable[[JSON], bool]:
+    """Stripe's ``created`` filter of a list: a Unix time, or ``created[gt|gte|lt|lte]``."""
+    created = params.get("created")
+    if created is None:
+        return lambda record: True
+    bounds = created if isinstance(created, dict) else {"eq": created}
+    tests = {
+        "eq": lambda a, b: a == b,
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }
+    checks: list[tuple[Callable[[int, int], bool], int]] = []
+    for op, value in bounds.items():
+        if op not in tests or not str(value).isdigit():
+            name = "created" if op == "eq" else f"created[{op}]"
+            raise stripe_error(
+                400, "invalid_request_error", "Invalid timestamp", "parameter_invalid_integer", name
+            )
+        checks.append((tests[op], int(value)))
+    return lambda record: all(test(int(record["created"]), bound) for test, bound in checks)
+
+
+def balance_transactions_of(record: JSON) -> list[JSON]:
+    """The platform balance's movements of one stored record: a transfer's debit and its
+    reversals' credits (``transfer`` / ``transfer_refund``), or a fee the rail took."""
+    base: JSON = {"exchange_rate": None, "fee": 0, "fee_details": [], "object": "balance_transaction",
+            "status": "available", "balance_type": "payments"}  # fmt: skip
+    if record.get("kind") == "fee":
+        amount = -int(record["amount"])
+        return [
+            base | {
+                "amount": amount, "available_on": record["created"], "created": record["created"],
+                "currency": record["currency"], "description": record.get("description") or "Stripe fee",
+                "id": record["id"], "net": amount, "reporting_category": "fee",
+                "source": "fee_" + _token(record["id"], "fee"), "type": "stripe_fee",
+            }
+        ]  # fmt: skip
+    if record.get("kind") != "transfer":
+        return []
+    out = [
+        base | {
+            "amount": -int(record["amount"]), "available_on": record["created"], "created": record["created"],
+            "currency": record["currency"], "description": record.get("description") or "Transfer",
+            "id": "txn_" + _token(record["id"], "bt"), "net": -int(record["amount"]),
+            "reporting_category": "transfer", "source": record["id"], "type": "transfer",
+        }
+    ]  # fmt: skip
+    for reversal in record.get("reversals", []):
+        out.append(
+            base | {
+                "amount": int(reversal["amount"]), "available_on": reversal["created"],
+                "created": reversal["created"], "currency": reversal["currency"],
+                "description": "Transfer reversal",
+                "id": reversal["balance_transaction"], "net": int(reversal["amount"]),
+                "reporting_category": "transfer_reversal", "source": reversal["id"],
+                "type": "transfer_refund",
+            }
+        )  # fmt: skip
+    return out
+
+
 def amount_of(params: JSON) -> tuple[int, str]:
     raw, currency = str(params.get("amount", "")), str(params.get("currency", ""))
     if not raw.isdigit() or int(raw) <= 0:
@@ -374,6 +444,7 @@ def create_app(
 
     def listing(kind: str, keep: Callable[[JSON], bool], url: str) -> JSON:
         params = form()
+        in_time = created_between(params)
         limit = str(params.get("limit", "10"))
         if not limit.isdigit() or not 1 <= int(limit) <= 100:
             raise stripe_error(
@@ -381,7 +452,7 @@ def create_app(
             )
         with engine.lock:
             records = [engine.transfers[t] for t in engine.order if engine.transfers[t]["kind"] == kind]
-            records = [r for r in records if keep(r)][::-1]  # newest first, as Stripe lists
+            records = [r for r in records if keep(r) and in_time(r)][::-1]  # newest first, as Stripe lists
             after = params.get("starting_after")
             if after is not None:
                 ids = [r["id"] for r in records]
@@ -492,15 +563,53 @@ def create_app(
         account = account_header()
         params = form()
         check_params(params, {"created", "limit", "starting_after", "status"}, set())
-        created = params.get("created") or {}
-        since = (
-            int(created.get("gte", 0))
-            if isinstance(created, dict) and str(created.get("gte", "0")).isdigit()
-            else 0
+        return jsonify(listing("payout", lambda r: r["account"] == account, "/v1/payouts"))
+
+    @app.get("/v1/balance_transactions")
+    def list_balance_transactions() -> Response:
+        """The platform balance's movements, newest first (``created``, ``limit``, ``starting_after``)."""
+        if account_header() is not None:
+            raise stripe_error(400, "invalid_request_error", "Only the platform's balance is listed here")
+        params = form()
+        check_params(params, {"created", "limit", "starting_after", "type"}, set())
+        in_time, wanted = created_between(params), params.get("type")
+        limit = str(params.get("limit", "10"))
+        if not limit.isdigit() or not 1 <= int(limit) <= 100:
+            raise stripe_error(
+                400, "invalid_request_error", "Invalid limit", "parameter_invalid_integer", "limit"
+            )
+        with engine.lock:
+            rows = [row for tid in engine.order for row in balance_transactions_of(engine.transfers[tid])]
+        rows = [r for r in rows if in_time(r) and wanted in (None, r["type"])]
+        rows.sort(key=lambda r: (int(r["created"]), str(r["id"])), reverse=True)
+        after = params.get("starting_after")
+        if after is not None:
+            ids = [r["id"] for r in rows]
+            if after not in ids:
+                raise stripe_error(
+                    400, "invalid_request_error", "No such object", "resource_missing", "starting_after"
+                )
+            rows = rows[ids.index(after) + 1 :]
+        chunk = rows[: int(limit)]
+        return jsonify(
+            {
+                "object": "list",
+                "data": chunk,
+                "has_more": len(rows) > len(chunk),
+                "url": "/v1/balance_transactions",
+            }
         )
-        return jsonify(listing(
-            "payout", lambda r: r["account"] == account and int(r["created"]) >= since, "/v1/payouts",
-        ))  # fmt: skip
+
+    @app.post("/v1/_fees")
+    def plant_fee() -> Response:
+        """A fee the rail took from the platform's balance (a planted reconciliation fault)."""
+        body = json_body()
+        amount, currency = (body or {}).get("amount"), (body or {}).get("currency")
+        if type(amount) is not int or amount <= 0 or not isinstance(currency, str) or len(currency) != 3:
+            raise ApiError(422, "invalid_request", "amount (positive integer) and currency are required")
+        fields = {"kind": "fee", "reference": "", "amount": amount, "currency": currency.lower(),
+                  "description": body.get("description") or "Stripe fee"}  # fmt: skip
+        return jsonify(balance_transactions_of(engine.add_record("txn_", fields))[0])
 
     @app.get("/v1/payouts/<pid>")
     def get_payout(pid: str) -> Response:

@@ -416,7 +416,7 @@ def reconciliation_tables(ops: StackClient, window_start: datetime) -> int:
     time.sleep(2)  # the window's end has passed: nothing of it is still being written
     failed = 0
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    for rail in ("sandbox", "adyen", "sepa_file"):
+    for rail in ("sandbox", "adyen", "stripe", "sepa_file"):
         body = {"rail": rail, "from": window_start.isoformat(), "to": end.isoformat()}
         if rail == "sepa_file":  # a bank statement books by day: the bank's rail is read per UTC day
             body = {"rail": rail, "from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}

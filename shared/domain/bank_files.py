@@ -19,12 +19,15 @@ import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
+from functools import lru_cache
+
+import holidays
 
 from shared.domain.errors import DomainError
 from shared.domain.money import Money
-from shared.domain.payouts import FailureCode, PayoutStatus
+from shared.domain.payouts import FailureCode, Payout, PayoutStatus
 
 SEPA_ID_MAX = 35
 # The EPC's SEPA Latin character set (no "_", no "&", no letters with accents).
@@ -363,3 +366,37 @@ def steps_towards(current: PayoutStatus, outcome: BankOutcome) -> tuple[PayoutSt
         },
     }
     return table[outcome][current]
+
+
+# --- a bank that does not answer ------------------------------------------------------------------
+
+
+@lru_cache(maxsize=16)
+def _target_holidays(year: int) -> frozenset[date]:
+    return frozenset(holidays.financial_holidays("ECB", years=year).keys())
+
+
+def bank_business_days(after: date, until: date) -> int:
+    """The TARGET2 business days (the ECB's calendar, on which SEPA credit transfers settle) after
+    ``after``, up to and including ``until``: Monday to Friday but New Year, Good Friday, Easter
+    Monday, 1 May and 25-26 December."""
+    days, day = 0, after
+    while day < until:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in _target_holidays(day.year):
+            days += 1
+    return days
+
+
+def bank_silent_too_long(sent_at: datetime, now: datetime, business_days: int) -> bool:
+    """A payout sent to the bank in a file at ``sent_at`` has waited for its status report or
+    booking for ``business_days`` bank business days or more (a pain.002 comes the same day and
+    the booking the next, so two days of silence mean a lost file or a lost answer)."""
+    return bank_business_days(sent_at.date(), now.date()) >= business_days
+
+
+def sent_to_bank_at(payout: Payout) -> datetime:
+    """When a payout on a bank-file rail went to the bank: its move to processing (its file was
+    written then), else when it was queued for a file, else its last change."""
+    moves = [t.at for t in payout.history if t.to_status is PayoutStatus.PROCESSING]
+    return moves[-1] if moves else payout.transfer_started_at or payout.updated_at

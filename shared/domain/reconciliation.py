@@ -57,6 +57,9 @@ class RailStatus(StrEnum):
     PAID = "paid"  # booked / settled: the money left
     FAILED = "failed"  # did not leave (or came straight back before settling)
     RETURNED = "returned"  # left, then came back
+    # Came back, and the rail does not say whether before or after the seller's bank had it (a
+    # Stripe bank payout that failed, its transfer reversed to the platform): failed or returned.
+    CAME_BACK = "came_back"
 
 
 class Direction(StrEnum):
@@ -152,8 +155,8 @@ _AGREES: dict[PayoutStatus, frozenset[RailStatus]] = {
     PayoutStatus.CANCELED: frozenset(),
     PayoutStatus.PROCESSING: frozenset({RailStatus.PROCESSING}),
     PayoutStatus.PAID: frozenset({RailStatus.PAID}),
-    PayoutStatus.FAILED: frozenset({RailStatus.FAILED}),
-    PayoutStatus.RETURNED: frozenset({RailStatus.RETURNED}),
+    PayoutStatus.FAILED: frozenset({RailStatus.FAILED, RailStatus.CAME_BACK}),
+    PayoutStatus.RETURNED: frozenset({RailStatus.RETURNED, RailStatus.CAME_BACK}),
 }
 
 

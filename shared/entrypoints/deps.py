@@ -71,6 +71,7 @@ def payout_policy() -> PayoutPolicy:
         run_buckets=settings.run_buckets,
         run_page_size=settings.run_page_size,
         remittance_advice=settings.remittance_advice,
+        bank_answer_business_days=settings.bank_answer_business_days,
     )
 
 

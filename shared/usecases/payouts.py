@@ -16,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from shared import log, tracing
+from shared.domain.bank_files import bank_silent_too_long, sent_to_bank_at
 from shared.domain.countries import CountryRegistry
 from shared.domain.eligibility import (
     Decision,
@@ -663,6 +664,13 @@ class PayoutService:
             if payout.status is PayoutStatus.PENDING:  # queued again: a no-op once it is queued
                 self.after_commit(AfterCommit(transfers=[payout.payout_id]))
                 return "requeued"
+            days = self.policy.bank_answer_business_days
+            if payout.status is PayoutStatus.PROCESSING and bank_silent_too_long(
+                sent_to_bank_at(payout), now, days
+            ):
+                reason = f"no answer from the bank for {days} business days since its file was sent"
+                self.store.payouts.flag_stuck(payout.payout_id, reason, now)
+                return "flagged"  # the stuck_payouts metric and its alert; the console shows the reason
             return "at_bank"  # processing until the bank's status report or statement says
         provider = self.provider_of(payout)
         if provider is None:

@@ -782,6 +782,7 @@ class PayoutPolicy:
     run_buckets: int = 16
     run_page_size: int = 100
     remittance_advice: bool = False  # enqueue a remittance advice after each payout.paid (issue 18)
+    bank_answer_business_days: int = 2  # a payout at the bank this long unanswered is flagged stuck
 
 
 # --- reconciliation (shared/usecases/reconciliation.py) ----------------------------------------------

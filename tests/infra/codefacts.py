@@ -92,7 +92,13 @@ CAPABILITIES: dict[str, Capabilities] = {
         provider_api=True,
         secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset(
-            {"STUCK_AFTER_SECONDS", "RETURN_CHECK_AFTER_SECONDS", "RETURN_WATCH_DAYS", "RUN_DEADLINE_SECONDS"}
+            {
+                "STUCK_AFTER_SECONDS",
+                "RETURN_CHECK_AFTER_SECONDS",
+                "RETURN_WATCH_DAYS",
+                "RUN_DEADLINE_SECONDS",
+                "BANK_ANSWER_BUSINESS_DAYS",
+            }
         ),
         bank_files=True,
         notes="sweep: provider fetch_transfer (stuck payouts, return watch), after_commit (re-enqueue), "
@@ -111,20 +117,20 @@ CAPABILITIES: dict[str, Capabilities] = {
     "reconciliation-api": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset({"RECONCILED_RAILS", "DAC7_PLATFORM_OPERATOR", "TAX_REPORTS_BUCKET"}),
         bank_files=True,
-        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords, "
+        notes="ReconciliationService: the rails' records (SandboxRecords, AdyenRecords, StripeRecords, "
         "BankStatementRecords: camt.053 in the inbound bucket), relay of break events; "
         "Dac7Reporting: the yearly DAC7 file to the tax-reports bucket",
     ),
     "reconciliation": Capabilities(
         publishes=True,
         provider_api=True,
-        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY"}),
+        secrets=frozenset({"SANDBOX_API_KEY", "ADYEN_API_KEY", "STRIPE_SECRET_KEY"}),
         settings=frozenset({"RECONCILED_RAILS"}),
         bank_files=True,
-        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords, "
+        notes="reconcile_yesterday: the rails' records (SandboxRecords, AdyenRecords, StripeRecords, "
         "BankStatementRecords: camt.053 in the inbound bucket), relay of break events",
     ),
     "bank-files-inbound": Capabilities(

@@ -165,6 +165,21 @@ def test_duplicated_files_carry_the_same_file_identity():
     assert reports[names[0]].content_sha256 == reports[names[1]].content_sha256
 
 
+def test_the_bank_resends_its_files_on_demand_once_each_with_the_same_identity():
+    world = World()
+    world.send(transfers(["paid"]))
+    world.bank.write_statement(DAY)
+    first = set(world.reports())
+    resent = world.bank.resend()
+    assert sorted(resent) == sorted(n.removesuffix(".xml") + "-resent.xml" for n in first)
+    reports = world.reports()
+    for name in first:
+        again = reports[name.removesuffix(".xml") + "-resent.xml"]
+        assert (again.file_id, again.content_sha256) == (reports[name].file_id, reports[name].content_sha256)
+    assert world.bank.resend() == []  # each file is re-sent once
+    assert world.bank.resend("camt.053/") == []
+
+
 def test_a_missing_notification_leaves_the_statement_to_tell():
     world = World(drop_notification_rate=1.0)
     sent = transfers(["paid", "returned"])

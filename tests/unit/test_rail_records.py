@@ -155,3 +155,61 @@ def test_sandbox_transfers_as_the_sandbox_lists_them():
     assert record.provider_ref == record.record_id == created.json["id"]
     with pytest.raises(ValueError):
         sandbox_transfer({**listed[0], "status": "lost"})
+
+
+def test_a_stripe_payout_is_its_transfer_with_its_bank_payouts_status():
+    from shared.adapters.rail_records.stripe import stripe_payout_movement
+
+    ours = {"reason": "bank_payout_failed"}
+
+    def movement(bank_payouts, **transfer):
+        return stripe_payout_movement(
+            {**STRIPE["transfer"], "transfer_group": "po_abc", **transfer},
+            [{**STRIPE["payout"], **p} for p in bank_payouts],
+            recovery_reason=ours["reason"],
+        )
+
+    def reversals(amount, metadata):
+        return {"object": "list", "data": [{"amount": amount, "metadata": metadata}], "has_more": False}
+
+    assert movement([{"status": "paid"}]).status is RailStatus.PAID
+    assert movement([{"status": "in_transit"}]).status is RailStatus.PROCESSING
+    assert movement([]).status is RailStatus.PROCESSING  # no bank payout yet
+    assert (
+        movement([{"status": "paid"}, {"status": "paid"}]).status is RailStatus.PROCESSING
+    )  # two: never final
+    taken_back = {"amount_reversed": 1100, "reversals": reversals(1100, ours)}
+    assert movement([{"status": "failed"}], **taken_back).status is RailStatus.CAME_BACK
+    # Failed, but the money is still in the connected account: it has left the platform.
+    assert movement([{"status": "failed"}]).status is RailStatus.PAID
+    reversed_by_someone = {"amount_reversed": 1100, "reversals": reversals(1100, {})}
+    assert movement([{"status": "paid"}], **reversed_by_someone).status is RailStatus.RETURNED
+    schedule = movement([], metadata={"bank_payout": "account_schedule"})
+    assert (schedule.status, schedule.reference, schedule.amount) == (
+        RailStatus.PAID,
+        "po_abc",
+        Money(1100, "USD"),
+    )
+
+
+@pytest.mark.parametrize(
+    ("ledger", "agrees"),
+    [
+        (PayoutStatus.FAILED, True),
+        (PayoutStatus.RETURNED, True),
+        (PayoutStatus.PAID, False),
+        (PayoutStatus.PROCESSING, False),
+    ],
+)
+def test_money_that_came_back_agrees_with_a_failed_or_returned_payout_only(ledger, agrees):
+    from shared.domain.reconciliation import MovementClass, RailRecord
+
+    at = datetime(2026, 12, 1, 12, tzinfo=UTC)
+    window = Window(datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
+    record = RailRecord("stripe", "tr_1", RailRecordKind.TRANSFER, RailStatus.CAME_BACK, Money(500, "EUR"), at,
+                        reference="po_1", provider_ref="tr_1")  # fmt: skip
+    payout = LedgerPayout("po_1", ledger, Money(500, "EUR"), "stripe", "tr_1")
+    report = reconcile("stripe", window, [payout], [record], detected_at=at)
+    assert [m.cls for m in report.movements] == [
+        MovementClass.MATCHED if agrees else MovementClass.STATUS_MISMATCH
+    ]

@@ -605,3 +605,32 @@ def test_the_transfer_list_is_bounded_by_creation_time_and_paged_for_reconciliat
     records = list(source.records(window))
     assert [r.record_id for r in records] == ids[1:4]
     assert [r.reference for r in records] == ["po_1", "po_2", "po_3"]
+
+
+def test_a_planted_silent_return_changes_the_record_with_no_webhook(env: Env) -> None:
+    tid = env.create(account="999907").json["id"]  # paid, then returned by its plan
+    env.advance(1)
+    assert env.receiver.types() == ["transfer.paid"]
+    amended = env.client.post(f"/v1/_records/{tid}", json={"status": "returned"}, headers=AUTH)
+    assert amended.status_code == 200 and amended.json["status"] == "returned"
+    env.advance(60)  # the plan's own return is dropped: nothing more is sent
+    assert env.receiver.types() == ["transfer.paid"]
+    listed = env.client.get("/v1/transfers?limit=10", headers=AUTH).json["data"]
+    assert [(t["id"], t["status"]) for t in listed] == [(tid, "returned")]
+
+
+def test_a_planted_rail_amount_shows_in_the_listing(env: Env) -> None:
+    tid = env.create(amount=1234).json["id"]
+    env.advance(1)
+    assert env.client.post(f"/v1/_records/{tid}", json={"amount": 1240}, headers=AUTH).status_code == 200
+    assert env.client.get(f"/v1/transfers/{tid}", headers=AUTH).json["amount"] == 1240
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"reference": "po_x"}, {"amount": 0}, {"amount": "12"}, {"status": "lost"}, None]
+)
+def test_a_planted_change_is_refused_unless_it_is_an_amount_or_a_status(env: Env, body: Any) -> None:
+    tid = env.create().json["id"]
+    answer = env.client.post(f"/v1/_records/{tid}", json=body, headers=AUTH)
+    assert answer.status_code == 422, answer.json
+    assert env.client.post("/v1/_records/tr_nope", json={"amount": 5}, headers=AUTH).status_code == 404

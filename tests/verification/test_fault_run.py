@@ -88,4 +88,15 @@ def test_a_short_seeded_fault_run_passes_the_audit(tmp_path):
                  "refund_while_payout_in_flight", "webhook_replay_days_later", "run_start_concurrent",
                  "rail_outage_adyen"):  # fmt: skip
         assert any(k.startswith(kind) for k in figures["faults"]), (kind, figures["faults"])
+    # Issue 16: the planted reconciliation faults, each found as its class and nothing else; the
+    # proposer's own approvals refused, finance's approved; the ledger checks green after them.
+    for kind in ("reconciliation_unknown_transfer", "reconciliation_rail_amount_differs",
+                 "reconciliation_silent_return", "reconciliation_rail_fee", "bank_file_duplicated"):  # fmt: skip
+        assert figures["faults"].get(kind), (kind, figures["faults"])
+    observed = figures["observed"]
+    assert observed["reconciliation_planted_found"] == 3, observed
+    assert observed["reconciliation_corrections_approved"] == 3, observed
+    assert observed["reconciliation_fee_posted_once"] >= 1, observed
+    assert observed["bank_files_resent_unchanged"] >= 3, observed
+    assert observed["ledger_checks_after_corrections"] == 4, observed
     assert json.loads((state / "plan.json").read_text())["seed"] == 11

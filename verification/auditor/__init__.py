@@ -30,9 +30,9 @@ auditor composes them with the checks above.
 ``--export FILE`` writes its documents to a dataset file, ``--dataset FILE`` audits one.
 """
 
-from verification.auditor.audit import audit
+from verification.auditor.audit import audit, ledger_audit
 from verification.auditor.fingerprints import journal_fingerprints
 from verification.auditor.report import AuditReport, Check
 from verification.auditor.store_data import StoreData, load_store
 
-__all__ = ["AuditReport", "Check", "StoreData", "audit", "journal_fingerprints", "load_store"]
+__all__ = ["AuditReport", "Check", "StoreData", "audit", "journal_fingerprints", "ledger_audit", "load_store"]

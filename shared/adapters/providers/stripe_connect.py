@@ -33,7 +33,7 @@ Webhooks are verified with ``stripe.WebhookSignature.verify_header`` under each 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -406,6 +406,50 @@ class StripeConnectProvider:
         except stripe.SignatureVerificationError:
             return False
         return True
+
+    # --- the platform's records by time (reconciliation) ----------------------------------------
+
+    def platform_transfers(self, start: int, end: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """The platform's transfers created in [start, end) (Unix seconds), newest first."""
+        return self._pages(
+            lambda p: self._stripe.v1.transfers.list(params=p),  # type: ignore[arg-type]
+            {"created": {"gte": start, "lt": end}, "limit": limit},
+            "transfer",
+        )
+
+    def bank_payouts(self, account: str, since: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """A connected account's bank payouts created from ``since`` on, newest first."""
+        return self._pages(
+            lambda p: self._stripe.v1.payouts.list(params=p, options={"stripe_account": account}),  # type: ignore[arg-type]
+            {"created": {"gte": since}, "limit": limit},
+            "payout",
+        )
+
+    def balance_transactions(self, start: int, end: int, *, limit: int = 100) -> Iterator[dict[str, Any]]:
+        """The platform balance's movements created in [start, end), newest first."""
+        return self._pages(
+            lambda p: self._stripe.v1.balance_transactions.list(params=p),  # type: ignore[arg-type]
+            {"created": {"gte": start, "lt": end}, "limit": limit},
+            "balance_transaction",
+        )
+
+    def _pages(
+        self, call: Callable[[dict[str, Any]], Any], params: dict[str, Any], kind: str
+    ) -> Iterator[dict[str, Any]]:
+        """Every item of a Stripe list, page by page, each checked against its fixture's shape."""
+        params = dict(params)
+        while True:
+            metrics.incr("provider.list_records")
+            try:
+                page = _object(call(params), "list")
+                for item in page["data"]:
+                    check_shape(kind, item)
+            except (stripe.StripeError, ContractViolation) as exc:
+                raise ProviderUnavailable(f"stripe {kind} list failed ({type(exc).__name__}: {exc})") from exc
+            yield from page["data"]
+            if not page.get("has_more") or not page["data"]:
+                return
+            params["starting_after"] = page["data"][-1]["id"]
 
     # --- objects -> states ----------------------------------------------------------------------
 

@@ -7,6 +7,8 @@ about and paged by the rail's own cursor, normalised by this package's pure func
 - adyen: ``GET /transactions?balanceAccountId&createdSince&createdUntil&limit=100&cursor``
   through the Adyen adapter (``AdyenProvider.booked_transactions``: the official SDK, every answer
   checked against TransferService-v4); top-ups are funding, not payout movements.
+- stripe: the platform's transfers, their bank payouts and the balance's fees, by ``created``,
+  through the Stripe adapter (``StripeRecords``): one movement per payout.
 - sepa_file: the bank's camt.053 statements in the inbound bucket (``camt.053/<date>/…``, read
   with the ISO 20022 bindings), for the window's days and the day after (an end-of-day statement
   may come the next morning); a statement delivered twice is read once (its MsgId), an entry on
@@ -16,8 +18,10 @@ about and paged by the rail's own cursor, normalised by this package's pure func
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 import requests
 
@@ -28,7 +32,9 @@ from shared.adapters.rail_records.bank_statement import RAIL as SEPA_FILE
 from shared.adapters.rail_records.bank_statement import statement_records
 from shared.adapters.rail_records.sandbox import RAIL as SANDBOX
 from shared.adapters.rail_records.sandbox import sandbox_transfer
-from shared.domain.reconciliation import RailRecord, Window
+from shared.adapters.rail_records.stripe import RAIL as STRIPE
+from shared.adapters.rail_records.stripe import stripe_balance_transaction, stripe_payout_movement
+from shared.domain.reconciliation import RailRecord, RailRecordKind, Window
 from shared.settings import Settings
 from shared.usecases.ports import RailRecordSource, UnknownRail
 
@@ -105,6 +111,81 @@ class AdyenRecords:
             raise RailRecordsUnavailable(str(exc)) from exc
 
 
+class StripeRecords:
+    """The platform's Stripe records of the window, through the Stripe adapter (the official SDK,
+    every object checked against Stripe's fixtures), newest first as Stripe lists them:
+
+    1. ``GET /v1/transfers?created[gte]&created[lt]&limit=100&starting_after``: the platform's
+       transfers to connected accounts (one per payout, ``transfer_group`` = our payout id);
+    2. per connected account those transfers went to, ``GET /v1/payouts?created[gte]&limit=100``
+       with ``Stripe-Account`` from its first transfer of the window less a minute (a bank payout
+       made later by a lookup is still found): the bank payouts, matched by ``metadata.payout_id``;
+    3. ``GET /v1/balance_transactions?created[gte]&created[lt]&limit=100``: only its fees are
+       records (its ``transfer`` and ``transfer_refund`` rows are the transfers' own money).
+
+    Each payout is one movement: its transfer with its bank payout's status
+    (``rail_records/stripe.py:stripe_payout_movement``)."""
+
+    def __init__(self, settings: Settings, provider: StripeListing | None = None, page: int = PAGE) -> None:
+        from shared.adapters.providers.stripe_connect import RECOVERY_REASON, StripeConnectProvider
+
+        self._stripe: StripeListing = provider or StripeConnectProvider(settings)
+        self._recovery = RECOVERY_REASON
+        self._page = page
+
+    def records(self, window: Window) -> Iterator[RailRecord]:
+        from shared.adapters.providers.base import ProviderUnavailable
+
+        start, end = _unix(window.start), _unix(window.end)
+        try:
+            transfers = list(self._stripe.platform_transfers(start, end, limit=self._page))[::-1]
+            since: dict[str, int] = {}
+            for transfer in transfers:
+                if (transfer.get("metadata") or {}).get("bank_payout") == "account_schedule":
+                    continue  # the transfer is the payout: no bank payout of ours to look for
+                account, created = str(transfer["destination"]), int(transfer["created"])
+                since[account] = min(since.get(account, created), created)
+            bank_payouts: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+            for account, first in sorted(since.items()):
+                for payout in self._stripe.bank_payouts(account, first - 60, limit=self._page):
+                    reference = (payout.get("metadata") or {}).get("payout_id")
+                    if reference:
+                        bank_payouts[str(reference)].append(payout)
+            movements = []
+            for transfer in transfers:
+                record = stripe_payout_movement(
+                    transfer, bank_payouts[_stripe_reference(transfer)], recovery_reason=self._recovery
+                )
+                movements.append(record)
+            fees = [
+                record
+                for txn in self._stripe.balance_transactions(start, end, limit=self._page)
+                for record in stripe_balance_transaction(txn)
+                if record.kind is RailRecordKind.FEE
+            ]
+        except ProviderUnavailable as exc:
+            raise RailRecordsUnavailable(str(exc)) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise RailRecordsUnavailable(f"stripe records outside their contract: {exc}") from exc
+        yield from movements
+        yield from fees[::-1]
+
+
+def _stripe_reference(transfer: Mapping[str, Any]) -> str:
+    metadata = transfer.get("metadata") or {}
+    return str(metadata.get("payout_id") or transfer.get("transfer_group") or "")
+
+
+class StripeListing(Protocol):
+    """What :class:`StripeRecords` needs of the Stripe adapter (``StripeConnectProvider``)."""
+
+    def platform_transfers(self, start: int, end: int, *, limit: int = ...) -> Iterator[dict[str, Any]]: ...
+
+    def bank_payouts(self, account: str, since: int, *, limit: int = ...) -> Iterator[dict[str, Any]]: ...
+
+    def balance_transactions(self, start: int, end: int, *, limit: int = ...) -> Iterator[dict[str, Any]]: ...
+
+
 class BankStatementRecords:
     """The SEPA bank-file rail's records: the booked entries of the bank's camt.053 statements."""
 
@@ -172,4 +253,5 @@ _FACTORIES: dict[str, Callable[[Settings], RailRecordSource]] = {
     SANDBOX: SandboxRecords,
     ADYEN: AdyenRecords,
     SEPA_FILE: BankStatementRecords,
+    STRIPE: StripeRecords,
 }

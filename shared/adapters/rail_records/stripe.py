@@ -10,7 +10,10 @@ Two ways to feed a reconciliation of the platform's Stripe balance; use one per 
   ``<txn>:fee``). Other types (charges, refunds, …) are not payout movements: no record.
 - transfers and payouts (``GET /v1/transfers``, ``GET /v1/payouts``), which carry our payout id
   (``metadata.payout_id``, else ``transfer_group``) and their own status, plus the fee records of
-  the balance transactions.
+  the balance transactions. The reconciliation reader (``sources.py:StripeRecords``) takes this
+  way: one movement per payout, its platform transfer with its bank payout's status
+  (:func:`stripe_payout_movement`), and only the FEE records of the balance transactions (their
+  ``transfer`` and ``transfer_refund`` rows are the same money as the transfers).
 
 Currencies come lower-case from Stripe and are upper-cased; amounts are minor units already.
 """
@@ -18,6 +21,7 @@ Currencies come lower-case from Stripe and are upper-cased; amounts are minor un
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from shared.adapters.rail_records._common import integer, optional_text, text, timestamp
@@ -125,3 +129,45 @@ def stripe_payout(payout: Mapping[str, Any]) -> RailRecord:
         provider_ref=payout_id,
         description=optional_text(payout, "description"),
     )
+
+
+def _reversed_by(transfer: Mapping[str, Any], reason: str) -> int:
+    listed = (transfer.get("reversals") or {}).get("data") or []
+    return sum(int(r.get("amount") or 0) for r in listed if (r.get("metadata") or {}).get("reason") == reason)
+
+
+def stripe_payout_movement(
+    transfer: Mapping[str, Any], bank_payouts: list[Mapping[str, Any]], *, recovery_reason: str
+) -> RailRecord:
+    """One payout's movement at Stripe, as the platform's money sees it: its transfer to the
+    seller's connected account (amount, time, our reference), with the status of what happened
+    next (shared/adapters/providers/stripe_connect.py):
+
+    - reversed by anyone but our recovery: returned (the money came back after the seller had it);
+    - with the account's own payout schedule: paid once transferred;
+    - otherwise its bank payout (``metadata.payout_id``): none yet or pending/in transit →
+      processing; paid → paid; failed or canceled → came back once our recovery reversed the
+      transfer (``reason: recovery_reason``), else paid (the money is still in the connected
+      account: it has left the platform); two bank payouts for one payout → processing, which
+      agrees with no final payout.
+    """
+    record = stripe_transfer(transfer)
+    amount = record.amount.amount
+    reversed_total = integer(transfer, "amount_reversed") if "amount_reversed" in transfer else 0
+    ours = _reversed_by(transfer, recovery_reason)
+    metadata = transfer.get("metadata") or {}
+    if reversed_total - ours >= amount:
+        status = RailStatus.RETURNED
+    elif isinstance(metadata, Mapping) and metadata.get("bank_payout") == "account_schedule":
+        status = RailStatus.PAID
+    elif len(bank_payouts) != 1:
+        status = RailStatus.PROCESSING
+    else:
+        payout_status = PAYOUT_STATUS.get(text(bank_payouts[0], "status"))
+        if payout_status is None:
+            raise ValueError(f"unknown Stripe payout status {bank_payouts[0].get('status')!r}")
+        if payout_status is RailStatus.FAILED:
+            status = RailStatus.CAME_BACK if ours >= amount else RailStatus.PAID
+        else:
+            status = payout_status
+    return replace(record, status=status)

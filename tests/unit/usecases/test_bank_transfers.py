@@ -249,6 +249,34 @@ def test_the_sweeper_requeues_a_queued_payout_and_leaves_one_at_the_bank_alone()
     assert w.store.t.stuck == {}
 
 
+def test_a_payout_the_bank_never_answers_is_flagged_stuck_after_its_business_days():
+    w = sepa_world()  # BANK_ANSWER_BUSINESS_DAYS: 2 by default
+    pid = pay(w, "s-1")
+    w.send(pid)
+    w.writer.run(NOW)  # in its file, processing; the bank never answers
+    assert NOW.weekday() == 1  # sent on a Tuesday: flagged from Thursday on
+    counts = w.svc.sweep(NOW + timedelta(days=1, hours=11))  # Wednesday night: one day
+    assert (counts["at_bank"], counts["flagged"]) == (1, 0) and w.store.t.stuck == {}
+    counts = w.svc.sweep(NOW + timedelta(days=2))
+    assert counts["flagged"] == 1 and "at_bank" not in counts
+    assert w.store.t.stuck[pid] == "no answer from the bank for 2 business days since its file was sent"
+    assert w.status(pid) is PayoutStatus.PROCESSING  # flagged for ops, never guessed
+
+
+def test_the_banks_business_days_skip_weekends_and_target_holidays():
+    from datetime import date, datetime
+
+    from shared.domain.bank_files import bank_business_days, bank_silent_too_long
+
+    assert bank_business_days(date(2026, 11, 27), date(2026, 11, 30)) == 1  # Friday to Monday
+    assert bank_business_days(date(2026, 4, 2), date(2026, 4, 7)) == 1  # Good Friday, Easter Monday
+    assert bank_business_days(date(2026, 12, 24), date(2026, 12, 28)) == 1  # 25-26 December
+    assert bank_business_days(date(2026, 12, 1), date(2026, 12, 1)) == 0
+    sent = datetime(2026, 11, 27, 16, tzinfo=NOW.tzinfo)  # a Friday afternoon
+    assert not bank_silent_too_long(sent, datetime(2026, 11, 30, 23, tzinfo=NOW.tzinfo), 2)
+    assert bank_silent_too_long(sent, datetime(2026, 12, 1, 0, 1, tzinfo=NOW.tzinfo), 2)
+
+
 # --- reconciliation of the bank-file rail: the bank's camt.053 as the rail's records -----------------
 
 
