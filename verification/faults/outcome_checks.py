@@ -70,6 +70,11 @@ def _paid_as_planned(
     if s.profile == "returned" and p["status"] == "paid":
         # Judged with the auditor's view of the provider (report.classify).
         ctx.returned_but_paid[str(p["payout_id"])] = f"{run_id}: {s.seller_id} (returned) is still paid"
+    elif _stripe_return_seen_first_as_failure(s, p):
+        # Stripe says payout.failed both when the bank refuses a bank payout and when it sends a
+        # paid one back: delivered before payout.paid (out of order), the failure is all it can
+        # say. The money is back with the seller either way (the audit checks it).
+        ctx.observed["stripe_returns_seen_as_failures"] += 1
     elif p["status"] != want or (want == "failed" and code != s.profile):
         wrong.append(f"{s.seller_id} ({s.profile}): {p['status']} {code or ''}")
     if s.seller_id not in refund_sellers and p["amount"] != expected_available.get(s.seller_id):
@@ -77,6 +82,16 @@ def _paid_as_planned(
             f"{s.seller_id}: paid {p['amount']}, the ledger rules say {expected_available.get(s.seller_id)}"
         )
     return wrong
+
+
+def _stripe_return_seen_first_as_failure(s: SellerPlan, p: JSON) -> bool:
+    return (
+        s.profile == "returned"
+        and p.get("provider") == "stripe"
+        and p["status"] == "failed"
+        and p.get("failure_code") == "account_closed"
+        and "paid" not in [h.get("to") for h in p.get("history") or []]
+    )
 
 
 def check_events(ctx: FaultContext) -> None:
