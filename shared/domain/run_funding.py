@@ -99,9 +99,12 @@ def check_funding(
     previous: RunFunding | None,
     pages_done: int,
     now: datetime,
+    counted_through: datetime | None = None,
 ) -> RunFunding:
     """The run's funding now: released when no rail is short, else awaiting funding (since the
-    first check that found it short)."""
+    first check that found it short). ``counted_through``: the newest creation time among the
+    payouts counted (a page that started after the checking one may have created them later than
+    its clock); a release covers every payout created by then."""
     lines = tuple(
         FundingLine(rail, currency, amount, count, available.get((rail, currency)))
         for (rail, currency), (amount, count) in sorted(needs.items())
@@ -109,10 +112,13 @@ def check_funding(
     short = any(line.short for line in lines)
     checks = (previous.checks + 1) if previous else 1
     if not short:
-        return RunFunding(FundingState.RELEASED, now, lines, pages_done, None, checks, released_through=now)
+        through = max(now, counted_through) if counted_through else now
+        return RunFunding(
+            FundingState.RELEASED, now, lines, pages_done, None, checks, released_through=through
+        )
     since = previous.awaiting_since if previous and previous.awaiting_since else now
-    through = previous.released_through if previous else None
-    return RunFunding(FundingState.AWAITING_FUNDING, now, lines, pages_done, since, checks, through)
+    kept = previous.released_through if previous else None
+    return RunFunding(FundingState.AWAITING_FUNDING, now, lines, pages_done, since, checks, kept)
 
 
 def started_waiting(previous: RunFunding | None, current: RunFunding) -> bool:

@@ -40,6 +40,7 @@ from shared.domain.payouts import (
     transition,
 )
 from shared.domain.rail_capabilities import load_rail_capabilities
+from shared.domain.run_funding import FundingState
 from shared.domain.runs import PayoutRun, status_change_tally, transfer_released
 from shared.domain.sellers import BankAccountStatus, Seller
 from shared.keyed_lock import KeyedLocks
@@ -639,6 +640,7 @@ class PayoutService:
         cutoff = now - (older_than or timedelta(seconds=self.policy.stuck_after_seconds))
         counts = {"requeued": 0, "resolved": 0, "flagged": 0, "relayed": self.relay_unpublished()}
         runs: dict[str, PayoutRun | None] = {}
+        held_runs: set[str] = set()
         for payout in self.store.payouts.open_before(cutoff, limit=500):
             with log.bind(payout_id=payout.payout_id, seller_id=payout.seller_id):
                 if payout.status is PayoutStatus.PENDING and payout.run_id is not None:
@@ -646,12 +648,36 @@ class PayoutService:
                         runs[payout.run_id] = self.store.runs.get(payout.run_id)
                     if not transfer_released(runs[payout.run_id], payout):
                         counts["held"] = counts.get("held", 0) + 1  # its run's funding check sends it
+                        held_runs.add(payout.run_id)
                         continue
                 outcome = self._sweep_one(payout, now)
                 counts[outcome] = counts.get(outcome, 0) + 1  # "at_bank" only when there are some
+        if checked := self._check_runs_owed_a_funding_check(held_runs, runs, now):
+            counts["funding_checked"] = checked
         counts.update(self.recheck_returns(now))
         logger.info("sweep: %s", counts)
         return counts
+
+    def _check_runs_owed_a_funding_check(
+        self, held_runs: set[str], runs: dict[str, PayoutRun | None], now: datetime
+    ) -> int:
+        """A payout held this long whose run is not waiting for funds was counted by no check
+        (none ran since it was created): check that run now, so nothing waits for ever."""
+        from shared.usecases.run_funding import check_run_funding  # it builds on this service
+
+        checked = 0
+        for run_id in sorted(held_runs):
+            run = runs.get(run_id)
+            if run is None or (
+                run.funding is not None and run.funding.state is FundingState.AWAITING_FUNDING
+            ):
+                continue  # waiting runs are checked by complete_runs each sweep
+            progress = self.store.runs.progress(run_id)
+            if progress is not None and progress.all_pages_done:
+                logger.warning("run %s holds payouts no funding check counted; checking it now", run_id)
+                check_run_funding(self, run_id, pages_done=progress.pages_done, now=now)
+                checked += 1
+        return checked
 
     def on_batch_rail(self, payout: Payout) -> bool:
         """A bank-file rail (sepa_file): no provider to ask; its files and the bank's answer it

@@ -82,8 +82,11 @@ def check_run_funding(
     except FundingUnreadable as exc:
         logger.warning("run %s: funding not readable (%s); checked again at the next sweep", run_id, exc)
         return FundingOutcome(run_id, None)
+    newest = max((p.created_at for p in unsent), default=None)
     funding, events = svc.store.atomically(
-        functools.partial(_record, run_id=run_id, needs=needs, available=available, pages=pages_done, now=now)
+        functools.partial(
+            _record, run_id=run_id, needs=needs, available=available, pages=pages_done, now=now, newest=newest
+        )
     )
     svc.relay(events)
     if funding is None:
@@ -127,13 +130,16 @@ def _record(
     available: Mapping[tuple[str, str], int | None],
     pages: int,
     now: datetime,
+    newest: datetime | None,
 ) -> tuple[RunFunding | None, list[OutboxEvent]]:
     run = uow.runs.get(run_id)
     if run is None or run.status is not RunStatus.FANNED_OUT:
         return None, []  # completed meanwhile by another check's transfers: nothing to hold
     previous = run.funding
     pages = max(pages, previous.pages_done if previous else 0)
-    funding = check_funding(needs, available, previous=previous, pages_done=pages, now=now)
+    funding = check_funding(
+        needs, available, previous=previous, pages_done=pages, now=now, counted_through=newest
+    )
     uow.runs.put(replace(run, funding=funding))
     events: list[OutboxEvent] = []
     if started_waiting(previous, funding) or stopped_waiting(previous, funding):
