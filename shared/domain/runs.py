@@ -28,6 +28,7 @@ from enum import StrEnum
 from shared.domain.countries import CountryRegistry
 from shared.domain.eligibility import SkipReason
 from shared.domain.errors import DomainError
+from shared.domain.fx import Conversion
 from shared.domain.money import Money
 from shared.domain.payouts import OPEN_STATES, PayoutStatus
 from shared.domain.schedule import local_date
@@ -209,6 +210,9 @@ class RunItem:
     # Over the country's max_transaction_amount: paid up to it, the rest waits for the next run.
     left_for_next_run: int | None = None
     left_reason: str | None = None
+    # Issue 17: balances in other currencies converted into the payout (a dry run: the rates
+    # it would use, as of its decision).
+    conversions: tuple[Conversion, ...] = ()
 
     @property
     def paid(self) -> bool:
