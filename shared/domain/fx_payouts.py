@@ -22,7 +22,7 @@ country's compares them converted at the same rates.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -37,7 +37,15 @@ from shared.domain.eligibility import (
     requested_amount_decision,
 )
 from shared.domain.errors import DomainError
-from shared.domain.fx import Conversion, Rate, RateUnavailable, convert
+from shared.domain.fx import (
+    Conversion,
+    InvalidRate,
+    Rate,
+    RateUnavailable,
+    StaleRate,
+    UnsupportedCurrencyPair,
+    convert,
+)
 from shared.domain.money import Money, amount_text, sum_money
 from shared.domain.payout_currency import FX_RATE_ERRORS, fx_rate_skip, payout_currency_blocker
 from shared.domain.sellers import Seller
@@ -93,6 +101,44 @@ def limits_in(rules: CountryRules, payout_currency: str, rates: RatesToPayout) -
             "max_transaction_amount": convert(rules.max_transaction_money, rate).target.amount,
         }
     )
+
+
+_RATE_ERRORS_BY_CODE: dict[str, Callable[[str], DomainError]] = {
+    "unsupported_currency_pair": UnsupportedCurrencyPair,
+    "rate_unavailable": RateUnavailable,
+    "stale_rate": StaleRate,
+    "invalid_rate": InvalidRate,
+}
+
+
+def rate_error_text(error: DomainError) -> str:
+    """How a snapshot keeps a pair's missing rate: ``"stale_rate: ..."``."""
+    return f"{error.code}: {error.message}"
+
+
+def rates_from_snapshot(
+    rates: Iterable[Rate],
+    unavailable: Iterable[tuple[str, str]],
+    currencies: Iterable[str],
+    payout_currency: str,
+) -> RatesToPayout:
+    """A seller's rates from a snapshot (a dry run's): each of ``currencies`` to the payout
+    currency, or the error recorded for the pair (or that the snapshot has no such pair)."""
+    table = {(r.base, r.quote): r for r in rates}
+    missing = dict(unavailable)
+    found: dict[str, Rate | DomainError] = {}
+    for currency in currencies:
+        if currency == payout_currency:
+            continue
+        pair = f"{currency}/{payout_currency}"
+        if (currency, payout_currency) in table:
+            found[currency] = table[(currency, payout_currency)]
+        elif pair in missing:
+            code, _, message = missing[pair].partition(": ")
+            found[currency] = _RATE_ERRORS_BY_CODE.get(code, RateUnavailable)(message)
+        else:
+            found[currency] = RateUnavailable(f"the run fixed no {pair} rate")
+    return found
 
 
 def plan_payout(

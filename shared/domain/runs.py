@@ -28,7 +28,7 @@ from enum import StrEnum
 from shared.domain.countries import CountryRegistry
 from shared.domain.eligibility import SkipReason
 from shared.domain.errors import DomainError
-from shared.domain.fx import Conversion
+from shared.domain.fx import Conversion, Rate
 from shared.domain.money import Money
 from shared.domain.payouts import OPEN_STATES, PayoutStatus
 from shared.domain.schedule import local_date
@@ -128,6 +128,10 @@ class PayoutRun:
     requested_by: str
     fanned_out_at: datetime | None = None
     completed_at: datetime | None = None
+    # A dry run (issue 17): the rates it converts at, fixed when it started, and the pairs it
+    # could not get a rate for ("EUR/SEK", "stale_rate: ..."). A live run fixes each payout's.
+    fx_rates: tuple[Rate, ...] = ()
+    fx_unavailable: tuple[tuple[str, str], ...] = ()
 
     def moved_to(self, target: RunStatus, at: datetime) -> PayoutRun:
         if target not in RUN_TRANSITIONS[self.status]:
@@ -388,4 +392,7 @@ def run_summary(progress: RunProgress) -> dict[str, object]:
     if run.dry_run:
         payouts, amounts = progress.would_pay
         view["would_pay"] = {"payouts": payouts, "amounts_by_currency": amounts}
+        # The rates it would use (issue 17), with their source and time, and the pairs without one.
+        view["fx_rates"] = [rate.as_record() for rate in run.fx_rates]
+        view["fx_rates_unavailable"] = [{"pair": pair, "reason": why} for pair, why in run.fx_unavailable]
     return view

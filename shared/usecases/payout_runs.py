@@ -26,7 +26,7 @@ from shared.domain.eligibility import (
 )
 from shared.domain.events import OutboxEvent, run_completed_event
 from shared.domain.fx import Conversion
-from shared.domain.fx_payouts import RatesToPayout, decide_fx_payout
+from shared.domain.fx_payouts import RatesToPayout, decide_fx_payout, rates_from_snapshot
 from shared.domain.money import Money
 from shared.domain.payouts import Payout, PayoutStatus, run_payout_id
 from shared.domain.runs import (
@@ -111,6 +111,9 @@ def start_run(
     run = new_run(
         run_date, dry_run=dry_run, buckets=svc.policy.run_buckets, requested_by=requested_by, now=now
     )
+    if dry_run:  # issue 17: the rates it would use, fixed now and shown with the run
+        rates, unavailable = svc.rate_snapshot(now)
+        run = replace(run, fx_rates=rates, fx_unavailable=unavailable)
     with log.bind(run_id=run.run_id), _run_locks.hold(run.run_id):
         found = svc.store.runs.create(run)
         current = found or run
@@ -175,7 +178,13 @@ def _process_page(svc: PayoutService, run_id: str, page_id: str, now: datetime) 
             with log.bind(seller_id=seller.seller_id):
                 balances = held[seller.seller_id]
                 # Rates fixed now, outside any unit of work; asked only when money must convert.
-                rates = svc.rates_for(seller, now) if _converts(seller, balances.values()) else {}
+                rates: RatesToPayout = {}
+                if run.dry_run:  # at the rates the dry run fixed when it started
+                    rates = rates_from_snapshot(
+                        run.fx_rates, run.fx_unavailable, balances.keys(), seller.payout_currency
+                    )
+                elif _converts(seller, balances.values()):
+                    rates = svc.rates_for(seller, now)
                 plan = decide_fx_payout(
                     seller,
                     svc.registry.get(seller.country),

@@ -24,7 +24,7 @@ from shared.domain.eligibility import (
 from shared.domain.errors import DomainError
 from shared.domain.events import OutboxEvent, payout_event
 from shared.domain.fx import Conversion, Rate, RateUnavailable
-from shared.domain.fx_payouts import RatesToPayout, decide_fx_payout
+from shared.domain.fx_payouts import RatesToPayout, decide_fx_payout, rate_error_text
 from shared.domain.ledger import DatedEntry
 from shared.domain.money import Money
 from shared.domain.payout_currency import FX_RATE_ERRORS, sales_currencies
@@ -176,6 +176,32 @@ class PayoutService:
 
     def balance_refs(self, seller: Seller) -> tuple[BalanceRef, ...]:
         return tuple(BalanceRef(seller.seller_id, c) for c in self.held_currencies(seller))
+
+    def rate_snapshot(self, now: datetime) -> tuple[tuple[Rate, ...], tuple[tuple[str, str], ...]]:
+        """Every rate a payout of any seller may need now (each country's sales currencies to
+        each of its payout currencies), and the pairs without one: what a dry run fixes."""
+        pairs = sorted(
+            {
+                (currency, payout_currency)
+                for country in self.registry.countries()
+                for payout_currency in self.registry.get(country).payout_currencies
+                for currency in sales_currencies(self.registry.get(country).currency, payout_currency)
+                if currency != payout_currency
+            }
+        )
+        rates: list[Rate] = []
+        unavailable: list[tuple[str, str]] = []
+        for base, quote in pairs:
+            if self.rates is None:
+                unavailable.append(
+                    (f"{base}/{quote}", "rate_unavailable: no exchange-rate source is configured")
+                )
+                continue
+            try:
+                rates.append(self.rates.rate(base, quote, now))
+            except FX_RATE_ERRORS as exc:
+                unavailable.append((f"{base}/{quote}", rate_error_text(exc)))
+        return tuple(rates), tuple(unavailable)
 
     def rates_for(
         self, seller: Seller, now: datetime, currencies: Sequence[str] | None = None

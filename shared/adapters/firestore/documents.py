@@ -38,7 +38,7 @@ from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.dac7 import Address, BirthPlace, Dac7Details, SellerKind
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import EventSource, OutboxEvent
-from shared.domain.fx import Conversion
+from shared.domain.fx import Conversion, Rate
 from shared.domain.ledger import (
     Bucket,
     DatedEntry,
@@ -561,6 +561,9 @@ def run_to_doc(run: PayoutRun) -> Doc:
         doc["fanned_out_at"] = run.fanned_out_at
     if run.completed_at is not None:
         doc["completed_at"] = run.completed_at
+    if run.fx_rates or run.fx_unavailable:
+        doc["fx_rates"] = [rate.as_record() for rate in run.fx_rates]
+        doc["fx_unavailable"] = [{"pair": pair, "reason": why} for pair, why in run.fx_unavailable]
     return doc
 
 
@@ -575,6 +578,8 @@ def run_from_doc(data: Mapping[str, Any]) -> PayoutRun:
         requested_by=str(data.get("requested_by", "")),
         fanned_out_at=data.get("fanned_out_at"),
         completed_at=data.get("completed_at"),
+        fx_rates=tuple(Rate.from_record(r) for r in data.get("fx_rates") or ()),
+        fx_unavailable=tuple((str(u["pair"]), str(u["reason"])) for u in data.get("fx_unavailable") or ()),
     )
 
 
