@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import log
-from shared.domain.countries import CountryRegistry, CountryRules
+from shared.domain.countries import CountryRegistry, CountryRules, rules_for_sale_currency
 from shared.domain.errors import DomainError
 from shared.domain.money import amount_text
 from shared.domain.order_events import (
@@ -112,11 +112,7 @@ def rules_for_event(event: OrderEvent, seller: Seller, registry: CountryRegistry
         check_sales_currency(currency, seller.currency, seller.payout_currency, field)
     except DomainError as exc:
         raise InvalidForSeller(exc.code, exc.message, field) from None
-    of_currency = next(
-        (registry.get(c) for c in registry.countries() if registry.get(c).currency == currency), None
-    )
-    limit = of_currency.max_transaction_amount if of_currency else rules.max_transaction_amount
-    return rules.model_copy(update={"currency": currency, "max_transaction_amount": limit})
+    return rules_for_sale_currency(rules, currency, registry)
 
 
 def _seller_of(store: Storage, seller_id: str) -> Seller:
