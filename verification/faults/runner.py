@@ -142,6 +142,9 @@ def drain_and_audit(ctx: FaultContext) -> AuditReport:
     converge(ctx, 60)
     check_inflight_refunds(ctx)
     check_events(ctx)
+    # Issue 17: FX payouts among them, and how they ended (fails and returns convert back).
+    for status, n in sorted(ctx.reads.fx_payout_statuses().items()):
+        ctx.observed[f"fx_payouts_{status}"] = n
     observe_sandbox(ctx)
     if plan.mixed_rails:
         observe_rails(ctx)
