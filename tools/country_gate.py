@@ -349,6 +349,7 @@ def _entries(target: str, all_countries: bool, rules_path: str | None) -> list[d
 def live_checks(entry: dict[str, Any], args: argparse.Namespace) -> list[Check]:
     """The live part on a stack: started here (and stopped), or the running one."""
     import os
+    import shutil
     import tempfile
 
     from local_stack.client import StackClient
@@ -362,11 +363,13 @@ def live_checks(entry: dict[str, Any], args: argparse.Namespace) -> list[Check]:
     merged = {**packaged, "countries": countries}
     rules = parse_country_rules(json.dumps(merged)).get(str(entry["country"]))
     started = None
+    scratch = None
     try:
         if args.use_running:
             stack = Stack.load(root, port_offset=args.port_offset)
         else:
-            rules_file = Path(tempfile.mkdtemp(prefix="country-gate-")) / "countries.json"
+            scratch = Path(tempfile.mkdtemp(prefix="country-gate-"))
+            rules_file = scratch / "countries.json"
             rules_file.write_text(json.dumps(merged), "utf-8")
             stack = started = Stack.start(
                 root, port_offset=args.port_offset, extra_env={"COUNTRY_RULES_PATH": str(rules_file)}
@@ -379,6 +382,8 @@ def live_checks(entry: dict[str, Any], args: argparse.Namespace) -> list[Check]:
     finally:
         if started is not None:
             started.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     return [_ok(name, detail) if ok else _fail(name, detail) for name, ok, detail in found]
 
 
