@@ -74,7 +74,12 @@ class PayoutPlan:
 
 def foreign_balances(balances: Iterable[Money], payout_currency: str) -> tuple[Money, ...]:
     """The non-zero balances in currencies other than the payout currency, by currency."""
-    return tuple(sorted((b for b in balances if b.currency != payout_currency and not b.is_zero()), key=str))
+    return tuple(
+        sorted(
+            (b for b in balances if b.currency != payout_currency and not b.is_zero()),
+            key=lambda b: b.currency,
+        )
+    )
 
 
 def rate_to_payout(rates: RatesToPayout, currency: str, payout_currency: str) -> Rate:
