@@ -2,12 +2,15 @@
 
 - ``PUT /sellers/{seller_id}``: create or replace a seller (201 created, 200 replaced).
 - ``PATCH /sellers/{seller_id}``: change KYC status, schedule, hold, bank account or name.
-- ``GET /sellers/{seller_id}``: the seller, bank account masked, with current balances.
+- ``GET /sellers/{seller_id}``: the seller, bank account masked, with current balances and its
+  expected next payout in its payout currency (issue 17).
 - ``GET /sellers/{seller_id}/statement?from=&to=&page_token=&limit=``: the seller's statement
   (JSON, or CSV with ``Accept: text/csv``; ``shared/entrypoints/statements_http.py``).
 """
 
 from __future__ import annotations
+
+from datetime import UTC, datetime
 
 import flask
 import functions_framework
@@ -42,7 +45,9 @@ def _patch(request: flask.Request, settings: Settings, seller_id: str) -> flask.
 
 def _get(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:
     found = sellers.get_seller(deps.store(), path_id("seller_id", seller_id))
-    return json_response(seller_view(found.seller, deps.country_rules(), found.balances))
+    # Issue 17: each balance, and the next payout as expected now in the payout currency.
+    expected = sellers.expected_next_payout(deps.store(), deps.rate_source(), found.seller, datetime.now(UTC))
+    return json_response(seller_view(found.seller, deps.country_rules(), found.balances, expected))
 
 
 def _statement(request: flask.Request, settings: Settings, seller_id: str) -> flask.Response:

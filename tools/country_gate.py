@@ -21,8 +21,16 @@ Static checks (this part; no stack needed):
 - the stand-ins can make synthetic sellers for it (needed by the live part).
 
 It prints a go/no-go checklist and exits 1 on a no-go (2 on a usage error). Warnings do not stop
-a country; they say what a person should know. The live part (onboard synthetic sellers on a
-local stack, fund them, dry run and live run through the rails) is not in this command yet.
+a country; they say what a person should know.
+
+Live checks (``--live``, ``tools/country_gate_live.py``): on a local stack, started for the gate
+(``--port-offset``; a new country's entry is added to the rules it loads) or a running one
+(``--use-running``), synthetic sellers of the country are onboarded, funded through order events
+(in its currency and on the euro storefront), paid by a dry run and a live run, and through each
+further rail of its route by an on-demand payout (the rails before it drained, then resumed);
+the ledger is audited per currency, FX accounts included. Run it before opening a country:
+
+    .venv/bin/python -m tools.country_gate SE --live --port-offset 700
 """
 
 from __future__ import annotations
@@ -338,10 +346,52 @@ def _entries(target: str, all_countries: bool, rules_path: str | None) -> list[d
     return found
 
 
+def live_checks(entry: dict[str, Any], args: argparse.Namespace) -> list[Check]:
+    """The live part on a stack: started here (and stopped), or the running one."""
+    import os
+    import shutil
+    import tempfile
+
+    from local_stack.client import StackClient
+    from local_stack.stack import Stack
+    from shared.domain.countries import parse_country_rules
+    from tools.country_gate_live import live_gate, stack_store
+
+    root = Path(__file__).resolve().parent.parent
+    packaged = json.loads((root / "shared/domain/data/countries.json").read_text("utf-8"))
+    countries = [e for e in packaged["countries"] if e.get("country") != entry.get("country")] + [entry]
+    merged = {**packaged, "countries": countries}
+    rules = parse_country_rules(json.dumps(merged)).get(str(entry["country"]))
+    started = None
+    scratch = None
+    try:
+        if args.use_running:
+            stack = Stack.load(root, port_offset=args.port_offset)
+        else:
+            scratch = Path(tempfile.mkdtemp(prefix="country-gate-"))
+            rules_file = scratch / "countries.json"
+            rules_file.write_text(json.dumps(merged), "utf-8")
+            stack = started = Stack.start(
+                root, port_offset=args.port_offset, extra_env={"COUNTRY_RULES_PATH": str(rules_file)}
+            )
+        os.environ.update(stack.env)  # the ledger audit reads the stack's emulator
+        client = StackClient.from_stack(stack, identity="marketplace")
+        found = live_gate(rules, client, stack_store(stack.project))
+    except Exception as exc:  # a stack that cannot run the gate is a no-go, said plainly
+        return [_fail("live: local stack", f"{type(exc).__name__}: {exc}")]
+    finally:
+        if started is not None:
+            started.stop()
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+    return [_ok(name, detail) if ok else _fail(name, detail) for name, ok, detail in found]
+
+
 def render(verdict: Verdict) -> str:
     marks = {"ok": "[ok]  ", "warn": "[warn]", "fail": "[FAIL]"}
     width = max(len(c.name) for c in verdict.checks)
-    lines = [f"Country gate for {verdict.country}: static checks"]
+    live = any(c.name.startswith("live: ") for c in verdict.checks)
+    lines = [f"Country gate for {verdict.country}: static{' and live' if live else ''} checks"]
     lines += [f"  {marks[c.status]} {c.name:<{width}}  {c.detail}" for c in verdict.checks]
     failed = sum(c.status == "fail" for c in verdict.checks)
     warned = sum(c.status == "warn" for c in verdict.checks)
@@ -364,6 +414,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--all", action="store_true", help="check every country in the rules")
     parser.add_argument("--rules", help="the countries file (default: shared/domain/data/countries.json)")
     parser.add_argument("--json", action="store_true", help="print the checklist as JSON")
+    parser.add_argument(
+        "--live", action="store_true", help="also pay synthetic sellers through a local stack (one country)"
+    )
+    parser.add_argument("--use-running", action="store_true", help="--live on the stack already running")
+    parser.add_argument(
+        "--port-offset", type=int, help="--live: the stack's port offset (default STACK_PORT_OFFSET)"
+    )
     args = parser.parse_args(argv)
     if not args.country and not args.all:
         parser.error("give a country code or a JSON file, or --all")
@@ -373,6 +430,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"country_gate: {exc}", file=sys.stderr)
         return 2
     verdicts = [gate(entry) for entry in entries]
+    if args.live:
+        if len(verdicts) != 1:
+            print("country_gate: --live checks one country at a time", file=sys.stderr)
+            return 2
+        if verdicts[0].go:  # the live part only for a country the static checks let through
+            verdicts = [
+                Verdict(verdicts[0].country, verdicts[0].checks + tuple(live_checks(entries[0], args)))
+            ]
     if args.json:
         print(
             json.dumps(
@@ -386,7 +451,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     else:
         print("\n\n".join(render(v) for v in verdicts))
-        print("(static part only: the live part, synthetic sellers through a local stack, is not run)")
+        if not args.live:
+            print("(static checks only: add --live to pay synthetic sellers through a local stack)")
     return 0 if all(v.go for v in verdicts) else 1
 
 

@@ -15,6 +15,10 @@
    outbound bucket, the bank stand-in's pain.002 / camt.054 / camt.053 answers settling them (a
    rejection, a return), and the bank-file rail in the reconciliation tables (zero breaks).
 
+8b. FX (``tools/demo_fx.py``, issue 17): a Swedish seller selling in EUR paid in SEK, a Polish
+   seller paid in PLN, a seller holding EUR and GBP; each conversion (rate, source, both amounts)
+   and the ledger per currency with the FX accounts.
+
 Run it with ``./scripts/demo`` (which installs what it needs and starts the stack).
 """
 
@@ -50,6 +54,7 @@ from stand_ins.sample_run_dates import run_date_for
 from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units, seller_body
 from tools.demo_dac7 import dac7_report
 from tools.demo_funding import hold_then_fund, leave_the_account_short
+from tools.demo_fx import run_fx_section
 from tools.demo_rails import run_rails_section
 from tools.demo_sepa import run_sepa_section
 
@@ -282,6 +287,8 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
     code = max(code, sepa_section(stack, client, ops, max(3, min(per_country, 6))))
     # Reconciliation (issue 16): the ledger against every rail's own records over the demo's window.
     code = reconciliation_tables(ops, demo_window_start) or code
+    # Issue 17: sellers paid in another currency than they sell in (tools/demo_fx.py).
+    code = max(code, fx_section(client, store))
     # Issue 18: the year's DAC7 report and its file (tools/demo_dac7.py).
     step("9. DAC7: the year's report of sellers' sales, and its DPI file for the tax authority")
     out = ROOT / ".local" / "demo"
@@ -492,6 +499,20 @@ def show_payout_documents(stack: Stack, ops: StackClient, store: FirestoreStore,
         path.write_bytes(pdf or b"")
         console.print(f"  remittance advice: {uri} (payout.remittance_ready) -> {path.relative_to(ROOT)}")
     return 0 if ok else 1
+
+
+def fx_section(client: StackClient, store: FirestoreStore) -> int:
+    """8b. Issue 17: a Swedish seller selling in EUR paid in SEK, a Polish seller paid in PLN, a
+    seller holding EUR and GBP; the conversions and the ledger per currency with FX."""
+    step("8b. FX: sellers paid in another currency than they sell in, converted at payout creation")
+    checks = run_fx_section(client, store, console)
+    result = Table(title="Checks: FX payouts")
+    for column in ("check", "result", "detail"):
+        result.add_column(column)
+    for name, ok, detail in checks:
+        result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
+    console.print(result)
+    return 0 if all(ok for _, ok, _ in checks) else 1
 
 
 def by_id(payouts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -201,3 +201,16 @@ def load_country_rules(path: str | None = None) -> CountryRegistry:
         return parse_country_rules(text)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
         raise ValueError(f"invalid country rules in {path or 'data/countries.json'}: {exc}") from exc
+
+
+def rules_for_sale_currency(rules: CountryRules, currency: str, registry: CountryRegistry) -> CountryRules:
+    """The rules an order line of this country's seller follows when it is sold in ``currency``
+    (a storefront's, issue 17): the country's holding period and schedule, with the limit of one
+    order line of a country of that currency (the first by code), else the country's own."""
+    if currency == rules.currency:
+        return rules
+    of_currency = next(
+        (registry.get(c) for c in registry.countries() if registry.get(c).currency == currency), None
+    )
+    limit = of_currency.max_transaction_amount if of_currency else rules.max_transaction_amount
+    return rules.model_copy(update={"currency": currency, "max_transaction_amount": limit})

@@ -40,7 +40,7 @@ refuses to write a file with gaps.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -514,6 +514,35 @@ def quarter_figures(sales: Iterable[Sale], currency: str, timezone: str) -> Quar
     return QuarterFigures(currency, _four(activities), _four(consideration), _four(fees))
 
 
+def seller_figures(
+    seller_id: str, sales: Sequence[Sale], timezone: str, to_eur: EurConverter | None
+) -> QuarterFigures | None:
+    """A seller's quarters in the one currency it sold in; a seller that sold in several (its
+    storefronts' currencies, issue 17) in EUR: each currency's quarter totals converted with
+    ``to_eur`` (the rate the threshold uses), then added. Without a converter, an error."""
+    currencies = sorted({sale.currency for sale in sales})
+    if not currencies:
+        return None
+    if len(currencies) == 1:
+        return quarter_figures(sales, currencies[0], timezone)
+    if to_eur is None:
+        raise Dac7Error(
+            "dac7_mixed_currencies",
+            f"seller {seller_id} sold in {currencies}: reporting it in EUR needs a rate",
+        )
+    parts = [quarter_figures([s for s in sales if s.currency == c], c, timezone) for c in currencies]
+
+    def eur(amount: int, currency: str) -> int:
+        return amount if currency == "EUR" else to_eur(Money(amount, currency)).amount
+
+    return QuarterFigures(
+        "EUR",
+        _four([sum(p.activities[q] for p in parts) for q in range(4)]),
+        _four([sum(eur(p.consideration[q], p.currency) for p in parts) for q in range(4)]),
+        _four([sum(eur(p.fees[q], p.currency) for p in parts) for q in range(4)]),
+    )
+
+
 def _four(values: list[int]) -> tuple[int, int, int, int]:
     return (values[0], values[1], values[2], values[3])
 
@@ -540,11 +569,7 @@ def build_report(
     for seller_id in sorted(identities):
         identity = identities[seller_id]
         seller_sales = by_seller.pop(seller_id, [])
-        currencies = {s.currency for s in seller_sales}
-        if len(currencies) > 1:
-            raise Dac7Error("dac7_mixed_currencies", f"seller {seller_id} sold in {sorted(currencies)}")
-        currency = currencies.pop() if currencies else None
-        figures = quarter_figures(seller_sales, currency, operator.timezone) if currency else None
+        figures = seller_figures(seller_id, seller_sales, operator.timezone, to_eur)
         count = figures.total_activities if figures else 0
         total = figures.total_consideration if figures else None
         reason = _exclusion(identity, figures, to_eur)

@@ -54,7 +54,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from fractions import Fraction
-from typing import Any, Protocol
+from typing import Any
 
 from shared.domain.currency_practice import payout_quantum
 from shared.domain.errors import CurrencyMismatch, DomainError
@@ -285,21 +285,6 @@ def check_fresh(rate: Rate, at: datetime, max_age: timedelta, field: str | None 
 def _describe(delta: timedelta) -> str:
     hours = delta.total_seconds() / 3600
     return f"{hours / 24:.1f} days" if hours >= 48 else f"{hours:.1f} hours"
-
-
-class RateSource(Protocol):
-    """Where rates come from: the port. Adapters: ``shared/adapters/fx_rates/`` (a fixed table for
-    local use, the ECB reference rates); a rail's own quote is a source too.
-
-    ``rate`` answers the rate to use at ``at`` (now for a live run, the run's time for a dry
-    run), or raises UnsupportedCurrencyPair, RateUnavailable, StaleRate or InvalidRate. It may do
-    I/O: never call it inside a Firestore transaction. (Lives here until the use cases have their
-    ports module; then it moves there, next to the other ports.)
-    """
-
-    name: str
-
-    def rate(self, base: str, quote: str, at: datetime) -> Rate: ...
 
 
 # --- Conversion ----------------------------------------------------------------------------------

@@ -4,7 +4,9 @@ store, where nothing enforces them any more (a ``JournalEntry`` cannot even be b
 - every entry's postings sum to zero per currency;
 - every stored seller balance equals the sum of its postings;
 - money is conserved per currency: what customers paid = paid out + commission + refunds +
-  what sellers still hold;
+  what sellers still hold + the platform's FX accounts in that currency (issue 17: a conversion
+  takes money in through ``platform:fx:A`` and gives it out through ``platform:fx:B``; rounding
+  and gain/loss have their own accounts);
 - every posting goes to a platform account or a seller's bucket.
 
 Amounts are integers in minor units; a balance is keyed by (account, currency).
@@ -16,6 +18,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from shared.domain.fx import parse_fx_account
 from shared.domain.ledger import PlatformAccount, parse_seller_account
 
 Balances = Mapping[tuple[str, str], int]  # (account, currency) -> amount
@@ -96,10 +99,13 @@ class MoneyFlow:
     refunds: int
     balances: int  # what sellers still hold, pending + available + in flight
     rail_fees: int = 0  # what the rails charged, moved from commission once reconciled
+    # The FX accounts in this currency (platform:fx, fx_rounding, fx_gain_loss): the platform's
+    # position from conversions; positive, it took in more than it gave out in this currency.
+    fx: int = 0
 
     @property
     def accounted_for(self) -> int:
-        return self.paid_out + self.commission + self.refunds + self.balances + self.rail_fees
+        return self.paid_out + self.commission + self.refunds + self.balances + self.rail_fees + self.fx
 
     @property
     def conserved(self) -> bool:
@@ -119,12 +125,20 @@ def money_flows(posted: Balances, stored: Balances) -> dict[str, MoneyFlow]:
             refunds=posted.get((PlatformAccount.REFUNDS.value, ccy), 0),
             rail_fees=posted.get((PlatformAccount.RAIL_FEES.value, ccy), 0),
             balances=sum(amount for (_, c), amount in stored.items() if c == ccy),
+            fx=sum(amount for (a, c), amount in posted.items() if c == ccy and parse_fx_account(a)),
         )
         for ccy in currencies
     }
 
 
 def unknown_accounts(posted: Balances) -> list[str]:
-    """Accounts that are neither a platform account nor a seller's bucket, sorted."""
+    """Accounts that are neither a platform account (an FX account per currency included) nor a
+    seller's bucket, sorted."""
     platform = {a.value for a in PlatformAccount}
-    return sorted({a for a, _ in posted if a not in platform and not parse_seller_account(a)})
+    return sorted(
+        {
+            a
+            for a, _ in posted
+            if a not in platform and not parse_seller_account(a) and not parse_fx_account(a)
+        }
+    )

@@ -33,6 +33,15 @@ class ReplayedLedger:
         """Sum of postings per (account, currency)."""
         return balances_from_entries(self.entries)
 
+    def available_by_seller_and_currency(self) -> dict[str, dict[str, int]]:
+        """Each seller's available balance in each of its currencies (issue 17)."""
+        available: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        for (account, currency), amount in self.balances().items():
+            parsed = parse_seller_account(account)
+            if parsed and parsed[1] is Bucket.AVAILABLE:
+                available[parsed[0]][currency] += amount
+        return {seller: dict(by) for seller, by in available.items()}
+
     def available_by_seller(self) -> dict[str, int]:
         """Each seller's available balance, in minor units of the seller's one currency."""
         available: dict[str, int] = defaultdict(int)
@@ -52,15 +61,19 @@ class ReplayedLedger:
 
 
 def replay_order_events(
-    events: Iterable[OrderEvent], rules_for_seller: Callable[[str], CountryRules], now: datetime
+    events: Iterable[OrderEvent],
+    rules_for_seller: Callable[[str], CountryRules],
+    now: datetime,
+    rules_for_event: Callable[[OrderEvent], CountryRules] | None = None,
 ) -> ReplayedLedger:
-    """Apply the events in the given order, then release every line due at ``now``."""
+    """Apply the events in the given order, then release every line due at ``now``.
+    ``rules_for_event``: the rules of each event, where a seller sells in several currencies
+    (issue 17: ``countries.rules_for_sale_currency``); default, its seller's."""
     lines: dict[str, OrderLine] = {}
     entries: list[JournalEntry] = []
     for event in events:
-        line, results = apply_order_event(
-            lines.get(event.order_line_id), event, rules_for_seller(event.seller_id)
-        )
+        rules = rules_for_event(event) if rules_for_event else rules_for_seller(event.seller_id)
+        line, results = apply_order_event(lines.get(event.order_line_id), event, rules)
         lines[event.order_line_id] = line
         entries += [entry for result in results for entry in result.entries]
     for line_id, line in list(lines.items()):

@@ -18,8 +18,11 @@ reduces the payout from the others at the same rate.
 
 from __future__ import annotations
 
+import functools
+import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from shared.domain.countries import CountryRules
 from shared.domain.currency_practice import payable_amount
@@ -34,7 +37,7 @@ from shared.domain.fx import (
     UnsupportedCurrencyPair,
     convert,
 )
-from shared.domain.money import Money, sum_money
+from shared.domain.money import Money, currency_exponent, sum_money
 from shared.domain.rail_capabilities import RailCapabilities, load_rail_capabilities
 
 
@@ -182,3 +185,38 @@ def expected_payout(
             lines.append(ExpectedLine(balance, conversion.target, conversion=conversion))
     total = sum_money((line.amount for line in lines), payout_currency)
     return ExpectedPayout(payout_currency, tuple(lines), total)
+
+
+# --- Which currencies a seller may hold ------------------------------------------------------------
+
+_STOREFRONTS = Path(__file__).parent / "data" / "storefronts.json"
+
+
+@functools.cache
+def storefront_currencies() -> tuple[str, ...]:
+    """The currencies the marketplace sells in to any seller (``data/storefronts.json``)."""
+    data = json.loads(_STOREFRONTS.read_text())
+    currencies = tuple(str(c) for c in data["currencies"])
+    for code in currencies:
+        currency_exponent(code)  # an unknown code is a broken file, refused on first use
+    return currencies
+
+
+def sales_currencies(home_currency: str, payout_currency: str) -> tuple[str, ...]:
+    """The currencies a seller may be credited in, and so hold balances in: its country's, its
+    payout currency and the storefronts' (sorted, each once)."""
+    return tuple(sorted({home_currency, payout_currency, *storefront_currencies()}))
+
+
+class UnsupportedSalesCurrency(DomainError):
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__("currency_mismatch", message, field)
+
+
+def check_sales_currency(currency: str, home_currency: str, payout_currency: str, field: str) -> None:
+    """An order event's currency must be one the seller may hold (:func:`sales_currencies`)."""
+    allowed = sales_currencies(home_currency, payout_currency)
+    if currency not in allowed:
+        raise UnsupportedSalesCurrency(
+            f"currency {currency} is not one this seller sells in ({', '.join(allowed)})", field
+        )

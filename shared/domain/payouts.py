@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from shared.domain.errors import DomainError
+from shared.domain.fx import Conversion, ReturnMismatch, conversion_entry, reversal_entry
 from shared.domain.ledger import Bucket, JournalEntry, PlatformAccount, make_entry, seller_account
 from shared.domain.money import Money
 from shared.domain.rail_routing import RailAttempt
@@ -133,6 +134,9 @@ class Payout:
     sender_claim_until: datetime | None = None
     # The rail's own order of its events (Adyen's sequenceNumber): the last one applied.
     rail_sequence: int | None = None
+    # Balances in other currencies converted into ``amount``'s currency when the payout was
+    # created, each at the rate fixed then (issue 17: shared/domain/fx_payouts.py).
+    conversions: tuple[Conversion, ...] = field(default_factory=tuple)
 
     @property
     def is_final(self) -> bool:
@@ -192,6 +196,65 @@ def reserve_funds(payout: Payout) -> JournalEntry:
         ],
         payout.seller_id,
     )
+
+
+def conversion_entries(payout: Payout) -> list[JournalEntry]:
+    """Creating an FX payout: each balance in another currency converted into the seller's
+    available balance in the payout currency (two legs through the FX accounts), in the unit of
+    work that then reserves the payout's amount from it (``reserve_funds``)."""
+    return [
+        conversion_entry(f"{payout.payout_id}:{c.source.currency}", payout.seller_id, c)
+        for c in payout.conversions
+    ]
+
+
+def settlement_entries(
+    payout: Payout, target: PayoutStatus, entry: JournalEntry | None, returned: Money | None = None
+) -> list[JournalEntry]:
+    """The entries of a transition of ``payout`` (as it was before it): ``entry``
+    (``postings_for``) and, for an FX payout that fails, is canceled or returned, each conversion
+    undone at its recorded rate (``fx.reversal_entry``): the seller gets back exactly what left
+    each balance. ``returned`` is what the rail gave back when it returned the money in a source
+    currency at its own rate (one conversion, the whole payout): the difference to the recorded
+    source amount goes to the FX gain/loss account. Raises ReturnMismatch for anything else."""
+    undone = target in (PayoutStatus.FAILED, PayoutStatus.CANCELED, PayoutStatus.RETURNED)
+    if returned is not None and (returned == payout.amount or not undone):
+        returned = None
+    if not payout.conversions or not undone:
+        if returned is not None:
+            raise ReturnMismatch(f"the rail returned {returned}; the payout was {payout.amount}", "amount")
+        return [entry] if entry is not None else []
+    if returned is not None:
+        only = payout.conversions[0]
+        if (
+            target is not PayoutStatus.RETURNED
+            or len(payout.conversions) != 1
+            or only.target != payout.amount
+        ):
+            raise ReturnMismatch(
+                f"the rail returned {returned}; the payout was {payout.amount} from "
+                + ", ".join(str(c.source) for c in payout.conversions),
+                "amount",
+            )
+        return [
+            reversal_entry(
+                f"{payout.payout_id}:{target.value}:{only.source.currency}",
+                payout.seller_id,
+                only,
+                returned_from=PlatformAccount.PAYOUTS.value,
+                returned=returned,
+            )
+        ]
+    reversals = [
+        reversal_entry(
+            f"{payout.payout_id}:{target.value}:{c.source.currency}",
+            payout.seller_id,
+            c,
+            returned_from=seller_account(payout.seller_id, Bucket.AVAILABLE),
+        )
+        for c in payout.conversions
+    ]
+    return ([entry] if entry is not None else []) + reversals
 
 
 def postings_for(payout: Payout, target: PayoutStatus) -> JournalEntry | None:

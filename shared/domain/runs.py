@@ -29,6 +29,7 @@ from enum import StrEnum
 from shared.domain.countries import CountryRegistry
 from shared.domain.eligibility import SkipReason
 from shared.domain.errors import DomainError
+from shared.domain.fx import Conversion, Rate
 from shared.domain.money import Money
 from shared.domain.payouts import OPEN_STATES, Payout, PayoutStatus
 from shared.domain.run_funding import RunFunding, funding_to_dict
@@ -131,6 +132,10 @@ class PayoutRun:
     completed_at: datetime | None = None
     # A live run's last funding check (shared/domain/run_funding.py); None until its first.
     funding: RunFunding | None = None
+    # A dry run (issue 17): the rates it converts at, fixed when it started, and the pairs it
+    # could not get a rate for ("EUR/SEK", "stale_rate: ..."). A live run fixes each payout's.
+    fx_rates: tuple[Rate, ...] = ()
+    fx_unavailable: tuple[tuple[str, str], ...] = ()
 
     def moved_to(self, target: RunStatus, at: datetime) -> PayoutRun:
         if target not in RUN_TRANSITIONS[self.status]:
@@ -222,6 +227,9 @@ class RunItem:
     # Over the country's max_transaction_amount: paid up to it, the rest waits for the next run.
     left_for_next_run: int | None = None
     left_reason: str | None = None
+    # Issue 17: balances in other currencies converted into the payout (a dry run: the rates
+    # it would use, as of its decision).
+    conversions: tuple[Conversion, ...] = ()
 
     @property
     def paid(self) -> bool:
@@ -397,6 +405,9 @@ def run_summary(progress: RunProgress) -> dict[str, object]:
     if run.dry_run:
         payouts, amounts = progress.would_pay
         view["would_pay"] = {"payouts": payouts, "amounts_by_currency": amounts}
+        # The rates it would use (issue 17), with their source and time, and the pairs without one.
+        view["fx_rates"] = [rate.as_record() for rate in run.fx_rates]
+        view["fx_rates_unavailable"] = [{"pair": pair, "reason": why} for pair, why in run.fx_unavailable]
     if run.funding is not None:  # a live run's funding check: released, or awaiting_funding
         view["funding"] = funding_to_dict(run.funding)
     return view

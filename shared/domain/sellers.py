@@ -76,6 +76,9 @@ class SellerIn(StrictModel):
     currency: CurrencyCode
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)]
     bank_account: BankAccountInput
+    # The currency the seller is paid in; omitted: its country's (issue 17). Checked against the
+    # country and its rails by the use case (payout_currency.check_payout_currency).
+    payout_currency: CurrencyCode | None = None
     kyc_status: KycStatus = KycStatus.PENDING
     payout_schedule: PayoutSchedule | None = None  # omitted: the country's default
     payout_hold: PayoutHold = Field(default=NO_HOLD)
@@ -94,6 +97,7 @@ class SellerPatch(StrictModel):
     """Change some of a seller's fields (PATCH). Country and currency never change."""
 
     display_name: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    payout_currency: CurrencyCode | None = None  # issue 17: checked as at onboarding
     bank_account: BankAccountInput | None = None
     kyc_status: KycStatus | None = None
     payout_schedule: PayoutSchedule | None = None
@@ -151,6 +155,13 @@ class Seller:
     language: str | None = None  # for documents; None: the country's (issue 18)
     tax_id: ValidatedTaxId | None = None  # DAC7; shown masked only (issue 18)
     dac7: Dac7Details | None = None  # DAC7 identity fields (issue 18)
+    # What the seller is paid in (issue 17); empty: its country's currency (``currency``). It may
+    # hold balances in other currencies too (payout_currency.sales_currencies).
+    payout_currency: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.payout_currency:
+            object.__setattr__(self, "payout_currency", self.currency)
 
     def cooling_off_until(self, rules: CountryRules) -> datetime:
         """Payouts wait this long after a bank-account change, against account takeover. The
@@ -183,6 +194,7 @@ def onboard_seller(seller_id: str, data: SellerIn, rules: CountryRules, now: dat
         language=data.language,
         tax_id=data.tax_id.validated() if data.tax_id else None,
         dac7=data.dac7.to_domain() if data.dac7 else None,
+        payout_currency=data.payout_currency or rules.currency,
     )
 
 
@@ -197,6 +209,8 @@ def patch_seller(current: Seller, patch: SellerPatch, rules: CountryRules, now: 
     changes: dict[str, Any] = {"updated_at": now}
     if patch.display_name is not None:
         changes["display_name"] = patch.display_name
+    if patch.payout_currency is not None:
+        changes["payout_currency"] = patch.payout_currency
     if patch.kyc_status is not None:
         changes["kyc_status"] = patch.kyc_status
     if patch.payout_schedule is not None:

@@ -22,11 +22,11 @@ from shared.usecases.ports import (
     PayoutPolicy,
     ProviderDirectory,
     RailControls,
+    RateSource,
 )
 
 if TYPE_CHECKING:
     from shared.adapters.firestore import FirestoreStore
-    from shared.domain.fx import RateSource
     from shared.usecases.bank_transfers import BankFileWriter, BankReportIntake
     from shared.usecases.dac7 import Dac7Reporting
     from shared.usecases.payouts import PayoutService
@@ -92,6 +92,7 @@ def payout_service() -> PayoutService:
         payout_policy(),
         rails=rail_selector(),
         funding=funding_balances(),
+        rates=rate_source(),  # issue 17: converting other currencies at payout creation
     )
 
 

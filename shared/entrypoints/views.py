@@ -13,6 +13,7 @@ import flask
 
 from shared.domain.countries import CountryRegistry
 from shared.domain.dac7 import Dac7Details, dac7_missing
+from shared.domain.fx import Conversion
 from shared.domain.payouts import Payout
 from shared.domain.remittance import advice_language
 from shared.domain.runs import RunItem, RunProgress, run_summary
@@ -21,6 +22,7 @@ from shared.entrypoints.http import error_body, json_response, status_of
 from shared.usecases.payouts import PayoutRefused, PayoutRequestOutcome
 from shared.usecases.ports import Balance
 from shared.usecases.rail_ops import RailState
+from shared.usecases.sellers import ExpectedNextPayout
 
 
 def payout_view(payout: Payout) -> dict[str, Any]:
@@ -52,7 +54,37 @@ def payout_view(payout: Payout) -> dict[str, Any]:
             {"at": a.at.isoformat(), "rail": a.rail, "outcome": a.outcome, "detail": a.detail}
             for a in payout.rail_attempts
         ],
+        # Issue 17: balances in other currencies converted into it, each at its recorded rate.
+        "conversions": [conversion_view(c) for c in payout.conversions],
     }
+
+
+def conversion_view(conversion: Conversion) -> dict[str, Any]:
+    """Both amounts, the counter-value at the rate and the rounding, the rate with its source
+    and time (exact decimal text, as recorded)."""
+    view = conversion.as_record()
+    view["rounding"] = {"amount": conversion.rounding.amount, "currency": conversion.rounding.currency}
+    return view
+
+
+def expected_payout_view(expected: ExpectedNextPayout) -> dict[str, Any]:
+    """The seller's next payout as it would be now, in its payout currency (issue 17)."""
+    view: dict[str, Any] = {"payout_currency": expected.payout_currency}
+    if expected.expected is None:
+        error = expected.error
+        view["error"] = {"code": error.code, "message": error.message} if error else None
+        return view
+    view["total"] = {"amount": expected.expected.total.amount, "currency": expected.expected.total.currency}
+    view["lines"] = [
+        {
+            "balance": {"amount": line.balance.amount, "currency": line.balance.currency},
+            "amount": {"amount": line.amount.amount, "currency": line.amount.currency},
+            "rate": line.rate.as_record() if line.rate else None,
+            "kept": {"amount": line.kept.amount, "currency": line.kept.currency} if line.kept else None,
+        }
+        for line in expected.expected.lines
+    ]
+    return view
 
 
 def payout_request_response(outcome: PayoutRequestOutcome) -> flask.Response:
@@ -90,7 +122,10 @@ def dac7_view(details: Dac7Details) -> dict[str, Any]:
 
 
 def seller_view(
-    seller: Seller, registry: CountryRegistry, balances: list[Balance] | None = None
+    seller: Seller,
+    registry: CountryRegistry,
+    balances: list[Balance] | None = None,
+    expected: ExpectedNextPayout | None = None,
 ) -> dict[str, Any]:
     """The bank account only ever masked."""
     rules = registry.get(seller.country)
@@ -98,6 +133,7 @@ def seller_view(
         "seller_id": seller.seller_id,
         "country": seller.country,
         "currency": seller.currency,
+        "payout_currency": seller.payout_currency,  # issue 17
         "display_name": seller.display_name,
         "bank_account": {
             "scheme": seller.bank_account.scheme,
@@ -128,6 +164,8 @@ def seller_view(
     }
     if balances is not None:
         view["balances"] = [balance_view(b) for b in balances]
+    if expected is not None:
+        view["expected_payout"] = expected_payout_view(expected)
     return view
 
 
@@ -154,6 +192,8 @@ def item_view(item: RunItem) -> dict[str, Any]:
         view["would_pay"] = item.would_pay
     if item.left_for_next_run is not None:
         view.update({"left_for_next_run": item.left_for_next_run, "left_reason": item.left_reason})
+    if item.conversions:  # issue 17: converted (a dry run: would convert), with the rates
+        view["conversions"] = [conversion_view(c) for c in item.conversions]
     return view
 
 

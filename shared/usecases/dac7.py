@@ -31,11 +31,11 @@ from shared.domain.dac7 import (
     sales_from_journal,
     seller_identity,
 )
-from shared.domain.fx import RateSource, convert
+from shared.domain.fx import convert
 from shared.domain.money import Money
 from shared.domain.runs import RUN_BUCKET_SPACE, page_cursor
 from shared.domain.sellers import Seller
-from shared.usecases.ports import DocumentStore, Storage
+from shared.usecases.ports import DocumentStore, RateSource, Storage
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared import log
-from shared.domain.countries import CountryRegistry, CountryRules
+from shared.domain.countries import CountryRegistry, CountryRules, rules_for_sale_currency
 from shared.domain.errors import DomainError
 from shared.domain.money import amount_text
 from shared.domain.order_events import (
@@ -27,6 +27,8 @@ from shared.domain.order_events import (
     is_release_due,
     release_line,
 )
+from shared.domain.payout_currency import check_sales_currency
+from shared.domain.sellers import Seller
 from shared.keyed_lock import KeyedLocks
 from shared.usecases.ports import Contention, ReceivedOrderEvent, Storage, UnitOfWork
 
@@ -95,13 +97,31 @@ def check_event_for_seller(event: OrderEvent, rules: CountryRules) -> None:
         )
 
 
-def _seller_rules(store: Storage, registry: CountryRegistry, seller_id: str) -> CountryRules:
-    # Country and currency never change after onboarding, so this read can sit outside the
-    # transaction and keep a hot seller's events from contending on the seller document.
+def rules_for_event(event: OrderEvent, seller: Seller, registry: CountryRegistry) -> CountryRules:
+    """The rules an order event of this seller follows. Issue 17: an event may be in any
+    currency the seller sells in (its country's, its payout currency, the storefronts':
+    ``payout_currency.sales_currencies``); in another currency than its country's, the line
+    keeps the country's holding period and schedule, with the limit of one order line of a
+    country of that currency (the first by code). Any other currency is refused, by field."""
+    rules = registry.get(seller.country)
+    currency = event_currency(event)
+    if currency is None or currency == rules.currency:
+        return rules
+    field = "data.gross.currency" if isinstance(event, OrderLinePaid) else "data.amount.currency"
+    try:
+        check_sales_currency(currency, seller.currency, seller.payout_currency, field)
+    except DomainError as exc:
+        raise InvalidForSeller(exc.code, exc.message, field) from None
+    return rules_for_sale_currency(rules, currency, registry)
+
+
+def _seller_of(store: Storage, seller_id: str) -> Seller:
+    # Country and currencies are read outside the transaction, to keep a hot seller's events
+    # from contending on the seller document.
     seller = store.sellers.get(seller_id)
     if seller is None:
         raise UnknownSeller(seller_id)
-    return registry.get(seller.country)
+    return seller
 
 
 def ingest_order_event(
@@ -115,7 +135,7 @@ def ingest_order_event(
     """Apply an event exactly once, keyed by its id, in one transaction with its postings."""
     now = now or datetime.now(UTC)
     with log.bind(event_id=event.event_id, seller_id=event.seller_id, order_line_id=event.order_line_id):
-        rules = _seller_rules(store, registry, event.seller_id)
+        rules = rules_for_event(event, _seller_of(store, event.seller_id), registry)
         check_event_for_seller(event, rules)
         fingerprint = event_fingerprint(event)
 

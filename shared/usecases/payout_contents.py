@@ -21,10 +21,11 @@ A reversal needs no write of its own: the next payout's replay reopens its piece
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from shared.domain.ledger import DatedEntry, JournalEntry
+from shared.domain.ledger import Bucket, DatedEntry, JournalEntry
 from shared.domain.money import Money
 from shared.domain.payout_contents import (
     PAYOUT_RESERVED,
@@ -57,16 +58,34 @@ def left_reason_for(origin: str) -> LeftReason:
     return LeftReason.TRANSACTION_CAP if origin == "run" else LeftReason.PARTIAL_AMOUNT
 
 
-def settle_in_tx(uow: UnitOfWork, payout: Payout, reserve_entry: JournalEntry, now: datetime) -> Settled:
+def settle_in_tx(
+    uow: UnitOfWork,
+    payout: Payout,
+    reserve_entry: JournalEntry,
+    now: datetime,
+    written_before: Sequence[DatedEntry] = (),
+) -> Settled:
     """Reads only: the contents of ``payout`` (not yet written) and the seller's new checkpoint.
-    The caller writes them with :func:`record_in_tx` after its reads."""
+    The caller writes them with :func:`record_in_tx` after its reads. ``written_before``: entries
+    the same unit of work writes before the reserve (an FX payout's conversions, issue 17): they
+    are movements of the balance the payout pays from."""
     seller_id, currency = payout.seller_id, payout.amount.currency
     available = uow.balances.available(seller_id, currency)  # read earlier by the caller: no new read
+    for dated in written_before:
+        available = available + Money(
+            sum(
+                d.get(Bucket.AVAILABLE, 0)
+                for (sid, ccy), d in dated.entry.seller_deltas().items()
+                if sid == seller_id and ccy == currency
+            ),
+            currency,
+        )
     reason = left_reason_for(payout.origin)
     key = (now, reserve_entry.entry_id)
     checkpoint = uow.settlements.checkpoint(seller_id, currency)
     start = checkpoint or SettlementState.empty(seller_id, currency)
     entries = uow.settlements.entries_since(seller_id, start.through[0] if start.through else None)
+    entries = [*entries, *written_before]
     try:
         state = _fold(uow, start, entries, available)
         contents, new_state = allocate(
@@ -77,7 +96,7 @@ def settle_in_tx(uow: UnitOfWork, payout: Payout, reserve_entry: JournalEntry, n
         if checkpoint is None:
             return _reset(seller_id, available, payout, now, reason, key, exc)
         logger.warning("payout contents: replaying the whole journal of the seller (%s)", exc)
-    entries = uow.settlements.entries_since(seller_id, None)
+    entries = [*uow.settlements.entries_since(seller_id, None), *written_before]
     try:
         state = _fold(uow, SettlementState.empty(seller_id, currency), entries, available)
         contents, new_state = allocate(

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -22,11 +23,11 @@ from shared.domain.eligibility import (
     LEFT_OVER_MAX_TRANSACTION_AMOUNT,
     Decision,
     SkipReason,
-    amount_decision,
-    decide_payout,
-    payout_blocker,
 )
 from shared.domain.events import OutboxEvent, run_completed_event
+from shared.domain.fx import Conversion
+from shared.domain.fx_payouts import RatesToPayout, decide_fx_payout, rates_from_snapshot
+from shared.domain.money import Money
 from shared.domain.payouts import Payout, PayoutStatus, run_payout_id
 from shared.domain.runs import (
     NO_TALLY,
@@ -50,7 +51,7 @@ from shared.domain.sellers import Seller
 from shared.keyed_lock import KeyedLocks
 from shared.topology import QUEUE_RUN_SHARDS
 from shared.usecases.payouts import AfterCommit, PayoutService, seller_locks
-from shared.usecases.ports import BalanceRef, RunItemRef, UnitOfWork
+from shared.usecases.ports import RunItemRef, UnitOfWork
 from shared.usecases.run_funding import check_run_funding, needs_check
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ def start_run(
     run = new_run(
         run_date, dry_run=dry_run, buckets=svc.policy.run_buckets, requested_by=requested_by, now=now
     )
+    if dry_run:  # issue 17: the rates it would use, fixed now and shown with the run
+        rates, unavailable = svc.rate_snapshot(now)
+        run = replace(run, fx_rates=rates, fx_unavailable=unavailable)
     with log.bind(run_id=run.run_id), _run_locks.hold(run.run_id):
         found = svc.store.runs.create(run)
         current = found or run
@@ -165,22 +169,39 @@ def _process_page(svc: PayoutService, run_id: str, page_id: str, now: datetime) 
             _queue_page(
                 svc, new_page(run_id, page.bucket, page.page + 1, page_cursor(sellers[-1].seller_id), now)
             )
-        available = store.sellers.available_balances(sellers)
+        # Issue 17: every currency the seller may hold, converted into its payout currency.
+        held = store.sellers.available_by_currency({s.seller_id: svc.held_currencies(s) for s in sellers})
         work = AfterCommit()
         skipped: list[RunItem] = []
         deferred: list[Seller] = []
         paid = 0
         for seller in sellers:
             with log.bind(seller_id=seller.seller_id):
-                decision = decide_payout(
-                    seller, svc.registry.get(seller.country), available[seller.seller_id], run.run_date, now
+                balances = held[seller.seller_id]
+                # Rates fixed now, outside any unit of work; asked only when money must convert.
+                rates: RatesToPayout = {}
+                if run.dry_run:  # at the rates the dry run fixed when it started
+                    rates = rates_from_snapshot(
+                        run.fx_rates, run.fx_unavailable, balances.keys(), seller.payout_currency
+                    )
+                elif _converts(seller, balances.values()):
+                    rates = svc.rates_for(seller, now)
+                plan = decide_fx_payout(
+                    seller,
+                    svc.registry.get(seller.country),
+                    balances.values(),
+                    rates,
+                    now,
+                    run_date=run.run_date,
                 )
+                decision = plan.decision
                 if decision.skip is SkipReason.NOT_YET_IN_TIMEZONE and not run.dry_run:
                     deferred.append(seller)  # decided again once its date has begun
                 if run.dry_run or not decision.pays:
-                    skipped.append(_item(run, seller, decision, now))
+                    # A dry run shows the conversions it would make, with their rates.
+                    skipped.append(_item(run, seller, decision, now, conversions=plan.conversions))
                     continue
-                item, payout, outbox = _pay_in_run(svc, run, seller, now)
+                item, payout, outbox = _pay_in_run(svc, run, seller, now, rates)
                 if payout is not None:
                     paid += 1  # its transfer waits for the run's funding check (run_funding.py)
                     work.outbox.extend(outbox)
@@ -211,15 +232,29 @@ def _check_funding_when_last(svc: PayoutService, run_id: str, now: datetime) -> 
         check_run_funding(svc, run_id, pages_done=progress.pages_done, now=now)
 
 
+def _converts(seller: Seller, balances: Iterable[Money]) -> bool:
+    """Whether a payout of this seller may convert: money in another currency than its payout
+    currency, or a payout currency other than its country's."""
+    return seller.payout_currency != seller.currency or any(
+        b.currency != seller.payout_currency and not b.is_zero() for b in balances
+    )
+
+
 def _item(
-    run: PayoutRun, seller: Seller, decision: Decision, now: datetime, payout: Payout | None = None
+    run: PayoutRun,
+    seller: Seller,
+    decision: Decision,
+    now: datetime,
+    payout: Payout | None = None,
+    conversions: tuple[Conversion, ...] = (),
 ) -> RunItem:
     left = decision.left_for_next_run
     return RunItem(
         run_id=run.run_id,
         seller_id=seller.seller_id,
         country=seller.country,
-        currency=seller.currency,
+        currency=seller.payout_currency,
+        conversions=payout.conversions if payout else conversions,
         decided_at=now,
         payout_id=payout.payout_id if payout else None,
         amount=payout.amount.amount if payout else None,
@@ -232,29 +267,38 @@ def _item(
 
 
 def _pay_in_run(
-    svc: PayoutService, run: PayoutRun, seller: Seller, now: datetime
+    svc: PayoutService, run: PayoutRun, seller: Seller, now: datetime, rates: RatesToPayout
 ) -> tuple[RunItem, Payout | None, list[OutboxEvent]]:
     """Create the seller's payout of this run with its item, in one unit of work. The item is
-    the record that the payout exists (both are written together), so it is what is read."""
+    the record that the payout exists (both are written together), so it is what is read.
+    ``rates`` were fixed before it: the payout converts at them (issue 17)."""
     payout_id = run_payout_id(run.run_id, seller.seller_id)
 
     def pay(uow: UnitOfWork) -> tuple[RunItem, Payout | None, list[OutboxEvent]]:
-        uow.read_ahead(
-            RunItemRef(run.run_id, seller.seller_id), BalanceRef(seller.seller_id, seller.currency)
-        )
+        uow.read_ahead(RunItemRef(run.run_id, seller.seller_id), *svc.balance_refs(seller))
         previous = uow.runs.get_item(run.run_id, seller.seller_id)
         if previous is not None and previous.payout_id is not None:
             return previous, uow.payouts.get(previous.payout_id), []
         rules = svc.registry.get(seller.country)
-        available = uow.balances.available(seller.seller_id, seller.currency)
-        decision = payout_blocker(seller, rules, now) or amount_decision(available, rules)
+        balances = [uow.balances.available(seller.seller_id, c) for c in svc.held_currencies(seller)]
+        plan = decide_fx_payout(seller, rules, balances, rates, now)
+        decision = plan.decision
         if decision.amount is None:  # the balance changed since the page read it
             item = _item(run, seller, decision, now)
             uow.runs.put_item(item)
             uow.runs.count(run.run_id, item_change_tally(previous, item), seller.seller_id)
             return item, None, []
         payout, event = svc.write_new_payout(
-            uow, seller, payout_id, decision.amount, "run", f"payout run {run.run_id}", ACTOR, now, run.run_id
+            uow,
+            seller,
+            payout_id,
+            decision.amount,
+            "run",
+            f"payout run {run.run_id}",
+            ACTOR,
+            now,
+            run.run_id,
+            conversions=plan.conversions,
         )
         item = _item(run, seller, decision, now, payout)
         uow.runs.put_item(item)

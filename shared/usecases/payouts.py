@@ -21,22 +21,25 @@ from shared.domain.countries import CountryRegistry
 from shared.domain.eligibility import (
     Decision,
     SkipReason,
-    amount_decision,
-    payout_blocker,
-    requested_amount_decision,
 )
 from shared.domain.errors import DomainError
 from shared.domain.events import OutboxEvent, payout_event
+from shared.domain.fx import Conversion, Rate, RateUnavailable
+from shared.domain.fx_payouts import RatesToPayout, decide_fx_payout, rate_error_text
+from shared.domain.ledger import DatedEntry
 from shared.domain.money import Money
+from shared.domain.payout_currency import FX_RATE_ERRORS, sales_currencies
 from shared.domain.payouts import (
     ACCOUNT_INVALIDATING_FAILURES,
     FailureCode,
     Payout,
     PayoutStatus,
     can_transition,
+    conversion_entries,
     new_payout,
     next_return_check,
     on_demand_payout_id,
+    settlement_entries,
     transition,
 )
 from shared.domain.rail_capabilities import load_rail_capabilities
@@ -61,6 +64,7 @@ from shared.usecases.ports import (
     ProviderEventRecord,
     ProviderEventRef,
     ProviderUnavailable,
+    RateSource,
     Refusal,
     SellerRef,
     Storage,
@@ -74,6 +78,7 @@ from shared.usecases.sellers import SellerNotFound
 
 logger = logging.getLogger(__name__)
 
+CONVERSION_LEAD = timedelta(microseconds=1)  # an FX payout's conversions precede its reserve
 IDEMPOTENCY_KEY_DAYS = 90  # kept while a payout can still change (returns come days later)
 _payout_locks = KeyedLocks()
 seller_locks = KeyedLocks()  # payout creations read the seller's balance: one at a time here
@@ -152,6 +157,7 @@ class PayoutService:
         policy: PayoutPolicy | None = None,
         rails: RailSelector | None = None,
         funding: FundingBalances | None = None,
+        rates: RateSource | None = None,
     ) -> None:
         self.store = store
         self.registry = registry
@@ -165,6 +171,63 @@ class PayoutService:
         # None: no rail is asked, every line is "unreported" and no run is held.
         self.funding = funding
         self._released_through: dict[str, datetime] = {}  # run id -> its funding's released_through
+        # Exchange rates for payouts from balances in other currencies (issue 17); None: such
+        # a seller is skipped with fx_rate_unavailable.
+        self.rates = rates
+
+    # --- foreign exchange (issue 17: shared/domain/fx_payouts.py) ------------------------------
+
+    @staticmethod
+    def held_currencies(seller: Seller) -> tuple[str, ...]:
+        """The currencies whose balances a payout of this seller reads."""
+        return sales_currencies(seller.currency, seller.payout_currency)
+
+    def balance_refs(self, seller: Seller) -> tuple[BalanceRef, ...]:
+        return tuple(BalanceRef(seller.seller_id, c) for c in self.held_currencies(seller))
+
+    def rate_snapshot(self, now: datetime) -> tuple[tuple[Rate, ...], tuple[tuple[str, str], ...]]:
+        """Every rate a payout of any seller may need now (each country's sales currencies to
+        each of its payout currencies), and the pairs without one: what a dry run fixes."""
+        pairs = sorted(
+            {
+                (currency, payout_currency)
+                for country in self.registry.countries()
+                for payout_currency in self.registry.get(country).payout_currencies
+                for currency in sales_currencies(self.registry.get(country).currency, payout_currency)
+                if currency != payout_currency
+            }
+        )
+        rates: list[Rate] = []
+        unavailable: list[tuple[str, str]] = []
+        for base, quote in pairs:
+            if self.rates is None:
+                unavailable.append(
+                    (f"{base}/{quote}", "rate_unavailable: no exchange-rate source is configured")
+                )
+                continue
+            try:
+                rates.append(self.rates.rate(base, quote, now))
+            except FX_RATE_ERRORS as exc:
+                unavailable.append((f"{base}/{quote}", rate_error_text(exc)))
+        return tuple(rates), tuple(unavailable)
+
+    def rates_for(
+        self, seller: Seller, now: datetime, currencies: Sequence[str] | None = None
+    ) -> RatesToPayout:
+        """The rates from each of the seller's other currencies to its payout currency, or why there
+        is none: fixed now, before the unit of work that creates the payout (never inside it)."""
+        rates: dict[str, Rate | DomainError] = {}
+        for currency in self.held_currencies(seller) if currencies is None else currencies:
+            if currency == seller.payout_currency:
+                continue
+            if self.rates is None:
+                rates[currency] = RateUnavailable("no exchange-rate source is configured")
+                continue
+            try:
+                rates[currency] = self.rates.rate(currency, seller.payout_currency, now)
+            except FX_RATE_ERRORS as exc:
+                rates[currency] = exc
+        return rates
 
     # --- creating a payout ------------------------------------------------------------------
 
@@ -180,20 +243,19 @@ class PayoutService:
         actor: str,
         now: datetime,
         run_id: str | None = None,
+        rates: RatesToPayout | None = None,
     ) -> Created:
-        """Reads first (payout, balance: one round trip), then writes. ``amount`` None means
-        all available (up to the limit of one payout)."""
-        uow.read_ahead(PayoutRef(payout_id), BalanceRef(seller.seller_id, seller.currency))
+        """Reads first (payout, balances: one round trip), then writes. ``amount`` None means
+        all available (up to the limit of one payout). ``rates`` (``rates_for``, fetched before
+        the unit of work) convert the seller's balances in other currencies (fx_payouts.py)."""
+        uow.read_ahead(PayoutRef(payout_id), *self.balance_refs(seller))
         existing = uow.payouts.get(payout_id)
         if existing is not None:
             return Created(existing, Decision(existing.amount))
         rules = self.registry.get(seller.country)
-        available = uow.balances.available(seller.seller_id, seller.currency)
-        decision = payout_blocker(seller, rules, now) or (
-            amount_decision(available, rules)
-            if amount is None
-            else requested_amount_decision(amount, available, rules)
-        )
+        balances = [uow.balances.available(seller.seller_id, c) for c in self.held_currencies(seller)]
+        plan = decide_fx_payout(seller, rules, balances, rates or {}, now, requested=amount)
+        decision = plan.decision
         if decision.amount is None:
             return Created(None, decision)
         # Rails: a payout no rail of the route can take is not created (rail_selection.py).
@@ -201,7 +263,17 @@ class PayoutService:
         if route.rail is None:
             return Created(None, Decision(None, SkipReason.NO_RAIL, f"no rail can pay it: {route.summary()}"))
         payout, event = self.write_new_payout(
-            uow, seller, payout_id, decision.amount, origin, cause, actor, now, run_id, rail=route.rail
+            uow,
+            seller,
+            payout_id,
+            decision.amount,
+            origin,
+            cause,
+            actor,
+            now,
+            run_id,
+            rail=route.rail,
+            conversions=plan.conversions,
         )
         return Created(payout, decision, (event,), new=True)
 
@@ -218,8 +290,10 @@ class PayoutService:
         run_id: str | None,
         *,
         rail: str | None = None,
+        conversions: tuple[Conversion, ...] = (),
     ) -> tuple[Payout, OutboxEvent]:
         """The writes of a new payout: itself (with the provider its country routes to), the
+        conversions of the seller's other currencies into its payout currency (issue 17), the
         entry that reserves its funds, and its ``payout.created`` event."""
         payout, entry = new_payout(
             payout_id,
@@ -236,9 +310,16 @@ class PayoutService:
             # when the unit of work runs twice: shared/tracing.py remembers it by payout id).
             trace_context=tracing.payout_trace_context(payout_id, own_trace=run_id is not None),
         )
+        payout = replace(payout, conversions=conversions)
+        # Issue 17: the conversions into the payout currency, dated just before the reserve so
+        # that journal order (time written, id) has them first.
+        conversions_at = now - CONVERSION_LEAD
+        converted = [DatedEntry(e, conversions_at) for e in conversion_entries(payout)]
         # What the payout pays for (issue 18): reads first, written with the payout.
-        settled = payout_contents.settle_in_tx(uow, payout, entry, now)
+        settled = payout_contents.settle_in_tx(uow, payout, entry, now, converted)
         uow.payouts.put(payout)
+        for dated in converted:  # into available, then reserved by ``entry``
+            uow.journal.post(dated.entry, dated.at)
         uow.journal.post(entry, now)
         event = payout_event(payout, now)
         uow.outbox.add(event)
@@ -271,6 +352,9 @@ class PayoutService:
         fingerprint = request_fingerprint(seller_id, amount)
         key_id = hashlib.sha256(f"{caller}|{idempotency_key}".encode()).hexdigest()[:40]
         payout_id = on_demand_payout_id(caller, idempotency_key)
+        # Issue 17: the rates are fixed now, before the unit of work (never an outside call in it).
+        known = self.store.sellers.get(seller_id)
+        rates = self.rates_for(known, now) if known is not None else {}
 
         def request(uow: UnitOfWork) -> tuple[PayoutRequestOutcome, AfterCommit]:
             # Every record this can read, in one round trip.
@@ -278,7 +362,11 @@ class PayoutService:
                 IdempotencyRef(key_id),
                 SellerRef(seller_id),
                 PayoutRef(payout_id),
-                BalanceRef(seller_id, amount.currency),
+                *(
+                    self.balance_refs(known)
+                    if known is not None
+                    else (BalanceRef(seller_id, amount.currency),)
+                ),
             )
             stored = uow.idempotency.get(key_id)
             if stored is not None:
@@ -291,9 +379,9 @@ class PayoutService:
             work = AfterCommit()
             payout: Payout | None = None
             refusal: Refusal | None = None
-            if amount.currency != seller.currency:
+            if amount.currency != seller.payout_currency:
                 refusal = Refusal(
-                    "currency_mismatch", f"the seller is paid in {seller.currency}", "amount.currency"
+                    "currency_mismatch", f"the seller is paid in {seller.payout_currency}", "amount.currency"
                 )
             else:
                 created = self.create_in_tx(
@@ -305,12 +393,10 @@ class PayoutService:
                     cause=f"requested by {caller}",
                     actor=caller,
                     now=now,
+                    rates=rates,
                 )
                 if created.payout is None:
-                    skip = created.decision.skip
-                    refusal = Refusal(
-                        skip.value if skip else "refused", created.decision.detail or "", "amount.amount"
-                    )
+                    refusal = _refusal_of(created.decision)
                 else:
                     payout = created.payout
                     work.transfers.append(payout_id)
@@ -530,7 +616,9 @@ class PayoutService:
         amount: Money | None,
         now: datetime,
     ) -> tuple[str, list[OutboxEvent]]:
-        if amount is not None and amount != payout.amount:
+        # Issue 17: an FX payout the rail returned in the source currency, at its own rate.
+        returned = amount if _returned_in_source(payout, target, amount) else None
+        if amount is not None and amount != payout.amount and returned is None:
             logger.error(
                 "provider amount %s differs from the payout's %s; flagged for ops", amount, payout.amount
             )
@@ -551,6 +639,7 @@ class PayoutService:
         before = payout.status
         outbox: list[OutboxEvent] = []
         for step in steps:
+            previous = payout
             payout, entry = transition(
                 payout,
                 step,
@@ -560,8 +649,11 @@ class PayoutService:
                 provider_ref=provider_ref,
                 failure_code=failure_code if step is PayoutStatus.FAILED else None,
             )
-            if entry is not None:
-                uow.journal.post(entry, now)
+            # With an FX payout's conversions undone at their recorded rates (issue 17).
+            for posted in settlement_entries(
+                previous, step, entry, returned if step is PayoutStatus.RETURNED else None
+            ):
+                uow.journal.post(posted, now)
             event = payout_event(payout, now)
             uow.outbox.add(event)
             outbox.append(event)
@@ -582,8 +674,8 @@ class PayoutService:
             if payout is None:
                 raise PayoutNotFound(payout_id)
             moved, entry = transition(payout, PayoutStatus.CANCELED, at=now, cause="canceled", actor=actor)
-            if entry is not None:
-                uow.journal.post(entry, now)
+            for posted in settlement_entries(payout, PayoutStatus.CANCELED, entry):  # FX: converted back
+                uow.journal.post(posted, now)
             event = payout_event(moved, now)
             uow.outbox.add(event)
             uow.payouts.put(moved)
@@ -764,6 +856,28 @@ class PayoutService:
                     )
                     self.store.payouts.reschedule_return_check(payout, check_from)
         return counts
+
+
+def _returned_in_source(payout: Payout, target: PayoutStatus, amount: Money | None) -> bool:
+    """A rail's return of an FX payout in the currency it was converted from (one conversion)."""
+    return (
+        amount is not None
+        and target is PayoutStatus.RETURNED
+        and len(payout.conversions) == 1
+        and payout.conversions[0].target == payout.amount
+        and amount.currency == payout.conversions[0].source.currency
+        and amount.is_positive()
+    )
+
+
+def _refusal_of(decision: Decision) -> Refusal:
+    """An on-demand request that cannot be paid: the skip reason is the code; FX reasons name
+    the currency at fault, the others the amount."""
+    skip = decision.skip
+    fx = skip in (SkipReason.FX_RATE_UNAVAILABLE, SkipReason.PAYOUT_CURRENCY_UNSUPPORTED)
+    return Refusal(
+        skip.value if skip else "refused", decision.detail or "", "amount.currency" if fx else "amount.amount"
+    )
 
 
 __all__ = [

@@ -26,7 +26,7 @@ Outside systems
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
@@ -54,6 +54,7 @@ from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.bank_files import BankReport
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import OutboxEvent
+from shared.domain.fx import Rate
 from shared.domain.ledger import Bucket, DatedEntry, JournalEntry
 from shared.domain.money import Money
 from shared.domain.order_events import OrderLine, Outcome
@@ -498,6 +499,11 @@ class SellerQueries(Protocol):
         """The available balance of each seller, in one batched read."""
         ...
 
+    def available_by_currency(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Money]]:
+        """The available balance of each seller (``wanted``: seller id -> currencies) in each of
+        its currencies, zero when it holds none, in one batched read (issue 17)."""
+        ...
+
 
 class RunStore(Protocol):
     def create(self, run: PayoutRun) -> PayoutRun | None:
@@ -660,6 +666,20 @@ class ConsoleReads(Protocol):
         """The seller's order lines whose money is not released yet (awaiting delivery, or
         holding until ``release_at``), soonest release first, at most ``limit`` read."""
         ...
+
+
+class RateSource(Protocol):
+    """Where exchange rates come from (issue 17). Adapters: ``shared/adapters/fx_rates/`` (a fixed
+    table for local use, the ECB reference rates); a rail's own quote would be one too.
+
+    ``rate`` answers the rate to use at ``at`` (now for a payout, the run's time for a dry run),
+    or raises UnsupportedCurrencyPair, RateUnavailable, StaleRate or InvalidRate
+    (``shared/domain/fx.py``). It may do I/O: never call it inside a unit of work.
+    """
+
+    name: str
+
+    def rate(self, base: str, quote: str, at: datetime) -> Rate: ...
 
 
 class TaskQueue(Protocol):

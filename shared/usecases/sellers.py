@@ -9,6 +9,14 @@ from datetime import UTC, datetime
 from shared import log
 from shared.domain.countries import CountryRegistry
 from shared.domain.errors import DomainError
+from shared.domain.fx import Rate, RateUnavailable
+from shared.domain.money import Money
+from shared.domain.payout_currency import (
+    FX_RATE_ERRORS,
+    ExpectedPayout,
+    check_payout_currency,
+    expected_payout,
+)
 from shared.domain.sellers import (
     Seller,
     SellerIn,
@@ -18,7 +26,7 @@ from shared.domain.sellers import (
     patch_seller,
     replace_seller,
 )
-from shared.usecases.ports import Balance, Storage, UnitOfWork
+from shared.usecases.ports import Balance, RateSource, Storage, UnitOfWork
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +61,8 @@ def put_seller(
 
     def save(uow: UnitOfWork) -> SaveResult:
         current = uow.sellers.get(seller_id)
+        if data.payout_currency is not None:  # issue 17: one the country and a rail can pay
+            check_payout_currency(rules, data.payout_currency)
         if current is None:
             seller = onboard_seller(seller_id, data, rules, now)
             uow.sellers.put(seller, bank_account_changed=True)
@@ -84,7 +94,10 @@ def update_seller(
         current = uow.sellers.get(seller_id)
         if current is None:
             raise SellerNotFound(seller_id)
-        seller = patch_seller(current, patch, registry.get(current.country), now)
+        rules = registry.get(current.country)
+        if patch.payout_currency is not None:  # issue 17: one the country and a rail can pay
+            check_payout_currency(rules, patch.payout_currency)
+        seller = patch_seller(current, patch, rules, now)
         uow.sellers.put(seller, bank_account_changed=bank_account_changed(current, seller))
         return seller
 
@@ -106,3 +119,41 @@ def get_seller(store: Storage, seller_id: str) -> SellerWithBalances:
     if seller is None:
         raise SellerNotFound(seller_id)
     return SellerWithBalances(seller, seller_balances(store, seller))
+
+
+@dataclass(frozen=True)
+class ExpectedNextPayout:
+    """What the seller's next payout is expected to be in its payout currency (issue 17): each
+    available balance, converted at the current rate, or why no rate could be had."""
+
+    payout_currency: str
+    expected: ExpectedPayout | None
+    error: DomainError | None = None
+
+    @property
+    def total(self) -> Money | None:
+        return self.expected.total if self.expected else None
+
+    @property
+    def rates(self) -> tuple[Rate, ...]:
+        return self.expected.rates if self.expected else ()
+
+
+def expected_next_payout(
+    store: Storage, rates: RateSource | None, seller: Seller, now: datetime
+) -> ExpectedNextPayout:
+    """The seller's available balances as its next payout would pay them now (before its minimum,
+    limit and schedule): ``payout_currency.expected_payout`` at the rate source's current rates."""
+    available = [Money(b.available, b.currency) for b in seller_balances(store, seller)]
+
+    def rate_for(base: str, quote: str) -> Rate:
+        if rates is None:
+            raise RateUnavailable("no exchange-rate source is configured")
+        return rates.rate(base, quote, now)
+
+    try:
+        return ExpectedNextPayout(
+            seller.payout_currency, expected_payout(available, seller.payout_currency, rate_for)
+        )
+    except FX_RATE_ERRORS as exc:
+        return ExpectedNextPayout(seller.payout_currency, None, exc)

@@ -198,6 +198,11 @@ def test_a_posting_adds_to_the_seller_balance_in_the_same_unit_of_work(store):
     assert (balance.currency, balance.pending, balance.available, balance.in_flight) == ("EUR", 5000, 4000, 0)
     assert store.atomically(lambda uow: uow.balances.available("s-1", "EUR")) == Money(4000, "EUR")
     assert store.sellers.available_balances([seller()]) == {"s-1": Money(4000, "EUR")}
+    # Issue 17: every wanted currency of every seller, zero where it holds none.
+    assert store.sellers.available_by_currency({"s-1": ["EUR", "GBP"], "s-2": ["SEK"]}) == {
+        "s-1": {"EUR": Money(4000, "EUR"), "GBP": Money(0, "GBP")},
+        "s-2": {"SEK": Money(0, "SEK")},
+    }
     stored = store.journal.stored_balances()
     assert stored[(seller_account("s-1", Bucket.PENDING), "EUR")] == 5000
     entries = list(store.journal.entries())

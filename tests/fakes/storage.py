@@ -14,7 +14,7 @@ It keeps the rules that matter (see the port's docstring):
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, TypeVar
@@ -415,6 +415,15 @@ class _SellerQueries:
             bucket, seller_id = start_after.split("/", 1)
             cursor = (int(bucket), seller_id)
         return [s for b, sid, s in keyed if lo <= b < hi and (cursor is None or (b, sid) > cursor)][:limit]
+
+    def available_by_currency(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Money]]:
+        return {
+            sid: {
+                ccy: Money(self.s.t.balances.get((sid, ccy), {}).get(Bucket.AVAILABLE, 0), ccy)
+                for ccy in currencies
+            }
+            for sid, currencies in wanted.items()
+        }
 
     def available_balances(self, sellers: Sequence[Seller]) -> dict[str, Money]:
         return {

@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import json
 from collections import defaultdict
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from shared.adapters.firestore_store import (
     payout_event_type,
     payout_to_doc,
 )
+from shared.domain.fx import Conversion
 from shared.domain.ledger import (
     Bucket,
     JournalEntry,
@@ -28,7 +30,16 @@ from shared.domain.ledger import (
     release_pending_funds,
 )
 from shared.domain.money import Money
-from shared.domain.payouts import FailureCode, Payout, PayoutStatus, new_payout, run_payout_id, transition
+from shared.domain.payouts import (
+    FailureCode,
+    Payout,
+    PayoutStatus,
+    conversion_entries,
+    new_payout,
+    run_payout_id,
+    settlement_entries,
+    transition,
+)
 
 T0 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 RUN = "run-2026-11-20"
@@ -60,12 +71,24 @@ class Books:
             net -= refund - returned
         self.entries.append(release_pending_funds(f"release:{line}", seller, Money(net, ccy)))
 
-    def pay(self, seller: str, amount: int, *steps: PayoutStatus, ccy: str = "EUR") -> str:
+    def pay(
+        self,
+        seller: str,
+        amount: int,
+        *steps: PayoutStatus,
+        ccy: str = "EUR",
+        conversions: tuple[Conversion, ...] = (),
+        returned: Money | None = None,
+    ) -> str:
+        """A run's payout through ``steps``. Issue 17: ``conversions`` made when it was created,
+        undone at their rates if it fails or returns (``returned``: in a source currency)."""
         pid = run_payout_id(RUN, seller)
         payout, entry = new_payout(
             pid, seller, Money(amount, ccy), at=self.tick(), origin="run", cause=f"payout run {RUN}",
             actor="payout-run", run_id=RUN, provider="sandbox",
         )  # fmt: skip
+        payout = replace(payout, conversions=conversions)
+        self.entries += conversion_entries(payout)
         self.entries.append(entry)
         self._event(payout)
         transfer = None
@@ -75,11 +98,12 @@ class Books:
                             "status": "processing"}  # fmt: skip
                 self.transfers.append(transfer)
             code = FailureCode.DECLINED if step is PayoutStatus.FAILED else None
+            before = payout
             payout, moved = transition(
                 payout, step, at=self.tick(), cause="test", actor="test", failure_code=code
             )
-            if moved is not None:
-                self.entries.append(moved)
+            back = returned if step is PayoutStatus.RETURNED else None
+            self.entries += settlement_entries(before, step, moved, back)
             if transfer is not None and step is not PayoutStatus.PROCESSING:
                 transfer["status"] = step.value
             self._event(payout)
@@ -157,3 +181,29 @@ def _plain(value: Any) -> Any:
 def write_dataset(path: Path, dataset: dict[str, Any]) -> Path:
     path.write_text(json.dumps(dataset, default=_plain))
     return path
+
+
+def fx_books() -> Books:
+    """Issue 17: Swedish sellers selling in EUR and paid in SEK: one paid, one failed (converted
+    back at the recorded rate), one returned by the rail in EUR at its own rate (the difference
+    is FX gain/loss), one Hungarian paid in whole forints (the rounding account)."""
+    from decimal import Decimal
+
+    from shared.domain.fx import Rate, convert
+
+    sek = Rate("EUR", "SEK", Decimal("10.9345"), "fixed_table", T0)
+    huf = Rate("EUR", "HUF", Decimal("389.63"), "fixed_table", T0)
+    b = Books()
+    for seller in ("se-paid", "se-failed", "se-returned"):
+        b.sell(seller, 27500, 2500)
+    b.sell("hu-paid", 11001, 1000)
+    for seller, steps, back in (
+        ("se-paid", (PayoutStatus.PROCESSING, PayoutStatus.PAID), None),
+        ("se-failed", (PayoutStatus.PROCESSING, PayoutStatus.FAILED), None),
+        ("se-returned", (PayoutStatus.PAID, PayoutStatus.RETURNED), Money(24810, "EUR")),
+    ):
+        c = convert(Money(25000, "EUR"), sek)
+        b.pay(seller, c.target.amount, *steps, ccy="SEK", conversions=(c,), returned=back)
+    c = convert(Money(10001, "EUR"), huf)
+    b.pay("hu-paid", c.target.amount, PayoutStatus.PAID, ccy="HUF", conversions=(c,))
+    return b

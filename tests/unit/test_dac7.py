@@ -35,6 +35,7 @@ from shared.domain.dac7 import (
     SellerKind,
     build_report,
     identity_gaps,
+    quarter_figures,
     quarter_of,
     report_summary,
     sales_from_journal,
@@ -344,3 +345,29 @@ def test_the_sample_report_of_the_tools_validates():
     assert [s.identity.seller_id for s in report.reportable] == ["s-camille", "s-refurb-gmbh"]
     assert [(e.seller_id, e.reason) for e in report.excluded] == [("s-occasional", Exclusion.DE_MINIMIS)]
     build_dpi_xml(report, declaration=1, timestamp=datetime(YEAR + 1, 1, 15, tzinfo=UTC), test=True)
+
+
+def test_a_seller_selling_in_several_currencies_is_reported_in_eur_converted_per_quarter():
+    """Issue 17: a seller may sell on several storefronts; its quarters are added up in EUR."""
+    mixed = sales("s-fr", 3, 100000) + sales(
+        "s-fr", 2, 86780, currency="GBP", at=datetime(YEAR, 5, 1, tzinfo=UTC)
+    )
+    with pytest.raises(Dac7Error, match="needs a rate"):
+        build_report(YEAR, OPERATOR, {"s-fr": individual()}, mixed)
+
+    def to_eur(m: Money) -> Money:
+        return Money(m.amount * 10000 // 8678, "EUR")
+
+    report = build_report(YEAR, OPERATOR, {"s-fr": individual()}, mixed, to_eur=to_eur)
+    assert not report.excluded
+    figures = report.reportable[0].figures
+    gbp = quarter_figures(mixed[3:], "GBP", OPERATOR.timezone)
+    eur = quarter_figures(mixed[:3], "EUR", OPERATOR.timezone)
+    assert figures.currency == "EUR" and figures.activities == (3, 2, 0, 0)
+    assert figures.consideration == (
+        eur.consideration[0],
+        to_eur(Money(gbp.consideration[1], "GBP")).amount,
+        0,
+        0,
+    )
+    assert figures.fees == (eur.fees[0], 20000, 0, 0)

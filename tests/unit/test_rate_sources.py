@@ -33,11 +33,11 @@ from shared.domain.errors import DomainError, UnknownCurrency
 from shared.domain.fx import (
     InvalidRate,
     Rate,
-    RateSource,
     RateUnavailable,
     StaleRate,
     UnsupportedCurrencyPair,
 )
+from shared.usecases.ports import RateSource
 
 SAMPLE = (Path(__file__).parent / "data" / "ecb_eurofxref_daily_2025-10-21.xml").read_bytes()
 PUBLISHED = datetime(2025, 10, 21, 14, 0, tzinfo=UTC)  # 16:00 in Frankfurt (CEST)

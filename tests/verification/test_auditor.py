@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from shared.domain.payouts import PayoutStatus, run_payout_id
-from tests.support.books import RUN, Books, standard_books, write_dataset
+from tests.support.books import RUN, Books, fx_books, standard_books, write_dataset
 from tests.support.commands import run_module
 
 Dataset = dict[str, Any]
@@ -40,6 +40,13 @@ def clean() -> Dataset:
         "journal_checkpoints": [copy.deepcopy(data["journal"])],
         "expected_collected": books.collected(),
     }
+
+
+@scenario
+def fx_payouts() -> Dataset:
+    """Issue 17: payouts converted from EUR, failed, returned in EUR at the rail's rate."""
+    books = fx_books()
+    return {**books.dataset(), "expected_collected": books.collected()}
 
 
 @scenario
@@ -309,3 +316,12 @@ def test_an_unfinished_run_is_reported_unless_allowed(reports, datasets):
     )
     assert allowed.returncode == 0, allowed.stdout
     assert "every payout run completed" not in allowed.stdout
+
+
+def test_fx_payouts_pass_with_the_fx_accounts_in_the_conservation_per_currency(reports):
+    report = reports["fx_payouts"]
+    assert report["result"] == "PASS" and breached(report) == {}
+    totals = report["totals"]
+    # EUR: collected 4 x sales; the FX account took in what was converted, less what came back.
+    assert totals["EUR"]["fx"] == 25000 + 10001 + 190 - 190 and totals["SEK"]["fx"] < 0
+    assert totals["HUF"]["fx"] == -3896700

@@ -70,6 +70,30 @@ def test_a_short_plan_is_smaller_but_keeps_every_kind(tmp_path):
     assert not short["second_run_events"]
 
 
+def test_a_plan_sells_some_lines_on_another_storefront_without_changing_its_other_draws(tmp_path):
+    """Issue 17: the FX knob draws from its own generator; its lines' refunds are in their currency."""
+    summary, fx = plan(tmp_path, 5, 200)
+    _, plain = plan(tmp_path, 5, 200, "--fx-share", "0")
+    assert "FX: 20% of the order lines on another storefront" in summary
+    country = {s["seller_id"]: s["country"] for s in fx["sellers"]}
+    home = {"FR": "EUR", "DE": "EUR", "ES": "EUR", "IT": "EUR", "NL": "EUR", "BE": "EUR", "GB": "GBP",
+            "US": "USD", "JP": "JPY", "SE": "SEK", "PL": "PLN"}  # fmt: skip
+    paid = [e for e in fx["events"] if e["type"] == "order_line.paid"]
+    foreign = [e for e in paid if e["data"]["gross"]["currency"] != home[country[e["seller_id"]]]]
+    assert 0.1 < len(foreign) / len(paid) < 0.3
+    assert {e["data"]["gross"]["currency"] for e in foreign} == {"EUR", "GBP"}
+    currency_of = {e["order_line_id"]: e["data"]["gross"]["currency"] for e in paid}
+    refunds = [
+        e for e in fx["events"] + [r for r in fx["inflight_refunds"]] if e["type"] == "order_line.refunded"
+    ]
+    assert all(e["data"]["amount"]["currency"] == currency_of[e["order_line_id"]] for e in refunds)
+    assert not [e for e in plain["events"] if e["type"] == "order_line.paid"
+                and e["data"]["gross"]["currency"] != home[country[e["seller_id"]]]]  # fmt: skip
+    same = ("sellers", "routes", "late_redeliveries", "hot_seller", "transfer_dups", "kills", "bursts")
+    assert all(fx[k] == plain[k] for k in same)
+    assert [e["event_id"] for e in fx["events"]] == [e["event_id"] for e in plain["events"]]
+
+
 @pytest.mark.e2e
 @pytest.mark.timeout(480)
 def test_a_short_seeded_fault_run_passes_the_audit(tmp_path):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
-from shared.domain.ledger import Bucket, parse_seller_account, seller_account
+from shared.domain.ledger import Bucket, PlatformAccount, parse_seller_account, seller_account
 from shared.domain.ledger_invariants import MoneyFlow, money_flows, unknown_accounts
 from shared.usecases.ledger_audit import LedgerReport
 from verification.auditor.fingerprints import journal_fingerprints
@@ -51,6 +51,12 @@ def payout_journal(payouts: Mapping[str, Doc], journal: Sequence[Doc]) -> list[C
     booked: dict[str, Counter[str]] = defaultdict(Counter)
     unknown: list[str] = []
     for entry in journal:
+        if _fx_return_booking(entry):
+            # Issue 17: an FX payout the rail returned in its source currency is booked by its
+            # reversal at the recorded rate alone (cause ``payout_id:returned:CCY``).
+            pid, status = _payout_ids_of(entry)
+            booked[pid][str(status).split(":", 1)[0]] += 1
+            continue
         if not str(entry.get("kind", "")).startswith("payout."):
             continue
         pid, status = _payout_ids_of(entry)
@@ -61,6 +67,14 @@ def payout_journal(payouts: Mapping[str, Doc], journal: Sequence[Doc]) -> list[C
         account = seller_account(str(payouts[pid]["seller_id"]), Bucket.IN_FLIGHT)
         in_flight[pid] += sum(int(x["amount"]) for x in entry["postings"] if x["account"] == account)
     return [_in_flight_zero(payouts, in_flight), _transitions_booked(payouts, booked, unknown)]
+
+
+def _fx_return_booking(entry: Doc) -> bool:
+    """An FX reversal that takes the money back from ``platform:payouts`` (a return the rail gave
+    back in the source currency): the entry of that payout's ``returned`` transition."""
+    return str(entry.get("kind", "")) == "fx.reversed" and any(
+        x["account"] == PlatformAccount.PAYOUTS.value for x in entry.get("postings", [])
+    )
 
 
 def _in_flight_zero(payouts: Mapping[str, Doc], in_flight: Mapping[str, int]) -> Check:
@@ -93,9 +107,14 @@ def _transitions_booked(
 def money_conserved(
     ledger: LedgerReport, flows: Mapping[str, MoneyFlow], expected_collected: Mapping[str, int] | None
 ) -> Check:
-    """Per currency, collected = paid out + commission + refunds + balances, and collected is
-    what the customers paid (when the caller knows it); no posting to an unknown account."""
-    check = Check("money_conserved", "collected = paid out + commission + refunds + balances", kind="ledger")
+    """Per currency, collected = paid out + commission + refunds + balances + rail fees + the FX
+    accounts in that currency (issue 17), and collected is what the customers paid (when the
+    caller knows it); no posting to an unknown account."""
+    check = Check(
+        "money_conserved",
+        "collected = paid out + commission + refunds + balances + FX positions",
+        kind="ledger",
+    )
     for ccy, flow in flows.items():
         check.checked += 1
         if not flow.conserved:
@@ -127,6 +146,7 @@ def as_totals(flow: MoneyFlow) -> dict[str, int]:
         "refunds": flow.refunds,
         "balances": flow.balances,
         "rail_fees": flow.rail_fees,
+        "fx": flow.fx,  # platform:fx, fx_rounding and fx_gain_loss in this currency (issue 17)
     }
 
 

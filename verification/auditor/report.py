@@ -81,6 +81,7 @@ class AuditReport:
                 f"  {ccy}: collected {t['collected']} = paid out {t['paid_out']} + commission "
                 f"{t['commission']} + refunds {t['refunds']} + balances {t['balances']}"
                 + (f" + rail fees {t['rail_fees']}" if t.get("rail_fees") else "")
+                + (f" + FX positions {t['fx']}" if t.get("fx") else "")
             )
         out += [
             f"  double payouts: {self.double_payouts}",

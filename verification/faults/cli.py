@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 
 import verification.faults
-from verification.faults.plan import make_plan
+from verification.faults.plan import FX_SHARE, make_plan
 
 DEFAULT_PORT_OFFSET = 400  # beside the usual stack (0) when STACK_PORT_OFFSET is not set
 
@@ -35,6 +35,12 @@ def parser() -> argparse.ArgumentParser:
         action="store_true",
         help="every seller through the sandbox (no SE/Adyen, PL/Stripe sellers, no rail outage)",
     )
+    p.add_argument(
+        "--fx-share",
+        type=float,
+        default=FX_SHARE,
+        help=f"share of order lines sold on another storefront, paid converted (default {FX_SHARE}; 0: none)",
+    )
     p.add_argument("--plan-only", action="store_true", help="print the plan and exit")
     p.add_argument(
         "--plan-out", type=Path, default=None, help="with --plan-only: also write the plan as JSON"
@@ -46,7 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     sellers = args.sellers or (120 if args.short else 1000)
     if args.plan_only:
-        plan = make_plan(args.seed, sellers, args.short, mixed_rails=not args.sandbox_only)
+        plan = make_plan(
+            args.seed, sellers, args.short, mixed_rails=not args.sandbox_only, fx_share=args.fx_share
+        )
         print("\n".join(plan.summary()))
         if args.plan_out is not None:
             args.plan_out.write_text(json.dumps(plan.as_json(), indent=1, sort_keys=True, default=str) + "\n")
@@ -61,5 +69,6 @@ def main(argv: list[str] | None = None) -> int:
         state_dir=args.state_dir,
         keep=args.keep,
         mixed_rails=not args.sandbox_only,
+        fx_share=args.fx_share,
     )
     return 0 if outcome.ok else 1

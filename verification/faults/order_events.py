@@ -25,13 +25,14 @@ def order_event(seller_id: str, line: str, kind: str, data: JSON, at: datetime, 
     }
 
 
-def paid_data(country: str, gross: int, commission_pct: int) -> JSON:
-    ccy = CURRENCIES[country]
+def paid_data(country: str, gross: int, commission_pct: int, currency: str | None = None) -> JSON:
+    """A sale in the seller's country's currency, or ``currency`` (a storefront's: issue 17)."""
+    ccy = currency or CURRENCIES[country]
     return {
         "gross": {"amount": gross, "currency": ccy},
         "commission": {"amount": gross * commission_pct // 100, "currency": ccy},
     }
 
 
-def refund_data(country: str, refund_id: str, amount: int) -> JSON:
-    return {"refund_id": refund_id, "amount": {"amount": amount, "currency": CURRENCIES[country]}}
+def refund_data(country: str, refund_id: str, amount: int, currency: str | None = None) -> JSON:
+    return {"refund_id": refund_id, "amount": {"amount": amount, "currency": currency or CURRENCIES[country]}}

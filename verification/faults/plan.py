@@ -9,11 +9,12 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from stand_ins.sample_sellers import COUNTRIES, minor_units
+from stand_ins.sample_sellers import COUNTRIES, CURRENCIES, minor_units
 from verification.faults.order_events import iso, order_event, paid_data, refund_data
 from verification.faults.seller_profiles import EXPECTED_SKIP, PROFILES
 
 JSON = dict[str, Any]
+FX_SHARE = 0.2  # the default share of order lines sold on another storefront (issue 17)
 
 
 @dataclass
@@ -54,6 +55,9 @@ class Plan:
     # to 1 minor unit before it starts, and topped up once it has waited ``hold_seconds`` (and a
     # sweep has checked it again).
     short_funding: JSON | None = None  # {"rail": "sandbox", "currency": "EUR", "hold_seconds"}
+    # Issue 17: the share of order lines sold on another storefront (EUR, or GBP for a euro
+    # seller), so that their sellers' payouts convert; their fails and returns convert back.
+    fx_share: float = 0.0
 
     def summary(self) -> list[str]:
         profiles = Counter(s.profile for s in self.sellers)
@@ -81,6 +85,8 @@ class Plan:
             + ", ".join(f"{k['function']} {k['when']} (down {k['down_seconds']} s)" for k in self.kills),
             f"  refunds in flight: {[e['seller_id'] for e in self.inflight_refunds]}; webhook replays: "
             f"{self.replay_sample} transfers mid-run, all of them at the end",
+            f"  FX: {self.fx_share:.0%} of the order lines on another storefront "
+            f"({sum(1 for e in self.events if e['type'] == 'order_line.paid' and _foreign(e))} lines)",
             "  rails: "
             + (
                 f"mixed (SE via Adyen, PL via Stripe, the rest via the sandbox); outage {self.rail_outage}"
@@ -100,6 +106,7 @@ def make_plan(
     short: bool = False,
     now: datetime | None = None,
     mixed_rails: bool = True,
+    fx_share: float = FX_SHARE,
 ) -> Plan:
     """Every random choice of the run. The same (seed, sizes) gives the same plan; ``now`` only
     dates the events. The draws happen in a fixed order: changing it changes every plan."""
@@ -107,7 +114,9 @@ def make_plan(
     now = now or datetime(2026, 1, 1, tzinfo=UTC)
     sellers = _sellers(f"f{seed}", n_sellers, mixed_rails)
     paid_sellers = [s for s in sellers if s.profile == "paid"]
-    events, released = _initial_events(rng, sellers, now)
+    # FX draws come from their own generator: the other draws stay those of a plan without FX.
+    fx_rng = random.Random(f"fx-{seed}") if fx_share > 0 else None
+    events, released = _initial_events(rng, sellers, now, fx_rng, fx_share)
     routes, push_burst_copies, webhook_dups = _routes(rng, events)
     late = sorted(rng.sample([e["event_id"] for e in events], k=min(len(events), max(10, len(events) // 25))))
     hot = rng.choice(paid_sellers)
@@ -144,6 +153,7 @@ def make_plan(
         second_run_events=second,
         stuck_after_seconds=10 if short else 20,
         mixed_rails=mixed_rails,
+        fx_share=fx_share,
         # Drawn last, so the plan's other draws are those of a sandbox-only plan of these sellers.
         # Early, while the first pages' transfers are sent, so SE payouts meet it and fail over.
         rail_outage={"rail": "adyen", "at": round(rng.uniform(0.0, 0.1), 2), "seconds": rng.randint(6, 10)}
@@ -157,6 +167,18 @@ def make_plan(
 RAIL_COUNTRIES = ("SE", "PL")
 
 
+def _foreign(paid_event: JSON) -> bool:
+    """A sale in another currency than its seller's country's (the plan's FX lines)."""
+    country = paid_event["seller_id"].split("-")[1]
+    return bool(paid_event["data"]["gross"]["currency"] != CURRENCIES[country])
+
+
+def storefront_for(country: str) -> str:
+    """The other storefront a seller of ``country`` sells on: the euro one, or the UK's for a
+    euro seller (shared/domain/data/storefronts.json)."""
+    return "GBP" if CURRENCIES[country] == "EUR" else "EUR"
+
+
 def _sellers(tag: str, n_sellers: int, mixed_rails: bool = True) -> list[SellerPlan]:
     countries = COUNTRIES + RAIL_COUNTRIES if mixed_rails else COUNTRIES
     sellers = []
@@ -168,7 +190,11 @@ def _sellers(tag: str, n_sellers: int, mixed_rails: bool = True) -> list[SellerP
 
 
 def _initial_events(
-    rng: random.Random, sellers: list[SellerPlan], now: datetime
+    rng: random.Random,
+    sellers: list[SellerPlan],
+    now: datetime,
+    fx_rng: random.Random | None = None,
+    fx_share: float = 0.0,
 ) -> tuple[list[JSON], dict[str, list[JSON]]]:
     """2 to 4 order lines per seller: paid, then released (return window closed, or delivered
     long ago) or held (delivered yesterday), some partly refunded. Returns the events in business
@@ -177,7 +203,9 @@ def _initial_events(
     waves: dict[str, list[JSON]] = {"paid": [], "release": [], "refund": []}
     for s in sellers:
         for j in range(rng.randint(2, 4)):
-            _line_events(rng, s, f"{s.seller_id}-ol{j}", now, waves, released)
+            foreign = fx_rng is not None and s.profile != "below_minimum" and fx_rng.random() < fx_share
+            currency = storefront_for(s.country) if foreign else None
+            _line_events(rng, s, f"{s.seller_id}-ol{j}", now, waves, released, currency)
     return waves["paid"] + waves["release"] + waves["refund"], released
 
 
@@ -188,11 +216,17 @@ def _line_events(
     now: datetime,
     waves: dict[str, list[JSON]],
     released: dict[str, list[JSON]],
+    currency: str | None = None,
 ) -> None:
+    """One order line's events; ``currency``: sold on another storefront (issue 17)."""
     major = 1 if s.profile == "below_minimum" else rng.randint(40, 600)
-    gross = minor_units(s.country, major)
+    gross = minor_units(s.country, major) if currency is None else major * 100
     paid = order_event(
-        s.seller_id, line, "paid", paid_data(s.country, gross, rng.randint(8, 15)), now - timedelta(days=45)
+        s.seller_id,
+        line,
+        "paid",
+        paid_data(s.country, gross, rng.randint(8, 15), currency),
+        now - timedelta(days=45),
     )
     waves["paid"].append(paid)
     mode = rng.choices(["closed", "delivered_old", "held"], weights=[6, 3, 1])[0]
@@ -207,7 +241,7 @@ def _line_events(
         waves["release"].append(order_event(s.seller_id, line, "delivered", {"delivered_at": iso(at)}, at))
     if s.profile != "below_minimum" and rng.random() < 0.15:
         amount = gross // rng.choice([4, 5, 10])
-        data = refund_data(s.country, f"rf-{line}", amount)
+        data = refund_data(s.country, f"rf-{line}", amount, currency)
         waves["refund"].append(order_event(s.seller_id, line, "refunded", data, now - timedelta(days=44)))
 
 
@@ -260,7 +294,7 @@ def _inflight_refunds(
         paid = rng.choice(released[s.seller_id])
         gross = paid["data"]["gross"]["amount"]
         line = paid["order_line_id"]
-        data = refund_data(s.country, f"rf-inflight-{line}", gross // 2)
+        data = refund_data(s.country, f"rf-inflight-{line}", gross // 2, paid["data"]["gross"]["currency"])
         inflight.append(order_event(s.seller_id, line, "refunded", data, now, "-inflight"))
     return refund_sellers, inflight
 

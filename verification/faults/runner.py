@@ -16,9 +16,12 @@ from typing import Any
 
 from local_stack import local_env
 from local_stack.stack import Stack
-from shared.domain.countries import load_country_rules
+from shared.adapters.fx_rates import fixed_table_source
+from shared.domain.countries import CountryRules, load_country_rules, rules_for_sale_currency
+from shared.domain.fx import convert
 from shared.domain.ledger_replay import ReplayedLedger, replay_order_events
-from shared.domain.order_events import parse_order_event
+from shared.domain.money import Money
+from shared.domain.order_events import OrderEvent, event_currency, parse_order_event
 from shared.domain.runs import run_id_for
 from stand_ins.sample_run_dates import run_dates
 from verification.auditor import AuditReport, audit
@@ -29,7 +32,7 @@ from verification.faults.inflight_refunds import check_inflight_refunds
 from verification.faults.observations import observe_sandbox
 from verification.faults.outcome_checks import check_events, check_run_outcomes
 from verification.faults.payout_phase import PayoutPhase
-from verification.faults.plan import Plan, make_plan
+from verification.faults.plan import FX_SHARE, Plan, make_plan
 from verification.faults.rails import observe_rails, rail_transfers
 from verification.faults.reconciliation_check import check_reconciliation
 from verification.faults.report import Outcome, outcome
@@ -49,9 +52,32 @@ CLIENT_ENV = (
 def expected_ledger(ctx: FaultContext) -> ReplayedLedger:
     """The ledger the events sent so far must have produced, by the domain's own rules, offline."""
     events = (parse_order_event(json.dumps(raw)) for raw in ctx.sent_events.values())
+
+    def rules_for_event(event: OrderEvent) -> CountryRules:  # issue 17: storefront currencies
+        rules = RULES.get(ctx.countries[event.seller_id])
+        currency = event_currency(event)
+        return rules_for_sale_currency(rules, currency, RULES) if currency else rules
+
     return replay_order_events(
-        events, lambda seller_id: RULES.get(ctx.countries[seller_id]), datetime.now(UTC)
+        events, lambda seller_id: RULES.get(ctx.countries[seller_id]), datetime.now(UTC), rules_for_event
     )
+
+
+def expected_payouts(ledger: ReplayedLedger, ctx: FaultContext) -> dict[str, int]:
+    """What each seller's payout must be in its country's currency (its payout currency): the
+    available balance there, plus every other currency's converted at the stack's fixed table
+    (issue 17), by the domain's own conversion rule."""
+    rates = fixed_table_source(max_age=timedelta(days=3650))
+    now = datetime.now(UTC)
+    due: dict[str, int] = {}
+    for seller_id, by_currency in ledger.available_by_seller_and_currency().items():
+        home = RULES.get(ctx.countries[seller_id]).currency
+        total = by_currency.get(home, 0)
+        for currency, amount in by_currency.items():
+            if currency != home and amount:
+                total += convert(Money(amount, currency), rates.rate(currency, home, now)).target.amount
+        due[seller_id] = total
+    return due
 
 
 def run_plan(ctx: FaultContext) -> Outcome:
@@ -93,7 +119,7 @@ def send_order_events(ctx: FaultContext) -> None:
 def run_payouts(ctx: FaultContext, dates: list[date]) -> None:
     """The first run under every fault; a second, clean one after more sales (not when short)."""
     plan = ctx.plan
-    available = expected_ledger(ctx).available_by_seller()
+    available = expected_payouts(expected_ledger(ctx), ctx)
     ctx.set_sandbox(plan.sandbox)
     ctx.say(f"sandbox faults on: {plan.sandbox}")
     phase = PayoutPhase(ctx, run_id_for(dates[0], dry_run=False), first=True)
@@ -119,6 +145,9 @@ def drain_and_audit(ctx: FaultContext) -> AuditReport:
     converge(ctx, 60)
     check_inflight_refunds(ctx)
     check_events(ctx)
+    # Issue 17: FX payouts among them, and how they ended (fails and returns convert back).
+    for status, n in sorted(ctx.reads.fx_payout_statuses().items()):
+        ctx.observed[f"fx_payouts_{status}"] = n
     observe_sandbox(ctx)
     if plan.mixed_rails:
         observe_rails(ctx)
@@ -188,10 +217,11 @@ def run_fault_injection(
     keep: bool = False,
     mixed_rails: bool = True,
     say: Callable[[str], None] = print,
+    fx_share: float = FX_SHARE,
 ) -> Outcome:
     """Start an isolated stack, run the seeded plan against it, audit, stop the stack."""
     t0 = time.monotonic()
-    plan = make_plan(seed, sellers, short, now=datetime.now(UTC), mixed_rails=mixed_rails)
+    plan = make_plan(seed, sellers, short, now=datetime.now(UTC), mixed_rails=mixed_rails, fx_share=fx_share)
     state_dir = prepare_state_dir(plan, port_offset, state_dir, say)
     stack: Stack | None = None
     try:

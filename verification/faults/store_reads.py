@@ -112,6 +112,16 @@ class StoreReads:
             for d in (s.to_dict() or {} for s in self.client.collection(PAYOUTS).stream())
         }
 
+    def fx_payout_statuses(self) -> dict[str, int]:
+        """Issue 17: how many payouts that converted another currency ended in each status."""
+        snaps = self.client.collection(PAYOUTS).select(["status", "conversions"]).stream()
+        counts: dict[str, int] = {}
+        for snap in snaps:
+            data = snap.to_dict() or {}
+            if data.get("conversions"):
+                counts[str(data.get("status"))] = counts.get(str(data.get("status")), 0) + 1
+        return counts
+
     def unpublished_outbox_events(self) -> int:
         """How many outbox events wait to be relayed (at most 10 are counted)."""
         return len(self.store.unpublished_outbox_ids(10))

@@ -38,6 +38,7 @@ from shared.domain.bank_accounts import ValidatedBankAccount
 from shared.domain.dac7 import Address, BirthPlace, Dac7Details, SellerKind
 from shared.domain.eligibility import SkipReason
 from shared.domain.events import EventSource, OutboxEvent
+from shared.domain.fx import Conversion, Rate
 from shared.domain.ledger import (
     Bucket,
     DatedEntry,
@@ -150,6 +151,7 @@ def seller_to_doc(seller: Seller) -> Doc:
         "run_bucket": run_bucket(seller.seller_id),
         "country": seller.country,
         "currency": seller.currency,
+        "payout_currency": seller.payout_currency,
         "tax_id": seller.tax_id.to_storage() if seller.tax_id else None,
         "language": seller.language,
         "display_name": seller.display_name,
@@ -202,6 +204,7 @@ def seller_from_doc(data: Mapping[str, Any]) -> Seller:
         seller_id=data["seller_id"],
         country=data["country"],
         currency=data["currency"],
+        payout_currency=str(data.get("payout_currency") or data["currency"]),
         tax_id=ValidatedTaxId.from_storage(data["tax_id"]) if data.get("tax_id") else None,
         language=data.get("language"),
         dac7=dac7_from_doc(data["dac7"]) if data.get("dac7") else None,
@@ -420,6 +423,7 @@ def payout_to_doc(payout: Payout) -> Doc:
         "sender_claim": payout.sender_claim,
         "sender_claim_until": payout.sender_claim_until,
         "rail_sequence": payout.rail_sequence,
+        "conversions": [c.as_record() for c in payout.conversions],
     }
 
 
@@ -459,6 +463,7 @@ def payout_from_doc(data: Mapping[str, Any]) -> Payout:
         sender_claim=data.get("sender_claim"),
         sender_claim_until=data.get("sender_claim_until"),
         rail_sequence=data.get("rail_sequence"),
+        conversions=tuple(Conversion.from_record(c) for c in data.get("conversions") or ()),
     )
 
 
@@ -559,6 +564,9 @@ def run_to_doc(run: PayoutRun) -> Doc:
         doc["completed_at"] = run.completed_at
     if run.funding is not None:
         doc["funding"] = run_funding_to_doc(run.funding)
+    if run.fx_rates or run.fx_unavailable:
+        doc["fx_rates"] = [rate.as_record() for rate in run.fx_rates]
+        doc["fx_unavailable"] = [{"pair": pair, "reason": why} for pair, why in run.fx_unavailable]
     return doc
 
 
@@ -616,6 +624,8 @@ def run_from_doc(data: Mapping[str, Any]) -> PayoutRun:
         fanned_out_at=data.get("fanned_out_at"),
         completed_at=data.get("completed_at"),
         funding=run_funding_from_doc(data["funding"]) if data.get("funding") else None,
+        fx_rates=tuple(Rate.from_record(r) for r in data.get("fx_rates") or ()),
+        fx_unavailable=tuple((str(u["pair"]), str(u["reason"])) for u in data.get("fx_unavailable") or ()),
     )
 
 
@@ -676,6 +686,8 @@ def item_to_doc(item: RunItem) -> Doc:
         doc["would_pay"] = item.would_pay
     if item.left_for_next_run is not None:
         doc.update({"left_for_next_run": item.left_for_next_run, "left_reason": item.left_reason})
+    if item.conversions:
+        doc["conversions"] = [c.as_record() for c in item.conversions]
     return doc
 
 
@@ -693,6 +705,7 @@ def item_from_doc(run_id: str, data: Mapping[str, Any]) -> RunItem:
         would_pay=data.get("would_pay"),
         left_for_next_run=data.get("left_for_next_run"),
         left_reason=data.get("left_reason"),
+        conversions=tuple(Conversion.from_record(c) for c in data.get("conversions") or ()),
     )
 
 

@@ -7,7 +7,7 @@ query and every document shape lives here and in ``documents.py``.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -539,6 +539,23 @@ class _SellerQueries:
             bucket, seller_id = start_after.split("/", 1)
             query = query.start_after({"run_bucket": int(bucket), "seller_id": seller_id})
         return [d.seller_from_doc(snap.to_dict() or {}) for snap in self.s.calls.stream(query.limit(limit))]
+
+    def available_by_currency(self, wanted: Mapping[str, Sequence[str]]) -> dict[str, dict[str, Money]]:
+        """Every wanted currency's shards of many sellers in one batched read (``get_all``)."""
+        refs = [
+            ref
+            for sid, currencies in wanted.items()
+            for ccy in currencies
+            for ref in self.s.refs.balance_shards_of(sid, ccy)
+        ]
+        totals = {sid: {ccy: 0 for ccy in currencies} for sid, currencies in wanted.items()}
+        for snap in self.s.calls.get_all(refs):
+            if snap.exists:
+                data = snap.to_dict() or {}
+                sid, ccy = str(data["seller_id"]), str(data["currency"])
+                if sid in totals and ccy in totals[sid]:
+                    totals[sid][ccy] += int(data.get(Bucket.AVAILABLE.value, 0))
+        return {sid: {ccy: Money(n, ccy) for ccy, n in by.items()} for sid, by in totals.items()}
 
     def available_balances(self, sellers: Sequence[Seller]) -> dict[str, Money]:
         """Available balance of many sellers in one batched read (``get_all``)."""

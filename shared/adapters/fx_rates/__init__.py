@@ -1,4 +1,4 @@
-"""Rate sources, behind the ``RateSource`` port of ``shared/domain/fx.py``.
+"""Rate sources, behind the ``RateSource`` port of ``shared/usecases/ports.py``.
 
 - ``fixed_table``: rates from a JSON file, for the local stack and the tests (``data/local_rates.json``).
 - ``ecb``: the European Central Bank's daily euro reference rates (production; needs egress).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 from shared.adapters.fx_rates.ecb import EcbReferenceRates
 from shared.adapters.fx_rates.fixed_table import DEFAULT_TABLE, FixedTableRates
-from shared.domain.fx import RateSource
+from shared.usecases.ports import RateSource
 
 __all__ = ["fixed_table_source", "reference_rate_source"]
 
