@@ -75,6 +75,7 @@ def check_run_funding(
     run = svc.store.runs.get(run_id)
     if run is None or run.dry_run or run.status is not RunStatus.FANNED_OUT:
         return FundingOutcome(run_id, None)
+    previous = run.funding
     unsent = list(_unsent(svc, run_id))
     needs = funding_needs(UnsentPayout(p.payout_id, p.provider or "", p.amount) for p in unsent)
     try:
@@ -103,6 +104,9 @@ def check_run_funding(
                 line.available,
             )
         return FundingOutcome(run_id, funding)
+    through = previous.released_through if previous is not None else None
+    if through is not None and newest is not None and newest <= through:
+        return FundingOutcome(run_id, funding)  # a funded check already queued every one of them
     svc.after_commit(AfterCommit(transfers=[p.payout_id for p in unsent]))
     logger.info("run %s funded: %d transfers released", run_id, len(unsent))
     return FundingOutcome(run_id, funding, len(unsent))

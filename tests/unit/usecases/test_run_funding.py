@@ -168,3 +168,18 @@ def test_the_sweeper_checks_a_run_whose_held_payouts_no_check_counted(funded_wor
     assert counts["held"] == 1 and counts["funding_checked"] == 1
     funding = world.store.runs.get(run_id).funding
     assert funding.releases(NOW + timedelta(minutes=1))
+
+
+def test_a_second_funded_check_of_the_same_payouts_queues_nothing_again(funded_world):
+    """Two pages finishing together both check; the second must not queue the transfers again
+    (a task name is free again once its task has run, on the emulator)."""
+    from shared.usecases.run_funding import check_run_funding
+
+    world = funded_world
+    world.svc.funding.fund("sandbox", "EUR", 10**9)
+    run_id = run_of(world)
+    drain(world)
+    queued = len(transfers(world))
+    pages = world.store.runs.progress(run_id).pages_done
+    again = check_run_funding(world.svc, run_id, pages_done=pages, now=NOW + timedelta(seconds=1))
+    assert again.released == 0 and len(transfers(world)) == queued == 5
