@@ -133,6 +133,17 @@ def expected_available(events: list[dict[str, Any]], now: datetime) -> dict[str,
     return replayed.available_by_seller()
 
 
+def print_checks(title: str, checks: list[tuple[str, bool, str]]) -> int:
+    """A section's checks as a table; 0 when every one is ok, else 1."""
+    table = Table(title=title)
+    for column in ("check", "result", "detail"):
+        table.add_column(column)
+    for name, ok, detail in checks:
+        table.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
+    console.print(table)
+    return 0 if all(ok for _, ok, _ in checks) else 1
+
+
 def step(title: str) -> None:
     console.rule(f"[bold]{title}")
 
@@ -229,13 +240,7 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
     client.publish(TOPIC_PAYOUT_RUNS, {"run_date": run_date.isoformat()})
     client.publish(TOPIC_PAYOUT_RUNS, {"run_date": run_date.isoformat()})
     wait_for(lambda: ops.call("GET", "payouts-api", f"/runs/{run_id}").status_code == 200, "run created", 60)
-    funding_checks = hold_then_fund(client, ops, console, run_id)
-    funding_table = Table(title="Checks: the funding check")
-    for column in ("check", "result", "detail"):
-        funding_table.add_column(column)
-    for name, ok, detail in funding_checks:
-        funding_table.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
-    console.print(funding_table)
+    funding_code = print_checks("Checks: the funding check", hold_then_fund(client, ops, console, run_id))
 
     expected_final = {sid: EXPECTED[p] for sid, _, p in sellers}
     to_pay = sum(1 for st, _ in expected_final.values() if st)
@@ -269,20 +274,13 @@ def run(stack: Stack, per_country: int, seed: int) -> int:
                 client.publish(TOPIC_SWEEPER, {"reason": "demo"})
                 last_sweep = time.monotonic()
             time.sleep(0.5)
-    code = report(stack, client, ops, store, run_id, sellers, expected_final, started)
-    code = code or (0 if all(ok for _, ok, _ in funding_checks) else 1)
+    code = report(stack, client, ops, store, run_id, sellers, expected_final, started) or funding_code
     # Issue 18: what two payouts paid for.
     code = max(code, show_payout_documents(stack, ops, store, run_id))
     # Issue 15: the real rails, a section of its own (tools/demo_rails.py).
     step("7. Real rails: Adyen (through Prism) and Stripe Connect by route, and a drain mid-run")
     rail_checks = run_rails_section(stack, client, ops, console, max(2, min(per_country, 5)))
-    result = Table(title="Checks: real rails")
-    for column in ("check", "result", "detail"):
-        result.add_column(column)
-    for name, ok, detail in rail_checks:
-        result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
-    console.print(result)
-    code = code or (0 if all(ok for _, ok, _ in rail_checks) else 1)
+    code = code or print_checks("Checks: real rails", rail_checks)
     # Issue 16: the SEPA bank-file rail, a section of its own (tools/demo_sepa.py).
     code = max(code, sepa_section(stack, client, ops, max(3, min(per_country, 6))))
     # Reconciliation (issue 16): the ledger against every rail's own records over the demo's window.
@@ -406,13 +404,7 @@ def sepa_section(stack: Stack, client: StackClient, ops: StackClient, n: int) ->
     """7b. IE sellers paid through SEPA bank files (issue 16 §2)."""
     step("7b. SEPA bank files: a pain.001 out, the bank's pain.002 / camt.054 / camt.053 back")
     checks = run_sepa_section(stack, client, ops, console, n)
-    result = Table(title="Checks: SEPA bank files")
-    for column in ("check", "result", "detail"):
-        result.add_column(column)
-    for name, ok, detail in checks:
-        result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
-    console.print(result)
-    return 0 if all(ok for _, ok, _ in checks) else 1
+    return print_checks("Checks: SEPA bank files", checks)
 
 
 def reconciliation_tables(ops: StackClient, window_start: datetime) -> int:
@@ -506,13 +498,7 @@ def fx_section(client: StackClient, store: FirestoreStore) -> int:
     seller holding EUR and GBP; the conversions and the ledger per currency with FX."""
     step("8b. FX: sellers paid in another currency than they sell in, converted at payout creation")
     checks = run_fx_section(client, store, console)
-    result = Table(title="Checks: FX payouts")
-    for column in ("check", "result", "detail"):
-        result.add_column(column)
-    for name, ok, detail in checks:
-        result.add_row(name, "[green]ok" if ok else "[red]FAILED", detail)
-    console.print(result)
-    return 0 if all(ok for _, ok, _ in checks) else 1
+    return print_checks("Checks: FX payouts", checks)
 
 
 def by_id(payouts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
